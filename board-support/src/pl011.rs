@@ -1,0 +1,117 @@
+//! ARM PrimeCell UART (PL011), the console on QEMU virt and the Raspberry Pi 4.
+//!
+//! Register map: ARM DDI 0183G (PL011 Technical Reference Manual), 3.2
+//! "Summary of registers". Only what a polled console needs is used: the
+//! data register and the flag register's FIFO bits. The firmware (or QEMU)
+//! has already set the baud rate.
+
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::register_bitfields;
+use tock_registers::register_structs;
+use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
+
+register_bitfields! [u32,
+    /// UARTFR, TRM 3.3.3.
+    pub FR [
+        /// Transmit FIFO full.
+        TXFF OFFSET(5) NUMBITS(1) [],
+        /// Receive FIFO empty.
+        RXFE OFFSET(4) NUMBITS(1) [],
+        /// UART busy sending.
+        BUSY OFFSET(3) NUMBITS(1) []
+    ],
+    /// UARTCR, TRM 3.3.8.
+    pub CR [
+        RXE OFFSET(9) NUMBITS(1) [],
+        TXE OFFSET(8) NUMBITS(1) [],
+        UARTEN OFFSET(0) NUMBITS(1) []
+    ]
+];
+
+register_structs! {
+    #[allow(non_snake_case)]
+    pub Registers {
+        (0x00 => pub DR: ReadWrite<u32>),
+        (0x04 => pub RSR_ECR: ReadWrite<u32>),
+        (0x08 => _reserved0),
+        (0x18 => pub FR: ReadOnly<u32, FR::Register>),
+        (0x1c => _reserved1),
+        (0x24 => pub IBRD: ReadWrite<u32>),
+        (0x28 => pub FBRD: ReadWrite<u32>),
+        (0x2c => pub LCR_H: ReadWrite<u32>),
+        (0x30 => pub CR: ReadWrite<u32, CR::Register>),
+        (0x34 => pub IFLS: ReadWrite<u32>),
+        (0x38 => pub IMSC: ReadWrite<u32>),
+        (0x3c => pub RIS: ReadOnly<u32>),
+        (0x40 => pub MIS: ReadOnly<u32>),
+        (0x44 => pub ICR: WriteOnly<u32>),
+        (0x48 => @END),
+    }
+}
+
+/// A polled PL011.
+pub struct Pl011 {
+    regs: &'static Registers,
+}
+
+impl Pl011 {
+    /// # Safety
+    /// `base` must be the address of a PL011's register block, mapped as
+    /// device memory (or with the MMU off), and nothing else may drive the
+    /// same UART concurrently.
+    pub const unsafe fn new(base: usize) -> Self {
+        // SAFETY: the caller guarantees `base` points at a PL011 register block
+        // that stays mapped for the life of the program.
+        Self {
+            regs: unsafe { &*(base as *const Registers) },
+        }
+    }
+
+    /// Sends one byte, waiting while the transmit FIFO is full.
+    pub fn write_byte(&self, byte: u8) {
+        while self.regs.FR.is_set(FR::TXFF) {
+            core::hint::spin_loop();
+        }
+        self.regs.DR.set(byte as u32);
+    }
+
+    /// Sends bytes, turning `\n` into `\r\n` for terminals.
+    pub fn write_text(&self, s: &str) {
+        for b in s.bytes() {
+            if b == b'\n' {
+                self.write_byte(b'\r');
+            }
+            self.write_byte(b);
+        }
+    }
+
+    /// Sends bytes as they are.
+    pub fn write_raw(&self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_byte(b);
+        }
+    }
+
+    /// A received byte, if one is waiting.
+    pub fn read_byte(&self) -> Option<u8> {
+        if self.regs.FR.is_set(FR::RXFE) {
+            None
+        } else {
+            Some(self.regs.DR.get() as u8)
+        }
+    }
+
+    /// Waits until every queued byte has left the UART.
+    pub fn flush(&self) {
+        while self.regs.FR.is_set(FR::BUSY) {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+impl core::fmt::Write for Pl011 {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.write_text(s);
+        Ok(())
+    }
+}

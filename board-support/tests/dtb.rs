@@ -1,0 +1,55 @@
+//! The device-tree reader against device trees dumped from QEMU 10
+//! (`-M virt,...,dumpdtb=FILE`).
+
+use board_support::dtb::{self, DtbError, GicVersion, PsciMethod, Region};
+
+const VIRT_GICV3_512M: &[u8] = include_bytes!("fixtures/virt-gicv3.dtb");
+const VIRT_GICV2_1G: &[u8] = include_bytes!("fixtures/virt-gicv2.dtb");
+
+#[test]
+fn virt_gicv3() {
+    let b = dtb::parse(VIRT_GICV3_512M).unwrap();
+    assert_eq!(b.memory.as_slice(), &[Region::new(0x4000_0000, 512 << 20)]);
+    assert_eq!(b.memory_size(), 512 << 20);
+    assert_eq!(b.console.region, Region::new(0x0900_0000, 0x1000));
+    assert_eq!(b.console.intid, Some(33));
+    assert_eq!(b.gic.version, GicVersion::V3);
+    assert_eq!(b.gic.distributor.base, 0x0800_0000);
+    assert_eq!(b.gic.cpu_or_redistributor.base, 0x080a_0000);
+    assert_eq!(b.gic.maintenance_intid, Some(25));
+    let t = b.timer.unwrap();
+    assert_eq!((t.phys, t.virt, t.hyp_phys), (30, 27, 26));
+    assert_eq!(b.psci, Some(PsciMethod::Smc));
+    assert!(b.initrd.is_none());
+}
+
+#[test]
+fn virt_gicv2() {
+    let b = dtb::parse(VIRT_GICV2_1G).unwrap();
+    assert_eq!(b.memory_size(), 1 << 30);
+    assert_eq!(b.gic.version, GicVersion::V2);
+    assert_eq!(b.gic.cpu_or_redistributor.base, 0x0801_0000);
+    assert_eq!(b.gic.hyp_interface.unwrap().base, 0x0803_0000);
+    assert_eq!(b.gic.virtual_cpu.unwrap().base, 0x0804_0000);
+}
+
+#[test]
+fn garbage_is_an_error_not_a_panic() {
+    assert_eq!(dtb::parse(&[]).unwrap_err(), DtbError::Malformed);
+    assert_eq!(
+        dtb::parse(&[0xd0, 0x0d, 0xfe, 0xed, 0, 0]).unwrap_err(),
+        DtbError::Malformed
+    );
+    let mut truncated = VIRT_GICV3_512M.to_vec();
+    truncated.truncate(100);
+    assert!(dtb::parse(&truncated).is_err());
+}
+
+#[test]
+fn region_arithmetic() {
+    let r = Region::new(0x1000, 0x1000);
+    assert!(r.contains(0x1fff) && !r.contains(0x2000));
+    assert!(r.overlaps(&Region::new(0x1800, 0x10)));
+    assert!(!r.overlaps(&Region::new(0x2000, 0x10)));
+    assert_eq!(Region::new(u64::MAX - 1, 10).end(), u64::MAX);
+}

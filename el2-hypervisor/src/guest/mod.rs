@@ -1,0 +1,1 @@
+//! Guest loading: the guest bundle and the guest device tree.

@@ -1,0 +1,112 @@
+//! The hypervisor's own options, read from the board's command line
+//! (`/chosen/bootargs`: QEMU `-append`, or `cmdline.txt` on a Raspberry Pi).
+//!
+//! Every option is `tandem.NAME=VALUE`; other words belong to no one (the
+//! guest's command line travels in the guest bundle, not here). An unknown
+//! `tandem.*` option or a bad value is an error that names it, so a typo
+//! never silently changes behaviour.
+
+use core::fmt;
+
+/// What to do deliberately wrong, for the smoke tests (`test-hooks` builds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelfTest {
+    /// Execute an undefined instruction at EL2.
+    Exception,
+    /// `panic!` in the hypervisor.
+    Panic,
+}
+
+/// Parsed options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Options {
+    /// Exit through semihosting (QEMU) so that the exit status tells why.
+    pub semihosting: bool,
+    /// A deliberate failure, honoured only by `test-hooks` builds.
+    pub selftest: Option<SelfTest>,
+    /// Stop after the banner instead of starting a guest.
+    pub banner_only: bool,
+}
+
+/// A bad option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OptionError<'a> {
+    Unknown(&'a str),
+    BadValue { name: &'a str, value: &'a str },
+}
+
+impl fmt::Display for OptionError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptionError::Unknown(w) => write!(f, "unknown option `{w}`"),
+            OptionError::BadValue { name, value } => {
+                write!(f, "bad value `{value}` for option `tandem.{name}`")
+            }
+        }
+    }
+}
+
+fn boolean<'a>(name: &'a str, value: &'a str) -> Result<bool, OptionError<'a>> {
+    match value {
+        "on" | "1" | "yes" | "true" => Ok(true),
+        "off" | "0" | "no" | "false" => Ok(false),
+        _ => Err(OptionError::BadValue { name, value }),
+    }
+}
+
+/// Parses the board command line.
+///
+/// # Errors
+/// The first unknown `tandem.*` option or bad value.
+pub fn parse(cmdline: &str) -> Result<Options, OptionError<'_>> {
+    let mut o = Options::default();
+    for word in cmdline.split_ascii_whitespace() {
+        let Some(opt) = word.strip_prefix("tandem.") else {
+            continue;
+        };
+        let (name, value) = opt.split_once('=').unwrap_or((opt, "on"));
+        match name {
+            "semihosting" => o.semihosting = boolean(name, value)?,
+            "banner-only" => o.banner_only = boolean(name, value)?,
+            "selftest" => {
+                o.selftest = Some(match value {
+                    "exception" => SelfTest::Exception,
+                    "panic" => SelfTest::Panic,
+                    _ => return Err(OptionError::BadValue { name, value }),
+                })
+            }
+            _ => return Err(OptionError::Unknown(word)),
+        }
+    }
+    Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_known_options_and_ignores_others() {
+        let o =
+            parse("console=ttyAMA0 tandem.semihosting=on tandem.selftest=panic tandem.banner-only")
+                .unwrap();
+        assert!(o.semihosting && o.banner_only);
+        assert_eq!(o.selftest, Some(SelfTest::Panic));
+        assert_eq!(parse("").unwrap(), Options::default());
+    }
+
+    #[test]
+    fn rejects_typos_by_name() {
+        assert_eq!(
+            parse("tandem.semihostng=on"),
+            Err(OptionError::Unknown("tandem.semihostng=on"))
+        );
+        assert_eq!(
+            parse("tandem.semihosting=maybe"),
+            Err(OptionError::BadValue {
+                name: "semihosting",
+                value: "maybe"
+            })
+        );
+    }
+}
