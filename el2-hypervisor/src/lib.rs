@@ -16,6 +16,7 @@
 extern crate alloc;
 
 pub mod cpu_features;
+pub mod emul;
 pub mod esr;
 pub mod exit;
 pub mod guest;

@@ -1,0 +1,1 @@
+//! Device and firmware emulation: what the guest reaches only through the hypervisor.
