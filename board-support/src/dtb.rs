@@ -244,7 +244,8 @@ fn cells<'a>(bytes: &'a [u8]) -> impl Iterator<Item = u32> + 'a {
 /// Converts a 3-cell GIC interrupt specifier (type, number, flags) to an
 /// INTID: SPI n is INTID 32 + n, PPI n is INTID 16 + n (GIC binding).
 fn gic_intid(kind: u32, number: u32) -> u32 {
-    if kind == 1 { 16 + number } else { 32 + number }
+    let base = if kind == 1 { 16 } else { 32 };
+    number.saturating_add(base)
 }
 
 fn interrupts3(node: FdtNode<'_, '_>) -> heapless::Vec<u32, 8> {

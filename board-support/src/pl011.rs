@@ -54,6 +54,10 @@ pub struct Pl011 {
     regs: &'static Registers,
 }
 
+// SAFETY: the handle is an MMIO address; moving it to another core is fine,
+// and the user serialises access (the hypervisor keeps it behind a lock).
+unsafe impl Send for Pl011 {}
+
 impl Pl011 {
     /// # Safety
     /// `base` must be the address of a PL011's register block, mapped as

@@ -15,6 +15,7 @@
 
 extern crate alloc;
 
+pub mod banner;
 pub mod cpu_features;
 pub mod emul;
 pub mod esr;

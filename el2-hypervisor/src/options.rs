@@ -54,6 +54,18 @@ fn boolean<'a>(name: &'a str, value: &'a str) -> Result<bool, OptionError<'a>> {
     }
 }
 
+/// Whether the command line asks for semihosting exits, read on its own so
+/// that even a command line with a bad option can report it and exit with
+/// a status QEMU passes on.
+pub fn semihosting_requested(cmdline: &str) -> bool {
+    cmdline.split_ascii_whitespace().any(|w| {
+        matches!(
+            w,
+            "tandem.semihosting" | "tandem.semihosting=on" | "tandem.semihosting=1"
+        )
+    })
+}
+
 /// Parses the board command line.
 ///
 /// # Errors
@@ -93,6 +105,12 @@ mod tests {
         assert!(o.semihosting && o.banner_only);
         assert_eq!(o.selftest, Some(SelfTest::Panic));
         assert_eq!(parse("").unwrap(), Options::default());
+    }
+
+    #[test]
+    fn semihosting_is_found_beside_a_bad_option() {
+        assert!(semihosting_requested("tandem.semihosting=on tandem.bogus"));
+        assert!(!semihosting_requested("tandem.semihosting=off"));
     }
 
     #[test]

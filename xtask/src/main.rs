@@ -1,1 +1,224 @@
-fn main() {}
+//! `cargo xtask`: the project's host-side commands. `cargo xtask --help`.
+
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use xtask::image::{self, ImageKind};
+use xtask::qemu::Vars;
+use xtask::runner::{BoardRun, run};
+use xtask::util::step;
+use xtask::{paths, setup, smoke};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Tandem's host-side tooling")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install what this machine lacks: the Rust target, QEMU >= 10, the default guest.
+    Setup,
+    /// Build the hypervisor image (target/tandem/tandem-<board>.{elf,bin}).
+    Build {
+        /// Build with the test hooks (deliberate failures on request).
+        #[arg(long)]
+        test_hooks: bool,
+    },
+    /// Boot the hypervisor on one QEMU virt board, console on this terminal.
+    Run(RunArgs),
+    /// Host unit tests, then the QEMU smoke scenarios (ci/smoke.toml).
+    Test {
+        /// Only smoke scenarios whose name contains this.
+        #[arg(long)]
+        smoke_filter: Option<String>,
+        /// Skip the host unit tests.
+        #[arg(long)]
+        no_unit: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// QEMU CPU model (max has FEAT_ECV; cortex-a72 is the Raspberry Pi 4 core).
+    #[arg(long, default_value = "max")]
+    cpu: String,
+    /// GIC version of the virt board.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=3))]
+    gic: u8,
+    /// Board RAM (QEMU -m syntax).
+    #[arg(long, default_value = "1G")]
+    memory: String,
+    /// Extra words for the board's command line (the hypervisor's `tandem.*` options).
+    #[arg(long, default_value = "")]
+    board_cmdline: String,
+    /// Halt at the first instruction with a gdb server on :1234.
+    #[arg(long)]
+    gdb: bool,
+    /// Use the image with test hooks.
+    #[arg(long)]
+    test_hooks: bool,
+    /// Kill QEMU after this many seconds (0: never).
+    #[arg(long, default_value_t = 0)]
+    timeout: u64,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = dispatch(cli.command) {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<()> {
+    match cmd {
+        Cmd::Setup => setup::setup(),
+        Cmd::Build { test_hooks } => {
+            setup::ensure()?;
+            let kind = if test_hooks {
+                ImageKind::VIRT_TEST_HOOKS
+            } else {
+                ImageKind::VIRT
+            };
+            let img = image::build(kind)?;
+            println!("{}\n{}", img.bin.display(), img.elf.display());
+            Ok(())
+        }
+        Cmd::Run(args) => run_board(args),
+        Cmd::Test {
+            smoke_filter,
+            no_unit,
+        } => test(smoke_filter.as_deref(), no_unit),
+    }
+}
+
+fn run_board(a: RunArgs) -> Result<()> {
+    setup::ensure()?;
+    let img = image::build(if a.test_hooks {
+        ImageKind::VIRT_TEST_HOOKS
+    } else {
+        ImageKind::VIRT
+    })?;
+    let mut v = Vars::new();
+    v.insert("IMAGE".into(), img.bin.display().to_string());
+    v.insert("GIC".into(), a.gic.to_string());
+    v.insert("CPU".into(), a.cpu.clone());
+    v.insert("MEM".into(), a.memory.clone());
+    v.insert(
+        "BOARD_CMDLINE".into(),
+        format!("tandem.semihosting=on {}", a.board_cmdline)
+            .trim()
+            .to_string(),
+    );
+    let transcript = paths::out_dir().join("run.console.txt");
+    step(&format!(
+        "booting on QEMU virt (gic v{}, cpu {}, {}); console kept in {}",
+        a.gic,
+        a.cpu,
+        a.memory,
+        transcript.display()
+    ));
+    let out = run(&BoardRun {
+        config: if a.gdb { "virt-gdb" } else { "virt" },
+        vars: v,
+        elf: Some(&img.elf),
+        timeout: if a.timeout == 0 {
+            Duration::MAX
+        } else {
+            Duration::from_secs(a.timeout)
+        },
+        echo: true,
+        interactive: true,
+        transcript,
+        extra_args: vec![],
+    })?;
+    match out.exit_code {
+        Some(0) => Ok(()),
+        Some(code) => bail!(
+            "the board stopped with status {code} ({})",
+            status_name(code)
+        ),
+        None if out.timed_out => bail!("timed out"),
+        None => bail!("QEMU was killed"),
+    }
+}
+
+fn status_name(code: i32) -> &'static str {
+    match code {
+        2 => "hypervisor exception",
+        3 => "hypervisor panic",
+        4 => "bad configuration",
+        5 => "guest reset",
+        6 => "replay divergence",
+        _ => "QEMU error",
+    }
+}
+
+fn test(filter: Option<&str>, no_unit: bool) -> Result<()> {
+    setup::ensure()?;
+    let (mut passed, mut failed) = (0usize, 0usize);
+    if !no_unit {
+        step("host unit tests: cargo test --workspace");
+        let (p, f, ok) = cargo_test()?;
+        passed += p;
+        failed += f;
+        if !ok && f == 0 {
+            bail!("cargo test failed before running its tests (see above)");
+        }
+    }
+    let release = image::build(smoke::kinds()[0])?;
+    let test_hooks = image::build(smoke::kinds()[1])?;
+    let suite = smoke::load()?;
+    step(&format!(
+        "QEMU smoke scenarios ({}; consoles in {})",
+        suite.scenario.len(),
+        paths::out_dir().join("smoke").display()
+    ));
+    let inputs = smoke::Inputs {
+        release,
+        test_hooks,
+        bundle: None,
+    };
+    let (p, f) = smoke::run_suite(&suite, &inputs, filter)?;
+    println!("smoke: {p} passed, {f} failed");
+    passed += p;
+    failed += f;
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        bail!("{failed} test(s) failed");
+    }
+    Ok(())
+}
+
+/// Runs `cargo test --workspace`, echoing it, and sums its result lines.
+fn cargo_test() -> Result<(usize, usize, bool)> {
+    let mut child = Command::new(env!("CARGO"))
+        .current_dir(paths::root())
+        .args(["test", "--workspace", "--color", "never"])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            for part in rest.split(';') {
+                let part = part
+                    .trim()
+                    .trim_start_matches("ok. ")
+                    .trim_start_matches("FAILED. ");
+                if let Some(n) = part.strip_suffix(" passed") {
+                    passed += n.trim().parse::<usize>().unwrap_or(0);
+                } else if let Some(n) = part.strip_suffix(" failed") {
+                    failed += n.trim().parse::<usize>().unwrap_or(0);
+                }
+            }
+        }
+    }
+    let ok = child.wait()?.success();
+    Ok((passed, failed, ok))
+}

@@ -1,1 +1,4 @@
 //! Guest loading: the guest bundle and the guest device tree.
+
+pub mod bundle;
+pub mod dtb;

@@ -1,0 +1,9 @@
+//! The AArch64 layer of the hypervisor (EL2): vectors, system registers,
+//! console, power. Everything `unsafe` or `asm!` in the hypervisor is here.
+
+pub mod console;
+pub mod exceptions;
+pub mod heap;
+pub mod logger;
+pub mod power;
+pub mod sysreg;

@@ -1,0 +1,59 @@
+//! System-register access at EL2: thin, named wrappers around `mrs`/`msr`.
+//!
+//! Reads of identification and syndrome registers have no side effects and
+//! are safe functions. Writes that change how the machine behaves live where
+//! their reason is explained, as `unsafe fn`s.
+
+/// Reads a system register by name.
+macro_rules! read_sysreg {
+    ($name:literal) => {{
+        let v: u64;
+        // SAFETY: reading this register has no side effects at EL2.
+        unsafe {
+            core::arch::asm!(concat!("mrs {}, ", $name), out(reg) v, options(nomem, nostack, preserves_flags))
+        };
+        v
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use read_sysreg;
+
+/// The ID registers the banner and the feature checks read.
+pub fn id_registers() -> el2_hypervisor::cpu_features::IdRegisters {
+    el2_hypervisor::cpu_features::IdRegisters {
+        mmfr0: read_sysreg!("ID_AA64MMFR0_EL1"),
+        mmfr1: read_sysreg!("ID_AA64MMFR1_EL1"),
+        dfr0: read_sysreg!("ID_AA64DFR0_EL1"),
+        isar0: read_sysreg!("ID_AA64ISAR0_EL1"),
+        pfr0: read_sysreg!("ID_AA64PFR0_EL1"),
+    }
+}
+
+pub fn esr_el2() -> u64 {
+    read_sysreg!("ESR_EL2")
+}
+
+pub fn far_el2() -> u64 {
+    read_sysreg!("FAR_EL2")
+}
+
+pub fn hpfar_el2() -> u64 {
+    read_sysreg!("HPFAR_EL2")
+}
+
+/// Installs the EL2 vector table.
+pub fn install_vectors() {
+    unsafe extern "C" {
+        static el2_vectors: u8;
+    }
+    // SAFETY: `el2_vectors` is the 2 KiB-aligned table in vectors.s whose
+    // entries save state and call `el2_trap`; writing VBAR_EL2 only changes
+    // where EL2 exceptions go.
+    unsafe {
+        core::arch::asm!(
+            "msr VBAR_EL2, {}", "isb",
+            in(reg) core::ptr::addr_of!(el2_vectors) as u64,
+            options(nostack, preserves_flags)
+        )
+    };
+}

@@ -1,0 +1,111 @@
+//! Boot on the board: console, device tree, options, banner.
+
+use crate::arch::console::println;
+use crate::arch::{console, power, sysreg};
+use el2_hypervisor::banner::Banner;
+use el2_hypervisor::cpu_features::CpuFeatures;
+use el2_hypervisor::exit::ExitStatus;
+use el2_hypervisor::options::{self, Options};
+
+include!(concat!(env!("OUT_DIR"), "/board.rs"));
+
+/// Entered once from the boot stub on core 0, at EL2, exceptions masked.
+#[unsafe(no_mangle)]
+fn hypervisor_main(dtb: Option<&'static [u8]>) -> ! {
+    // SAFETY: the board description names its console PL011; the MMU is off.
+    unsafe { console::init(BOARD.early_console) };
+    sysreg::install_vectors();
+    crate::arch::heap::init();
+
+    let Some(dtb) = dtb else {
+        println!(
+            "hypervisor: no device tree in x0 (boot with `-kernel`, or a firmware that passes one)"
+        );
+        power::stop(ExitStatus::BadConfiguration);
+    };
+    let info = match board_support::dtb::parse(dtb) {
+        Ok(info) => info,
+        Err(e) => {
+            println!("hypervisor: the board's device tree is unusable: {e}");
+            power::stop(ExitStatus::BadConfiguration);
+        }
+    };
+    if options::semihosting_requested(info.bootargs) {
+        power::enable_semihosting();
+    }
+    let opts = match options::parse(info.bootargs) {
+        Ok(o) => o,
+        Err(e) => {
+            println!("hypervisor: bad board command line: {e}");
+            power::stop(ExitStatus::BadConfiguration);
+        }
+    };
+    if info.console.region.base != BOARD.early_console {
+        // SAFETY: the device tree's console is a PL011 (checked by compatible).
+        unsafe { console::init(info.console.region.base) };
+    }
+
+    let features = CpuFeatures::decode(&sysreg::id_registers());
+    println!(
+        "{}",
+        Banner {
+            board_name: BOARD.name,
+            info: &info,
+            features
+        }
+    );
+    defmt::info!(
+        "hypervisor up: dtb {=usize} bytes, {=u64} MiB RAM",
+        info.dtb_size,
+        info.memory_size() >> 20
+    );
+
+    run_self_test(&opts);
+    if opts.banner_only {
+        println!("hypervisor: banner only, stopping");
+        power::stop(ExitStatus::Success);
+    }
+    crate::runtime::vm::start(&info, &opts, features)
+}
+
+#[cfg(feature = "test-hooks")]
+fn run_self_test(opts: &Options) {
+    use el2_hypervisor::options::SelfTest;
+    match opts.selftest {
+        Some(SelfTest::Exception) => {
+            println!("selftest: executing an undefined instruction at EL2");
+            // SAFETY: deliberately faults; the exception vector reports and stops.
+            unsafe { core::arch::asm!("udf #0x7e57") };
+        }
+        Some(SelfTest::Panic) => panic!("selftest: deliberate panic"),
+        None => {}
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn run_self_test(opts: &Options) {
+    if opts.selftest.is_some() {
+        println!("hypervisor: tandem.selftest ignored (image built without test-hooks)");
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    match info.location() {
+        Some(l) => console::write_fmt_fatal(format_args!(
+            "\n*** hypervisor panic at {}:{}:{}: {}\n",
+            l.file(),
+            l.line(),
+            l.column(),
+            info.message()
+        )),
+        None => {
+            console::write_fmt_fatal(format_args!("\n*** hypervisor panic: {}\n", info.message()))
+        }
+    }
+    console::write_fmt_fatal(format_args!(
+        "*** board stopped (exit status {})\n",
+        ExitStatus::Panic.code()
+    ));
+    power::stop(ExitStatus::Panic)
+}

@@ -1,0 +1,17 @@
+//! `cargo xtask`: everything a developer runs on the host.
+//!
+//! Commands compose: `test` = `setup` (if something is missing) + `build` +
+//! host unit tests + QEMU smoke scenarios. Each module does one job; the
+//! pure ones (cpio writer, image flattening, QEMU config expansion, console
+//! demultiplexing) are unit-tested here.
+
+pub mod console;
+pub mod cpio;
+pub mod guest;
+pub mod image;
+pub mod paths;
+pub mod qemu;
+pub mod runner;
+pub mod setup;
+pub mod smoke;
+pub mod util;

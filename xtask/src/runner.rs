@@ -1,0 +1,149 @@
+//! Running one QEMU board: the console decoded live, a timeout, the
+//! transcript kept as a file.
+
+use crate::console::{Demux, LogDecoder, Piece, table_from_elf};
+use crate::qemu::{self, Vars};
+use crate::util::describe;
+use anyhow::{Context, Result};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use wait_timeout::ChildExt;
+
+/// One board run.
+pub struct BoardRun<'a> {
+    /// `qemu-configs/<config>.args`.
+    pub config: &'a str,
+    pub vars: Vars,
+    /// The hypervisor ELF (for decoding its defmt logs).
+    pub elf: Option<&'a Path>,
+    pub timeout: Duration,
+    /// Echo the console to our stdout as it arrives.
+    pub echo: bool,
+    /// Give the board our stdin (interactive `run`).
+    pub interactive: bool,
+    /// Where to keep the decoded console transcript.
+    pub transcript: PathBuf,
+    /// Extra QEMU arguments appended to the config's.
+    pub extra_args: Vec<String>,
+}
+
+/// How it ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// QEMU's exit code; `None` if it was killed (timeout or signal).
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
+    /// The decoded console (text with `[hv] LEVEL message` log lines).
+    pub console: String,
+    pub wall: Duration,
+}
+
+pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
+    let mut args = qemu::config(board.config, &board.vars)?;
+    args.extend(board.extra_args.iter().cloned());
+    let mut cmd = Command::new(qemu::QEMU);
+    cmd.args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if board.interactive {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
+    let command_line = describe(&cmd);
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting `{command_line}`"))?;
+
+    let mut stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stderr = child.stderr.take().expect("piped");
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+
+    let elf_bytes = board.elf.and_then(|p| std::fs::read(p).ok());
+    let table = elf_bytes.as_deref().and_then(table_from_elf);
+    let mut decoder = LogDecoder::new(table.as_ref());
+    let mut demux = Demux::default();
+    let mut console = String::new();
+    let mut timed_out = false;
+    let status = loop {
+        while let Ok(bytes) = rx.try_recv() {
+            absorb(&mut demux, &mut decoder, &bytes, &mut console, board.echo);
+        }
+        match child.wait_timeout(Duration::from_millis(50))? {
+            Some(status) => break Some(status),
+            None if start.elapsed() > board.timeout => {
+                timed_out = true;
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => {}
+        }
+    };
+    let _ = reader.join();
+    while let Ok(bytes) = rx.try_recv() {
+        absorb(&mut demux, &mut decoder, &bytes, &mut console, board.echo);
+    }
+    let qemu_stderr = err_reader.join().unwrap_or_default();
+    if !qemu_stderr.trim().is_empty() {
+        console.push_str("\n[qemu stderr]\n");
+        console.push_str(&qemu_stderr);
+        if board.echo {
+            eprint!("{qemu_stderr}");
+        }
+    }
+    if let Some(dir) = board.transcript.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&board.transcript, format!("$ {command_line}\n{console}"))?;
+    Ok(Outcome {
+        exit_code: status.and_then(|s| s.code()),
+        timed_out,
+        console,
+        wall: start.elapsed(),
+    })
+}
+
+fn absorb(
+    demux: &mut Demux,
+    decoder: &mut LogDecoder<'_>,
+    bytes: &[u8],
+    console: &mut String,
+    echo: bool,
+) {
+    for piece in demux.push(bytes) {
+        let text = match piece {
+            Piece::Text(t) => String::from_utf8_lossy(&t).into_owned(),
+            Piece::Frame(f) => {
+                let mut line = decoder.line(&f);
+                if !console.is_empty() && !console.ends_with('\n') {
+                    line.insert(0, '\n');
+                }
+                line.push('\n');
+                line
+            }
+        };
+        if echo {
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+        }
+        console.push_str(&text);
+    }
+}

@@ -1,0 +1,255 @@
+//! The QEMU smoke scenarios (`ci/smoke.toml`, expected console lines in
+//! `ci/expect/`), run by `cargo xtask test`.
+//!
+//! An expect file lists lines that must appear in the console, in order
+//! (each as a substring of one console line); `${NAME}` in it is replaced
+//! by a value xtask computes (e.g. the workload's answer), so nothing is
+//! hard-coded that the run could get wrong. A scenario whose success is a
+//! failure (a deliberate exception) says so with its `exit_code`.
+
+use crate::image::{Image, ImageKind};
+use crate::qemu::Vars;
+use crate::runner::{BoardRun, run};
+use crate::{guest, paths};
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    pub scenario: Vec<Scenario>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    /// What the scenario shows, printed on failure.
+    pub about: String,
+    #[serde(default = "default_config")]
+    pub config: String,
+    /// `release` or `test-hooks`.
+    #[serde(default = "default_image")]
+    pub image: String,
+    #[serde(default = "default_cpu")]
+    pub cpu: String,
+    #[serde(default = "default_gic")]
+    pub gic: u8,
+    #[serde(default = "default_memory")]
+    pub memory: String,
+    #[serde(default)]
+    pub board_cmdline: String,
+    /// Boot the default guest (its bundle as the board's initrd).
+    #[serde(default)]
+    pub guest: bool,
+    pub exit_code: i32,
+    /// File in `ci/expect/`.
+    pub expect: String,
+    /// Substrings that must not appear anywhere.
+    #[serde(default)]
+    pub forbid: Vec<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout_s: u64,
+}
+
+fn default_config() -> String {
+    "virt".into()
+}
+fn default_image() -> String {
+    "release".into()
+}
+fn default_cpu() -> String {
+    "max".into()
+}
+fn default_gic() -> u8 {
+    3
+}
+fn default_memory() -> String {
+    "512M".into()
+}
+fn default_timeout() -> u64 {
+    60
+}
+
+pub fn load() -> Result<Suite> {
+    let path = paths::root().join("ci").join("smoke.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Values that expect files may use.
+pub fn expect_vars() -> BTreeMap<&'static str, String> {
+    let mut v = BTreeMap::new();
+    v.insert(
+        "WORKLOAD_RESULT",
+        guest::expected_workload_result().to_string(),
+    );
+    v
+}
+
+/// Checks `console` against an expect file's text. Returns the first
+/// expected line not found (after the previous one matched).
+pub fn check_expect(
+    expect: &str,
+    console: &str,
+    vars: &BTreeMap<&'static str, String>,
+) -> Result<(), String> {
+    let lines: Vec<&str> = console.lines().collect();
+    let mut at = 0;
+    for raw in expect.lines() {
+        let want = raw.trim_end();
+        if want.trim().is_empty() || want.trim_start().starts_with('#') {
+            continue;
+        }
+        let mut want = want.to_string();
+        for (k, v) in vars {
+            want = want.replace(&format!("${{{k}}}"), v);
+        }
+        match lines[at..].iter().position(|l| l.contains(want.as_str())) {
+            Some(i) => at += i + 1,
+            None => return Err(want),
+        }
+    }
+    Ok(())
+}
+
+/// The images and guest a suite needs.
+pub struct Inputs {
+    pub release: Image,
+    pub test_hooks: Image,
+    pub bundle: Option<std::path::PathBuf>,
+}
+
+/// Runs every scenario whose name contains `filter`; returns (passed, failed).
+pub fn run_suite(suite: &Suite, inputs: &Inputs, filter: Option<&str>) -> Result<(usize, usize)> {
+    let vars = expect_vars();
+    let (mut passed, mut failed) = (0, 0);
+    for s in &suite.scenario {
+        if filter.is_some_and(|f| !s.name.contains(f)) {
+            continue;
+        }
+        match run_one(s, inputs, &vars) {
+            Ok(wall) => {
+                passed += 1;
+                println!("smoke {} ... ok ({:.1} s)", s.name, wall.as_secs_f64());
+            }
+            Err(e) => {
+                failed += 1;
+                println!("smoke {} ... FAILED\n  about: {}\n  {e:#}", s.name, s.about);
+            }
+        }
+    }
+    Ok((passed, failed))
+}
+
+fn run_one(
+    s: &Scenario,
+    inputs: &Inputs,
+    vars: &BTreeMap<&'static str, String>,
+) -> Result<Duration> {
+    let image = match s.image.as_str() {
+        "release" => &inputs.release,
+        "test-hooks" => &inputs.test_hooks,
+        other => bail!("unknown image `{other}` (release, test-hooks)"),
+    };
+    let mut v = Vars::new();
+    v.insert("IMAGE".into(), image.bin.display().to_string());
+    v.insert("GIC".into(), s.gic.to_string());
+    v.insert("CPU".into(), s.cpu.clone());
+    v.insert("MEM".into(), s.memory.clone());
+    v.insert(
+        "BOARD_CMDLINE".into(),
+        format!("tandem.semihosting=on {}", s.board_cmdline)
+            .trim()
+            .to_string(),
+    );
+    if s.guest {
+        let bundle = inputs
+            .bundle
+            .as_ref()
+            .context("this scenario needs the guest bundle")?;
+        v.insert("BUNDLE".into(), bundle.display().to_string());
+    }
+    let transcript = paths::out_dir()
+        .join("smoke")
+        .join(format!("{}.console.txt", s.name));
+    let out = run(&BoardRun {
+        config: &s.config,
+        vars: v,
+        elf: Some(&image.elf),
+        timeout: Duration::from_secs(s.timeout_s),
+        echo: false,
+        interactive: false,
+        transcript: transcript.clone(),
+        extra_args: vec![],
+    })?;
+    let expect_path = paths::root().join("ci").join("expect").join(&s.expect);
+    let expect = std::fs::read_to_string(&expect_path)
+        .with_context(|| format!("reading {}", expect_path.display()))?;
+    let keep = || format!("console kept in {}", transcript.display());
+    if out.timed_out {
+        bail!("timed out after {} s; {}", s.timeout_s, keep());
+    }
+    if out.exit_code != Some(s.exit_code) {
+        bail!(
+            "QEMU exited with {:?}, expected {}; {}",
+            out.exit_code,
+            s.exit_code,
+            keep()
+        );
+    }
+    if let Err(line) = check_expect(&expect, &out.console, vars) {
+        bail!(
+            "expected console line not found (in order): `{line}`; {}",
+            keep()
+        );
+    }
+    if let Some(bad) = s.forbid.iter().find(|f| out.console.contains(f.as_str())) {
+        bail!("forbidden text found: `{bad}`; {}", keep());
+    }
+    Ok(out.wall)
+}
+
+/// Which images a suite needs built.
+pub fn kinds() -> [ImageKind; 2] {
+    [ImageKind::VIRT, ImageKind::VIRT_TEST_HOOKS]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expect_lines_match_in_order() {
+        let vars = BTreeMap::from([("X", "42".to_string())]);
+        let console = "a\nresult 42\nb\n";
+        assert!(check_expect("a\n# comment\nresult ${X}\n", console, &vars).is_ok());
+        assert_eq!(check_expect("b\na\n", console, &vars), Err("a".into()));
+        assert_eq!(
+            check_expect("result 43\n", console, &vars),
+            Err("result 43".into())
+        );
+    }
+
+    #[test]
+    fn the_checked_in_suite_parses_and_its_expect_files_exist() {
+        let suite = load().unwrap();
+        assert!(!suite.scenario.is_empty());
+        for s in &suite.scenario {
+            assert!(
+                paths::root().join("ci/expect").join(&s.expect).exists(),
+                "{}",
+                s.expect
+            );
+            assert!(
+                paths::root()
+                    .join("qemu-configs")
+                    .join(format!("{}.args", s.config))
+                    .exists()
+            );
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Running commands with clear messages.
+
+use anyhow::{Context, Result, bail};
+use std::process::{Command, Output};
+
+/// Runs a command, streaming its output; fails with the command line if it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let line = describe(cmd);
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start `{line}`"))?;
+    if !status.success() {
+        bail!("`{line}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs a command and returns its stdout; fails with its stderr.
+pub fn output(cmd: &mut Command) -> Result<String> {
+    let line = describe(cmd);
+    let out: Output = cmd
+        .output()
+        .with_context(|| format!("could not start `{line}`"))?;
+    if !out.status.success() {
+        bail!(
+            "`{line}` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+pub fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Prints a step so the user sees what is happening.
+pub fn step(msg: &str) {
+    eprintln!("xtask: {msg}");
+}
