@@ -23,4 +23,5 @@ pub mod exit;
 pub mod guest;
 pub mod mem;
 pub mod options;
+pub mod stats;
 pub mod vgic;

@@ -13,6 +13,9 @@ mod runtime;
 #[cfg(target_os = "none")]
 extern crate bootstub;
 
+#[cfg(target_os = "none")]
+extern crate alloc;
+
 #[cfg(not(target_os = "none"))]
 fn main() {
     eprintln!("tandem is a bare-metal image for aarch64: build it with `cargo xtask build`");

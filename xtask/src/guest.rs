@@ -167,6 +167,25 @@ pub fn initramfs_archive(busybox: &[u8]) -> Vec<u8> {
     c.finish()
 }
 
+/// Writes a guest bundle (kernel Image, initramfs, command line: the one
+/// file the hypervisor takes as the board's initrd) and checks it parses.
+pub fn write_bundle(kernel: &Path, initramfs: Option<&Path>, cmdline: &str, out: &Path) -> Result<()> {
+    let kernel_bytes = std::fs::read(kernel).with_context(|| format!("reading the guest kernel {}", kernel.display()))?;
+    let kernel_bytes = decompress_kernel(&kernel_bytes).with_context(|| format!("guest kernel {}", kernel.display()))?;
+    let initramfs_bytes = match initramfs {
+        Some(p) => std::fs::read(p).with_context(|| format!("reading the guest initramfs {}", p.display()))?,
+        None => Vec::new(),
+    };
+    let bundle = el2_hypervisor::guest::bundle::encode(&kernel_bytes, &initramfs_bytes, cmdline);
+    if let Err(e) = el2_hypervisor::guest::bundle::parse(&bundle) {
+        bail!("{e}");
+    }
+    if std::fs::read(out).ok().as_deref() != Some(&bundle[..]) {
+        std::fs::write(out, &bundle).with_context(|| format!("writing {}", out.display()))?;
+    }
+    Ok(())
+}
+
 fn find_file(dir: &Path, prefix: &str) -> Result<PathBuf> {
     std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?

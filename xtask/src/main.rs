@@ -64,6 +64,45 @@ struct RunArgs {
     /// Kill QEMU after this many seconds (0: never).
     #[arg(long, default_value_t = 0)]
     timeout: u64,
+    #[command(flatten)]
+    guest: GuestArgs,
+}
+
+/// Which guest to run (default: the Debian guest `setup` prepared).
+#[derive(clap::Args, Clone)]
+struct GuestArgs {
+    /// Guest kernel: an arm64 Image, or Debian's gzipped vmlinuz.
+    #[arg(long)]
+    kernel: Option<std::path::PathBuf>,
+    /// Guest initramfs (cpio).
+    #[arg(long)]
+    initramfs: Option<std::path::PathBuf>,
+    /// Guest kernel command line.
+    #[arg(long, default_value = xtask::guest::DEFAULT_CMDLINE)]
+    cmdline: String,
+    /// Boot the hypervisor with no guest.
+    #[arg(long, conflicts_with_all = ["kernel", "initramfs"])]
+    no_guest: bool,
+}
+
+impl GuestArgs {
+    /// Builds the guest bundle; `None` with `--no-guest`.
+    fn bundle(&self) -> Result<Option<std::path::PathBuf>> {
+        if self.no_guest {
+            return Ok(None);
+        }
+        let default = if self.kernel.is_none() || self.initramfs.is_none() {
+            Some(xtask::guest::prepare()?)
+        } else {
+            None
+        };
+        let kernel = self.kernel.clone().or_else(|| default.as_ref().map(|g| g.kernel.clone())).expect("set");
+        let initramfs = self.initramfs.clone().or_else(|| default.as_ref().map(|g| g.initramfs.clone()));
+        let out = paths::guest_dir().join("bundle.bin");
+        std::fs::create_dir_all(paths::guest_dir())?;
+        xtask::guest::write_bundle(&kernel, initramfs.as_deref(), &self.cmdline, &out)?;
+        Ok(Some(out))
+    }
 }
 
 fn main() {
@@ -114,6 +153,9 @@ fn run_board(a: RunArgs) -> Result<()> {
             .trim()
             .to_string(),
     );
+    if let Some(bundle) = a.guest.bundle()? {
+        v.insert("BUNDLE".into(), bundle.display().to_string());
+    }
     let transcript = paths::out_dir().join("run.console.txt");
     step(&format!(
         "booting on QEMU virt (gic v{}, cpu {}, {}); console kept in {}",
@@ -178,11 +220,10 @@ fn test(filter: Option<&str>, no_unit: bool) -> Result<()> {
         suite.scenario.len(),
         paths::out_dir().join("smoke").display()
     ));
-    let inputs = smoke::Inputs {
-        release,
-        test_hooks,
-        bundle: None,
-    };
+    let guest = xtask::guest::prepare()?;
+    let bundle = paths::guest_dir().join("bundle.bin");
+    xtask::guest::write_bundle(&guest.kernel, Some(&guest.initramfs), xtask::guest::DEFAULT_CMDLINE, &bundle)?;
+    let inputs = smoke::Inputs { release, test_hooks, bundle: Some(bundle) };
     let (p, f) = smoke::run_suite(&suite, &inputs, filter)?;
     println!("smoke: {p} passed, {f} failed");
     passed += p;

@@ -50,6 +50,9 @@ pub struct Scenario {
     /// Substrings that must not appear anywhere.
     #[serde(default)]
     pub forbid: Vec<String>,
+    /// Trap kinds whose count on the `hypervisor: traps:` line must be > 0.
+    #[serde(default)]
+    pub nonzero_traps: Vec<String>,
     #[serde(default = "default_timeout")]
     pub timeout_s: u64,
 }
@@ -210,7 +213,28 @@ fn run_one(
     if let Some(bad) = s.forbid.iter().find(|f| out.console.contains(f.as_str())) {
         bail!("forbidden text found: `{bad}`; {}", keep());
     }
+    if !s.nonzero_traps.is_empty() {
+        let counts = trap_counts(&out.console).with_context(|| format!("no `traps:` line; {}", keep()))?;
+        for kind in &s.nonzero_traps {
+            match counts.get(kind.as_str()) {
+                Some(n) if *n > 0 => {}
+                Some(_) => bail!("trap count `{kind}` is 0; {}", keep()),
+                None => bail!("trap kind `{kind}` missing from the traps line; {}", keep()),
+            }
+        }
+    }
     Ok(out.wall)
+}
+
+/// Parses the hypervisor's `traps: kind=N ...` line.
+pub fn trap_counts(console: &str) -> Option<BTreeMap<String, u64>> {
+    let line = console.lines().rev().find_map(|l| l.split_once("traps:").map(|(_, r)| r))?;
+    Some(
+        line.split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+            .collect(),
+    )
 }
 
 /// Which images a suite needs built.
@@ -232,6 +256,14 @@ mod tests {
             check_expect("result 43\n", console, &vars),
             Err("result 43".into())
         );
+    }
+
+    #[test]
+    fn trap_line_parses() {
+        let c = trap_counts("x\nhypervisor: traps: counter-read=3 wfi=0 total=3\n").unwrap();
+        assert_eq!(c["counter-read"], 3);
+        assert_eq!(c["wfi"], 0);
+        assert!(trap_counts("nothing").is_none());
     }
 
     #[test]

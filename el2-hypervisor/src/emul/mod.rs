@@ -1,1 +1,22 @@
 //! Device and firmware emulation: what the guest reaches only through the hypervisor.
+//!
+//! Pure logic: the arch layer decodes each trap (data abort, SMC/HVC,
+//! MSR/MRS) and calls in with plain values; nothing here touches a register
+//! or the heap. Every answer is a function of the guest's requests and of
+//! the inputs the hypervisor supplies (guest time, received bytes), so that
+//! two boards fed the same inputs give the guest the same answers.
+//!
+//! - [`pl011`]: the console UART, behind unmapped stage-2 pages ([`mmio`]
+//!   holds the access checks the devices share).
+//! - [`psci`]: PSCI and SMCCC firmware calls.
+//! - [`sysreg`]: MSR/MRS trap decoding and register encodings;
+//!   [`timer_trap`] answers the counter and timer registers from
+//!   [`vtimer`]; [`id_regs`] hides features in the ID registers.
+
+pub mod id_regs;
+pub mod mmio;
+pub mod pl011;
+pub mod psci;
+pub mod sysreg;
+pub mod timer_trap;
+pub mod vtimer;

@@ -2,3 +2,4 @@
 
 pub mod bundle;
 pub mod dtb;
+pub mod layout;

@@ -65,7 +65,7 @@ fn hypervisor_main(dtb: Option<&'static [u8]>) -> ! {
         println!("hypervisor: banner only, stopping");
         power::stop(ExitStatus::Success);
     }
-    crate::runtime::vm::start(&info, &opts, features)
+    crate::runtime::vm::start(&info, &opts, features, &BOARD)
 }
 
 #[cfg(feature = "test-hooks")]

@@ -1,27 +1,420 @@
-//! Running the guest at EL1.
+//! The guest's virtual machine: loading it, entering it, and answering its
+//! traps. One vCPU; all state lives in [`VM`], touched only from trap
+//! handlers on the one core with exceptions masked.
 
-use crate::arch::console::println;
-use crate::arch::exceptions::TrapFrame;
-use crate::arch::power;
-use board_support::BoardInfo;
+use crate::arch::console::{self, println};
+use crate::arch::el2_regs::{self, El1Exception};
+use crate::arch::exceptions::{self, TrapFrame};
+use crate::arch::{gicv3, power, sysreg, timer};
+use board_support::{BoardInfo, GicVersion as BoardGic, Region};
 use el2_hypervisor::cpu_features::CpuFeatures;
+use el2_hypervisor::emul::pl011::Pl011;
+use el2_hypervisor::emul::psci::{self, PsciOutcome};
+use el2_hypervisor::emul::sysreg::{self as sr, SysReg};
+use el2_hypervisor::emul::timer_trap::{self, TimerTrap};
+use el2_hypervisor::emul::vtimer::{GuestTimers, PHYS_TIMER_INTID, VIRT_TIMER_INTID};
+use el2_hypervisor::emul::id_regs;
+use el2_hypervisor::esr::{self, ExceptionClass, Width};
 use el2_hypervisor::exit::ExitStatus;
+use el2_hypervisor::guest::{bundle, dtb as guest_dtb, layout};
+use el2_hypervisor::mem::{PageTable, Stage2, Stage2Attrs, TablePool, vtcr_el2, vttbr_el2};
 use el2_hypervisor::options::Options;
+use el2_hypervisor::stats::{TrapCounts, TrapKind};
+use el2_hypervisor::vgic::{GicVersion, MAX_LIST_REGISTERS, Vgic, VgicConfig};
+use spin::Mutex;
 
-/// Loads and starts the guest found in the board's initrd.
-pub fn start(info: &BoardInfo<'_>, _opts: &Options, _features: CpuFeatures) -> ! {
-    if info.initrd.is_none() {
-        println!(
-            "hypervisor: no guest bundle (pass one as the board's initrd); nothing to run, powering off"
-        );
+/// The guest's view of the machine, and what the hypervisor tracks of it.
+struct Vm {
+    vgic: Vgic,
+    timers: GuestTimers,
+    uart: Pl011,
+    /// Guest-physical windows the hypervisor emulates.
+    gicd: Region,
+    gicr: Region,
+    uart_window: Region,
+    uart_intid: u32,
+    /// The EL2 timer's PPI.
+    hyp_timer_intid: u32,
+    lr_count: usize,
+    counts: TrapCounts,
+}
+
+static VM: Mutex<Option<Vm>> = Mutex::new(None);
+
+/// Stage-2 tables: a 40-bit IPA needs an 8 KiB root plus a few lower tables.
+const STAGE2_TABLES: usize = 16;
+static STAGE2_POOL: Mutex<[PageTable; STAGE2_TABLES]> = Mutex::new([PageTable::EMPTY; STAGE2_TABLES]);
+
+/// SPSR for the guest's first instruction: EL1h, D, A, I, F masked.
+const SPSR_EL1H_MASKED: u64 = 0x3c5;
+
+fn fail(status: ExitStatus, args: core::fmt::Arguments<'_>) -> ! {
+    println!("hypervisor: {args}");
+    power::stop(status)
+}
+
+/// Loads and starts the guest found in the board's initrd. Never returns:
+/// from here on the hypervisor only runs in trap handlers.
+pub fn start(info: &BoardInfo<'_>, _opts: &Options, features: CpuFeatures, board: &board_support::Board) -> ! {
+    let Some(initrd) = info.initrd else {
+        println!("hypervisor: no guest bundle (pass one as the board's initrd); nothing to run, powering off");
         power::stop(ExitStatus::Success);
+    };
+    if info.gic.version != BoardGic::V3 {
+        fail(ExitStatus::BadConfiguration, format_args!("running a guest needs GICv3 for now (the board has GICv2)"));
     }
-    println!("hypervisor: guest loading is not implemented yet");
-    power::stop(ExitStatus::BadConfiguration)
+    if !features.ecv {
+        fail(ExitStatus::BadConfiguration, format_args!("running a guest needs FEAT_ECV to trap counter reads (use -cpu max)"));
+    }
+    let ram = info.memory.first().copied().unwrap_or_default();
+    if !ram.contains(initrd.base) || initrd.end() > ram.end() {
+        fail(ExitStatus::BadConfiguration, format_args!("the initrd {:#x}..{:#x} is not in RAM", initrd.base, initrd.end()));
+    }
+    let reserved_end = board.ram_base + board.hypervisor_reserved;
+    let guest_ram = Region::new(reserved_end, ram.end().saturating_sub(reserved_end));
+
+    // SAFETY: the initrd lies in RAM (checked above), was loaded by the boot
+    // loader, and nothing else uses it until the copies below.
+    let bundle_bytes = unsafe { core::slice::from_raw_parts(initrd.base as *const u8, initrd.size as usize) };
+    let b = match bundle::parse(bundle_bytes) {
+        Ok(b) => b,
+        Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
+    };
+    let addr_of = |s: &[u8]| s.as_ptr() as u64;
+    let plan = match layout::plan(&layout::Inputs {
+        guest_ram,
+        kernel_src: Region::new(addr_of(b.kernel), b.kernel.len() as u64),
+        kernel_text_offset: b.kernel_text_offset,
+        kernel_image_size: b.kernel_image_size,
+        initramfs_src: Region::new(addr_of(b.initramfs), b.initramfs.len() as u64),
+    }) {
+        Ok(p) => p,
+        Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
+    };
+    // The command line must be copied before the bundle is overwritten.
+    let cmdline: alloc::string::String = b.cmdline.into();
+    let initrd_region = (plan.initramfs.size > 0).then_some(plan.initramfs);
+    let cfg = guest_dtb::from_board(info, guest_ram, &cmdline, initrd_region);
+    let dtb = match guest_dtb::build(&cfg) {
+        Ok(d) => d,
+        Err(e) => fail(ExitStatus::BadConfiguration, format_args!("guest device tree: {e}")),
+    };
+    if dtb.len() as u64 > plan.dtb.size {
+        fail(ExitStatus::BadConfiguration, format_args!("guest device tree too large ({} bytes)", dtb.len()));
+    }
+    println!(
+        "hypervisor: guest RAM {:#x}..{:#x}, kernel at {:#x} ({} KiB), initramfs {} KiB, cmdline \"{}\"",
+        guest_ram.base, guest_ram.end(), plan.kernel.base, b.kernel.len() >> 10, b.initramfs.len() >> 10, cmdline
+    );
+    // SAFETY: the plan keeps each destination inside guest RAM and orders the
+    // copies so that none overwrites a source not yet copied (memmove).
+    unsafe {
+        core::ptr::copy(b.kernel.as_ptr(), plan.kernel.base as *mut u8, b.kernel.len());
+        core::ptr::copy(b.initramfs.as_ptr(), plan.initramfs.base as *mut u8, b.initramfs.len());
+        core::ptr::copy_nonoverlapping(dtb.as_ptr(), plan.dtb.base as *mut u8, dtb.len());
+    }
+
+    let vttbr = build_stage2(guest_ram);
+    let vtcr = match vtcr_el2(el2_regs::pa_range()) {
+        Ok(v) => v,
+        Err(e) => fail(ExitStatus::BadConfiguration, format_args!("stage 2: {e:?}")),
+    };
+
+    let gic = unsafe_gic(info);
+    let hyp_timer_intid = info.timer.map(|t| t.hyp_phys).unwrap_or(26);
+    gic.enable_ppi(hyp_timer_intid);
+    gicv3::enable_virtual_interface();
+    let lr_count = gicv3::list_register_count().min(MAX_LIST_REGISTERS);
+
+    *VM.lock() = Some(Vm {
+        vgic: Vgic::new(VgicConfig { version: GicVersion::V3, affinity: 0 }),
+        timers: GuestTimers::new(timer::frequency() as u32),
+        uart: Pl011::new(),
+        gicd: Region::new(info.gic.distributor.base, el2_hypervisor::vgic::GICD_V3_SIZE),
+        gicr: Region::new(info.gic.cpu_or_redistributor.base, el2_hypervisor::vgic::GICR_SIZE),
+        uart_window: Region::new(info.console.region.base, 0x1000),
+        uart_intid: info.console.intid.unwrap_or(33),
+        hyp_timer_intid,
+        lr_count,
+        counts: TrapCounts::new(),
+    });
+
+    // SAFETY: stage 2 maps guest RAM only; the registers are written once.
+    unsafe { el2_regs::configure_for_guest(vtcr, vttbr, features.ecv) };
+    defmt::info!("entering the guest at {=u64:#x}, dtb {=u64:#x}", plan.entry, plan.dtb.base);
+    let mut frame = TrapFrame::default();
+    frame.x[0] = plan.dtb.base;
+    frame.elr = plan.entry;
+    frame.spsr = SPSR_EL1H_MASKED;
+    // SAFETY: EL1h with exceptions masked, at the kernel's entry, with stage 2
+    // and the trap configuration in place: the Linux arm64 boot protocol.
+    unsafe { exceptions::enter_context(&frame) }
+}
+
+fn unsafe_gic(info: &BoardInfo<'_>) -> gicv3::Gic {
+    // SAFETY: the DTB names these as the board's GICv3 distributor and
+    // redistributor; only the hypervisor drives the physical GIC.
+    let gic = unsafe { gicv3::Gic::new(info.gic.distributor.base, info.gic.cpu_or_redistributor.base) };
+    gic.init();
+    gic
+}
+
+/// Identity-maps guest RAM (and nothing else) at stage 2; returns VTTBR_EL2.
+fn build_stage2(guest_ram: Region) -> u64 {
+    let mut pool_guard = STAGE2_POOL.lock();
+    // The tables live in a static and are used for the rest of the run.
+    let tables: &'static mut [PageTable] = unsafe_leak(&mut pool_guard[..]);
+    let base_pa = tables.as_ptr() as u64;
+    let result = TablePool::new(tables, base_pa)
+        .map_err(|e| alloc::format!("{e:?}"))
+        .and_then(|pool| Stage2::new(pool).map_err(|e| alloc::format!("{e:?}")))
+        .and_then(|mut s2| {
+            s2.map(guest_ram.base, guest_ram.base, guest_ram.size, Stage2Attrs::NormalRwx)
+                .map_err(|e| alloc::format!("{e:?}"))?;
+            Ok(vttbr_el2(s2.root_pa(), 1))
+        });
+    match result {
+        Ok(v) => v,
+        Err(e) => fail(ExitStatus::BadConfiguration, format_args!("stage 2 tables: {e}")),
+    }
+}
+
+fn unsafe_leak(tables: &mut [PageTable]) -> &'static mut [PageTable] {
+    // SAFETY: the slice is inside a `static` that nothing else touches after
+    // boot (the lock guard is dropped right after, and never taken again).
+    unsafe { core::slice::from_raw_parts_mut(tables.as_mut_ptr(), tables.len()) }
+}
+
+/// Guest time: the physical counter (CNTVOFF_EL2 is 0).
+fn guest_now() -> u64 {
+    timer::counter()
 }
 
 /// A synchronous exception from the guest.
-pub fn on_lower_sync(_frame: &mut TrapFrame) {}
+pub fn on_lower_sync(frame: &mut TrapFrame) {
+    let esr = sysreg::esr_el2();
+    let mut guard = VM.lock();
+    let Some(vm) = guard.as_mut() else {
+        drop(guard);
+        fail(ExitStatus::HypervisorException, format_args!("guest trap before the VM exists (ESR {esr:#x})"));
+    };
+    match ExceptionClass::from_esr(esr) {
+        ExceptionClass::WfxTrap => on_wfx(vm, frame, esr),
+        ExceptionClass::Hvc64 => {
+            vm.counts.count(TrapKind::Hvc);
+            firmware_call(vm, frame);
+        }
+        ExceptionClass::Smc64 => {
+            vm.counts.count(TrapKind::Smc);
+            // A trapped SMC returns to the SMC itself: step past it.
+            frame.elr += 4;
+            firmware_call(vm, frame);
+        }
+        ExceptionClass::SysRegTrap => on_sysreg(vm, frame, esr),
+        ExceptionClass::DataAbortLowerEl => on_data_abort(vm, frame, esr),
+        _ => inject_undefined(vm, frame),
+    }
+    before_entry(vm);
+}
+
+fn on_wfx(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
+    // ISS.TI (bits 1:0): 0 WFI, 1 WFE, 2 WFIT, 3 WFET.
+    if esr & 0b11 == 0 {
+        vm.counts.count(TrapKind::Wfi);
+        update_levels(vm, guest_now());
+        if !vm.vgic.has_pending_deliverable() {
+            // Nothing to deliver: sleep until the guest's timer (armed on
+            // the EL2 timer) or a device interrupt is pending.
+            timer::arm(vm.timers.next_deadline());
+            timer::wait_for_interrupt();
+        }
+    } else {
+        vm.counts.count(TrapKind::Wfe);
+    }
+    frame.elr += 4;
+}
+
+fn firmware_call(vm: &mut Vm, frame: &mut TrapFrame) {
+    let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3]];
+    match psci::handle(args, 0) {
+        PsciOutcome::Return(v) => frame.x[0] = v,
+        PsciOutcome::PowerOff => guest_stopped(vm, "powered off", ExitStatus::Success),
+        PsciOutcome::Reset => guest_stopped(vm, "asked for a reset", ExitStatus::GuestReset),
+    }
+}
+
+fn guest_stopped(vm: &Vm, what: &str, status: ExitStatus) -> ! {
+    println!("\nhypervisor: the guest {what}");
+    println!("hypervisor: {}", vm.counts);
+    power::stop(status)
+}
+
+fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
+    let access = sr::decode(esr::iss(esr));
+    let rt = access.rt as usize;
+    let value = if rt == 31 { 0 } else { frame.x[rt] };
+    let reg = access.reg();
+    let result = if reg.is_id_register() && access.read {
+        vm.counts.count(TrapKind::IdRegister);
+        Some(id_regs::sanitize_id_register(reg, el2_regs::read_id_register(reg.crm, reg.op2)))
+    } else {
+        match timer_trap::handle(&mut vm.timers, &access, guest_now(), value) {
+            TimerTrap::Read(v) => {
+                vm.counts.count(counter_or_timer(reg));
+                Some(v)
+            }
+            TimerTrap::Written => {
+                vm.counts.count(TrapKind::TimerRegister);
+                None
+            }
+            TimerTrap::NotHandled => return inject_undefined(vm, frame),
+        }
+    };
+    if let Some(v) = result
+        && rt != 31
+    {
+        frame.x[rt] = v;
+    }
+    frame.elr += 4;
+}
+
+fn counter_or_timer(reg: SysReg) -> TrapKind {
+    if matches!(reg, sr::CNTVCT_EL0 | sr::CNTPCT_EL0 | sr::CNTVCTSS_EL0 | sr::CNTPCTSS_EL0) {
+        TrapKind::CounterRead
+    } else {
+        TrapKind::TimerRegister
+    }
+}
+
+fn on_data_abort(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
+    let Ok(access) = esr::decode_data_abort(esr, sysreg::hpfar_el2(), sysreg::far_el2()) else {
+        return inject_abort(vm, frame, esr);
+    };
+    vm.counts.count(if access.write { TrapKind::MmioWrite } else { TrapKind::MmioRead });
+    let width = access.width as u8;
+    let reg = access.reg as usize;
+    let store = if reg == 31 { 0 } else { access.store_value(frame.x[reg]) };
+    let ipa = access.ipa;
+    let result: Result<Option<u64>, ()> = if vm.gicd.contains(ipa) {
+        let off = ipa - vm.gicd.base;
+        if access.write {
+            vm.vgic.distributor_write(off, width, store).map(|_| None).map_err(|_| ())
+        } else {
+            vm.vgic.distributor_read(off, width).map(Some).map_err(|_| ())
+        }
+    } else if vm.gicr.contains(ipa) {
+        let off = ipa - vm.gicr.base;
+        if access.write {
+            vm.vgic.redistributor_write(off, width, store).map(|_| None).map_err(|_| ())
+        } else {
+            vm.vgic.redistributor_read(off, width).map(Some).map_err(|_| ())
+        }
+    } else if vm.uart_window.contains(ipa) {
+        let off = ipa - vm.uart_window.base;
+        if access.write {
+            match vm.uart.write(off, access.width, store) {
+                Ok(Some(byte)) => {
+                    console::write_raw(&[byte]);
+                    Ok(None)
+                }
+                Ok(None) => Ok(None),
+                Err(_) => Err(()),
+            }
+        } else {
+            vm.uart.read(off, access.width).map(Some).map_err(|_| ())
+        }
+    } else {
+        Err(())
+    };
+    match result {
+        Ok(Some(v)) => {
+            if reg != 31 {
+                frame.x[reg] = access.load_value(v);
+            }
+            frame.elr += 4;
+        }
+        Ok(None) => frame.elr += 4,
+        Err(()) => inject_abort(vm, frame, esr),
+    }
+    let _ = Width::Byte;
+}
+
+/// Offset of the vector an exception from the interrupted context uses
+/// (Arm ARM D1.3.1): current EL with SP_EL0 / SP_ELx, or lower EL AArch64.
+fn vector_offset(spsr: u64) -> u64 {
+    let from_el1 = (spsr >> 2) & 3 == 1;
+    match (from_el1, spsr & 1 == 1) {
+        (true, false) => 0x000,
+        (true, true) => 0x200,
+        (false, _) => 0x400,
+    }
+}
+
+fn inject(vm: &mut Vm, frame: &mut TrapFrame, esr_el1: u64, far: u64) {
+    vm.counts.count(TrapKind::Injected);
+    let e = El1Exception { esr: esr_el1, far, elr: frame.elr, spsr: frame.spsr };
+    // SAFETY: we resume the guest at its own vector with the state a real
+    // exception would leave.
+    let vbar = unsafe { el2_regs::deliver_to_el1(&e) };
+    frame.elr = vbar + vector_offset(frame.spsr);
+    frame.spsr = SPSR_EL1H_MASKED;
+}
+
+/// The guest executed something it may not: an undefined instruction
+/// exception (EC 0, IL 1), as if the instruction did not exist.
+fn inject_undefined(vm: &mut Vm, frame: &mut TrapFrame) {
+    inject(vm, frame, 1 << 25, 0);
+}
+
+/// The guest touched an address it does not own: a synchronous external
+/// abort (DFSC 0x10) at the same virtual address.
+fn inject_abort(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
+    let from_el1 = (frame.spsr >> 2) & 3 == 1;
+    let ec: u64 = if from_el1 { 0x25 } else { 0x24 };
+    let wnr = esr & (1 << 6);
+    inject(vm, frame, (ec << 26) | (1 << 25) | wnr | 0x10, sysreg::far_el2());
+}
 
 /// A physical interrupt while the guest ran.
-pub fn on_lower_irq(_frame: &mut TrapFrame) {}
+pub fn on_lower_irq(_frame: &mut TrapFrame) {
+    let mut guard = VM.lock();
+    let Some(vm) = guard.as_mut() else { return };
+    vm.counts.count(TrapKind::Irq);
+    loop {
+        let intid = gicv3::acknowledge();
+        if intid >= gicv3::SPURIOUS {
+            break;
+        }
+        if intid == vm.hyp_timer_intid {
+            timer::arm(None);
+        }
+        gicv3::end_of_interrupt(intid);
+    }
+    before_entry(vm);
+}
+
+/// Brings the interrupt lines up to date at guest time `now`.
+fn update_levels(vm: &mut Vm, now: u64) {
+    let _ = vm.vgic.set_level(VIRT_TIMER_INTID, vm.timers.virt.irq_level(now));
+    let _ = vm.vgic.set_level(PHYS_TIMER_INTID, vm.timers.phys.irq_level(now));
+    let _ = vm.vgic.set_level(vm.uart_intid, vm.uart.irq_level());
+}
+
+/// Runs before every return to the guest: interrupt lines, list
+/// registers, and the EL2 timer for the guest's next deadline.
+fn before_entry(vm: &mut Vm) {
+    let now = guest_now();
+    update_levels(vm, now);
+    let mut lrs = [0u64; MAX_LIST_REGISTERS];
+    let n = vm.lr_count;
+    for (i, lr) in lrs.iter_mut().enumerate().take(n) {
+        *lr = gicv3::read_lr(i);
+    }
+    vm.vgic.sync_from_list_registers(&lrs[..n]);
+    update_levels(vm, now);
+    vm.vgic.fill_list_registers(&mut lrs[..n]);
+    for (i, lr) in lrs.iter().enumerate().take(n) {
+        gicv3::write_lr(i, *lr);
+    }
+    timer::arm(vm.timers.next_deadline().filter(|&d| d > now));
+}

@@ -2,6 +2,9 @@
 //! console, power. Everything `unsafe` or `asm!` in the hypervisor is here.
 
 pub mod console;
+pub mod el2_regs;
+pub mod gicv3;
+pub mod timer;
 pub mod exceptions;
 pub mod heap;
 pub mod logger;

@@ -6,7 +6,7 @@
 
 /// Reads a system register by name.
 macro_rules! read_sysreg {
-    ($name:literal) => {{
+    ($name:expr) => {{
         let v: u64;
         // SAFETY: reading this register has no side effects at EL2.
         unsafe {

@@ -1,0 +1,139 @@
+//! The physical GICv3 as the hypervisor uses it: its own interrupts (the
+//! EL2 timer, the console) taken at EL2, and the virtual CPU interface's
+//! list registers (ICH_LR<n>_EL2) through which the guest gets its own.
+//! Register offsets: Arm IHI 0069 (GICv3/v4 architecture), 12.8-12.11.
+
+use super::sysreg::read_sysreg;
+use core::ptr::{read_volatile, write_volatile};
+
+macro_rules! write_sysreg {
+    ($name:expr, $v:expr) => {{
+        let v: u64 = $v;
+        // SAFETY: GIC CPU-interface registers at EL2; see each caller.
+        unsafe { core::arch::asm!(concat!("msr ", $name, ", {}"), in(reg) v, options(nostack, preserves_flags)) };
+    }};
+}
+
+const GICD_CTLR: usize = 0x0000;
+const GICD_IGROUPR: usize = 0x0080;
+const GICD_ISENABLER: usize = 0x0100;
+const GICD_IPRIORITYR: usize = 0x0400;
+const GICD_IROUTER: usize = 0x6000;
+const GICR_WAKER: usize = 0x0014;
+const GICR_SGI: usize = 0x1_0000;
+const GICR_IGROUPR0: usize = GICR_SGI + 0x0080;
+const GICR_ISENABLER0: usize = GICR_SGI + 0x0100;
+const GICR_IPRIORITYR: usize = GICR_SGI + 0x0400;
+
+/// The interrupt ID read when nothing is pending.
+pub const SPURIOUS: u32 = 1023;
+
+/// The physical GIC.
+pub struct Gic {
+    gicd: usize,
+    gicr: usize,
+}
+
+impl Gic {
+    /// # Safety
+    /// `gicd` and `gicr` are the board's GICv3 distributor and this core's
+    /// redistributor frame, and nothing else drives them.
+    pub unsafe fn new(gicd: u64, gicr: u64) -> Self {
+        Self { gicd: gicd as usize, gicr: gicr as usize }
+    }
+
+    fn write32(&self, addr: usize, v: u32) {
+        // SAFETY: `addr` is inside a GIC register block (constructor contract).
+        unsafe { write_volatile(addr as *mut u32, v) }
+    }
+    fn read32(&self, addr: usize) -> u32 {
+        // SAFETY: as in write32.
+        unsafe { read_volatile(addr as *const u32) }
+    }
+
+    /// Wakes this core's redistributor, enables the distributor (affinity
+    /// routing, group 1) and the system-register CPU interface at EL2.
+    pub fn init(&self) {
+        // ICC_SRE_EL2: SRE | DFB | DIB | Enable (EL1 may use ICC_SRE_EL1).
+        write_sysreg!("ICC_SRE_EL2", 0xf);
+        // SAFETY: barrier only.
+        unsafe { core::arch::asm!("isb", options(nostack)) };
+        // GICR_WAKER: clear ProcessorSleep (bit 1), wait for ChildrenAsleep (bit 2) to clear.
+        let w = self.read32(self.gicr + GICR_WAKER);
+        self.write32(self.gicr + GICR_WAKER, w & !(1 << 1));
+        while self.read32(self.gicr + GICR_WAKER) & (1 << 2) != 0 {
+            core::hint::spin_loop();
+        }
+        // GICD_CTLR: EnableGrp0 | EnableGrp1 | ARE (single security state, DS=1).
+        self.write32(self.gicd + GICD_CTLR, (1 << 0) | (1 << 1) | (1 << 4));
+        write_sysreg!("ICC_PMR_EL1", 0xff);
+        write_sysreg!("ICC_BPR1_EL1", 0);
+        write_sysreg!("ICC_IGRPEN1_EL1", 1);
+        // SAFETY: barrier only.
+        unsafe { core::arch::asm!("isb", options(nostack)) };
+    }
+
+    /// Enables a PPI (16..31) as group 1 at a middle priority.
+    pub fn enable_ppi(&self, intid: u32) {
+        let bit = 1u32 << (intid % 32);
+        self.write32(self.gicr + GICR_IGROUPR0, self.read32(self.gicr + GICR_IGROUPR0) | bit);
+        let prio = self.gicr + GICR_IPRIORITYR + (intid as usize & !3);
+        let shift = (intid % 4) * 8;
+        self.write32(prio, (self.read32(prio) & !(0xff << shift)) | (0x80 << shift));
+        self.write32(self.gicr + GICR_ISENABLER0, bit);
+    }
+
+    /// Enables an SPI (32..) as group 1, routed to core 0.
+    pub fn enable_spi(&self, intid: u32) {
+        let n = intid as usize;
+        let bit = 1u32 << (n % 32);
+        let grp = self.gicd + GICD_IGROUPR + (n / 32) * 4;
+        self.write32(grp, self.read32(grp) | bit);
+        let prio = self.gicd + GICD_IPRIORITYR + (n & !3);
+        let shift = (n % 4) * 8;
+        self.write32(prio, (self.read32(prio) & !(0xff << shift)) | (0x80 << shift));
+        // SAFETY: IROUTER<n> is a 64-bit register of the distributor.
+        unsafe { write_volatile((self.gicd + GICD_IROUTER + n * 8) as *mut u64, 0) };
+        self.write32(self.gicd + GICD_ISENABLER + (n / 32) * 4, bit);
+    }
+}
+
+/// Acknowledges the highest-priority pending group-1 interrupt.
+pub fn acknowledge() -> u32 {
+    (read_sysreg!("ICC_IAR1_EL1") & 0xff_ffff) as u32
+}
+
+/// Ends (and, with EOImode 0, deactivates) an acknowledged interrupt.
+pub fn end_of_interrupt(intid: u32) {
+    write_sysreg!("ICC_EOIR1_EL1", intid as u64);
+}
+
+/// Number of list registers (ICH_VTR_EL2.ListRegs + 1).
+pub fn list_register_count() -> usize {
+    ((read_sysreg!("ICH_VTR_EL2") & 0x1f) + 1) as usize
+}
+
+/// Turns the virtual CPU interface on (ICH_HCR_EL2.En).
+pub fn enable_virtual_interface() {
+    write_sysreg!("ICH_HCR_EL2", 1);
+}
+
+macro_rules! lr_access {
+    ($($n:literal),*) => {
+        /// Reads ICH_LR<n>_EL2.
+        pub fn read_lr(n: usize) -> u64 {
+            match n {
+                $($n => read_sysreg!(concat!("ICH_LR", stringify!($n), "_EL2")),)*
+                _ => 0,
+            }
+        }
+        /// Writes ICH_LR<n>_EL2.
+        pub fn write_lr(n: usize, v: u64) {
+            match n {
+                $($n => write_sysreg!(concat!("ICH_LR", stringify!($n), "_EL2"), v),)*
+                _ => {}
+            }
+        }
+    };
+}
+lr_access!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);

@@ -1,0 +1,170 @@
+//! Where the guest's pieces go in guest RAM, decided before anything moves.
+//!
+//! The bundle sits wherever the boot loader put the initrd, usually inside
+//! what becomes guest RAM. The kernel must start at a 2 MiB-aligned base
+//! plus its `text_offset` and have `image_size` bytes (BSS included) free;
+//! the initramfs and the guest DTB go at the top of guest RAM, out of the
+//! kernel's way. Copies are memmoves done in the order the plan gives; the
+//! plan is refused if a copy would overwrite a source not yet copied.
+//!
+//! ```text
+//!  guest RAM base (2 MiB aligned)                            guest RAM end
+//!  | kernel Image ... BSS |    free (the bundle may be here)  | initramfs | DTB (2 MiB) |
+//! ```
+
+use board_support::Region;
+use core::fmt;
+
+/// Room kept for the guest DTB at the top of guest RAM.
+pub const DTB_SLOT: u64 = 2 << 20;
+/// Largest guest DTB accepted (it is far smaller in practice).
+pub const MAX_DTB: u64 = 64 << 10;
+
+/// The inputs: where guest RAM is and where the bundle's parts are now.
+#[derive(Clone, Copy, Debug)]
+pub struct Inputs {
+    pub guest_ram: Region,
+    /// The kernel Image's bytes, in place inside the bundle.
+    pub kernel_src: Region,
+    pub kernel_text_offset: u64,
+    /// From the Image header: bytes the kernel needs from its load address.
+    pub kernel_image_size: u64,
+    /// The initramfs's bytes inside the bundle (size 0: none).
+    pub initramfs_src: Region,
+}
+
+/// Where everything goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// Copy the kernel here first.
+    pub kernel: Region,
+    /// Then the initramfs here (size 0: none).
+    pub initramfs: Region,
+    /// Then write the DTB here (at most [`MAX_DTB`] bytes).
+    pub dtb: Region,
+    /// The guest's first instruction (x0 = `dtb.base`).
+    pub entry: u64,
+}
+
+/// Why the guest does not fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutError {
+    GuestRamTooSmall { needed: u64, have: u64 },
+    /// The bundle lies (partly) below the kernel's load address or outside
+    /// guest RAM in a way the copies cannot handle.
+    BundleInTheWay,
+    BadImageSize,
+}
+
+impl fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LayoutError::GuestRamTooSmall { needed, have } => write!(
+                f,
+                "guest RAM too small: the guest needs {} MiB, the board leaves it {} MiB",
+                needed.div_ceil(1 << 20),
+                have >> 20
+            ),
+            LayoutError::BundleInTheWay => f.write_str(
+                "the guest bundle was loaded where the guest kernel must go (below it); load the initrd higher",
+            ),
+            LayoutError::BadImageSize => f.write_str("the kernel's image_size is smaller than the kernel"),
+        }
+    }
+}
+
+const fn align_up(v: u64, a: u64) -> u64 {
+    v.div_ceil(a) * a
+}
+
+const fn align_down(v: u64, a: u64) -> u64 {
+    v / a * a
+}
+
+/// Plans the guest's layout.
+///
+/// # Errors
+/// [`LayoutError`] when the pieces do not fit or cannot be moved safely.
+pub fn plan(i: &Inputs) -> Result<Plan, LayoutError> {
+    if i.kernel_image_size < i.kernel_src.size {
+        return Err(LayoutError::BadImageSize);
+    }
+    let ram = i.guest_ram;
+    let base = align_up(ram.base, 2 << 20);
+    let kernel = Region::new(base + i.kernel_text_offset, i.kernel_src.size);
+    let kernel_end = kernel.base.saturating_add(i.kernel_image_size);
+    let dtb = Region::new(ram.end().saturating_sub(DTB_SLOT), MAX_DTB);
+    let initramfs_base = align_down(dtb.base.saturating_sub(i.initramfs_src.size), 4096);
+    let initramfs = Region::new(initramfs_base, i.initramfs_src.size);
+    let needed = (kernel_end - ram.base) + i.initramfs_src.size + DTB_SLOT;
+    if needed > ram.size || initramfs.base < kernel_end {
+        return Err(LayoutError::GuestRamTooSmall { needed, have: ram.size });
+    }
+    // Copy 1 (the kernel, a memmove, so overlapping its own source is fine)
+    // must not overwrite the initramfs source, which is copied after it.
+    if kernel.overlaps(&i.initramfs_src) && i.initramfs_src.size > 0 {
+        return Err(LayoutError::BundleInTheWay);
+    }
+    // Copy 2 cannot reach the kernel (it starts past kernel_end, checked
+    // above), and the DTB, written last, must not land on any source.
+    if dtb.overlaps(&i.initramfs_src) && i.initramfs_src.size > 0 || dtb.overlaps(&i.kernel_src) {
+        return Err(LayoutError::BundleInTheWay);
+    }
+    Ok(Plan { kernel, initramfs, dtb, entry: kernel.base })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn inputs(ram: Region, bundle_at: u64) -> Inputs {
+        Inputs {
+            guest_ram: ram,
+            kernel_src: Region::new(bundle_at + 4096, 32 * MIB),
+            kernel_text_offset: 0,
+            kernel_image_size: 36 * MIB,
+            initramfs_src: Region::new(bundle_at + 4096 + 32 * MIB, 2 * MIB),
+        }
+    }
+
+    #[test]
+    fn qemu_virt_512m_with_the_bundle_at_qemus_initrd_address() {
+        let ram = Region::new(0x4200_0000, 512 * MIB - 32 * MIB);
+        let p = plan(&inputs(ram, 0x4800_0000)).unwrap();
+        assert_eq!(p.kernel.base, 0x4200_0000);
+        assert_eq!(p.entry, 0x4200_0000);
+        assert_eq!(p.dtb.base, 0x6000_0000 - 2 * MIB);
+        assert_eq!(p.initramfs.end(), p.dtb.base);
+        assert!(p.initramfs.base >= p.kernel.base + 36 * MIB);
+    }
+
+    #[test]
+    fn unaligned_ram_base_is_rounded_up_to_2m() {
+        let ram = Region::new(0x4210_0000, 512 * MIB);
+        assert_eq!(plan(&inputs(ram, 0x4800_0000)).unwrap().kernel.base, 0x4220_0000);
+    }
+
+    #[test]
+    fn too_small() {
+        let ram = Region::new(0x4200_0000, 32 * MIB);
+        assert!(matches!(plan(&inputs(ram, 0x4800_0000)), Err(LayoutError::GuestRamTooSmall { .. })));
+    }
+
+    #[test]
+    fn bundle_where_the_kernel_goes_is_refused() {
+        let ram = Region::new(0x4200_0000, 512 * MIB);
+        // The initramfs source would be overwritten by the kernel copy.
+        let mut i = inputs(ram, 0x4200_0000);
+        i.initramfs_src = Region::new(0x4300_0000, 2 * MIB);
+        assert_eq!(plan(&i), Err(LayoutError::BundleInTheWay));
+    }
+
+    #[test]
+    fn image_size_smaller_than_the_kernel_is_refused() {
+        let mut i = inputs(Region::new(0x4200_0000, 512 * MIB), 0x4800_0000);
+        i.kernel_image_size = MIB;
+        assert_eq!(plan(&i), Err(LayoutError::BadImageSize));
+    }
+}

@@ -1,0 +1,87 @@
+//! Trap counts by kind: printed when the guest powers off, and the raw
+//! material for choosing epoch lengths later.
+
+use core::fmt;
+
+/// What a trap was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum TrapKind {
+    CounterRead,
+    TimerRegister,
+    IdRegister,
+    MmioRead,
+    MmioWrite,
+    Hvc,
+    Smc,
+    Wfi,
+    Wfe,
+    Irq,
+    /// An exception the hypervisor injected into the guest (undefined
+    /// instruction, external abort).
+    Injected,
+}
+
+const KINDS: usize = 11;
+const NAMES: [&str; KINDS] = [
+    "counter-read",
+    "timer-register",
+    "id-register",
+    "mmio-read",
+    "mmio-write",
+    "hvc",
+    "smc",
+    "wfi",
+    "wfe",
+    "irq",
+    "injected",
+];
+
+/// Counters, one per [`TrapKind`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrapCounts([u64; KINDS]);
+
+impl TrapCounts {
+    pub const fn new() -> Self {
+        Self([0; KINDS])
+    }
+    pub fn count(&mut self, kind: TrapKind) {
+        let c = &mut self.0[kind as usize];
+        *c = c.wrapping_add(1);
+    }
+    pub fn get(&self, kind: TrapKind) -> u64 {
+        self.0[kind as usize]
+    }
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+impl fmt::Display for TrapCounts {
+    /// `traps: counter-read=12 timer-register=3 ... total=N`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("traps:")?;
+        for (name, n) in NAMES.iter().zip(self.0.iter()) {
+            write!(f, " {name}={n}")?;
+        }
+        write!(f, " total={}", self.total())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn counts_and_prints() {
+        let mut t = TrapCounts::new();
+        t.count(TrapKind::CounterRead);
+        t.count(TrapKind::CounterRead);
+        t.count(TrapKind::Injected);
+        assert_eq!(t.get(TrapKind::CounterRead), 2);
+        let s = t.to_string();
+        assert!(s.starts_with("traps: counter-read=2 timer-register=0"), "{s}");
+        assert!(s.ends_with("injected=1 total=3"), "{s}");
+    }
+}
