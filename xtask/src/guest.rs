@@ -169,11 +169,19 @@ pub fn initramfs_archive(busybox: &[u8]) -> Vec<u8> {
 
 /// Writes a guest bundle (kernel Image, initramfs, command line: the one
 /// file the hypervisor takes as the board's initrd) and checks it parses.
-pub fn write_bundle(kernel: &Path, initramfs: Option<&Path>, cmdline: &str, out: &Path) -> Result<()> {
-    let kernel_bytes = std::fs::read(kernel).with_context(|| format!("reading the guest kernel {}", kernel.display()))?;
-    let kernel_bytes = decompress_kernel(&kernel_bytes).with_context(|| format!("guest kernel {}", kernel.display()))?;
+pub fn write_bundle(
+    kernel: &Path,
+    initramfs: Option<&Path>,
+    cmdline: &str,
+    out: &Path,
+) -> Result<()> {
+    let kernel_bytes = std::fs::read(kernel)
+        .with_context(|| format!("reading the guest kernel {}", kernel.display()))?;
+    let kernel_bytes = decompress_kernel(&kernel_bytes)
+        .with_context(|| format!("guest kernel {}", kernel.display()))?;
     let initramfs_bytes = match initramfs {
-        Some(p) => std::fs::read(p).with_context(|| format!("reading the guest initramfs {}", p.display()))?,
+        Some(p) => std::fs::read(p)
+            .with_context(|| format!("reading the guest initramfs {}", p.display()))?,
         None => Vec::new(),
     };
     let bundle = el2_hypervisor::guest::bundle::encode(&kernel_bytes, &initramfs_bytes, cmdline);

@@ -5,6 +5,7 @@
 //! pure ones (cpio writer, image flattening, QEMU config expansion, console
 //! demultiplexing) are unit-tested here.
 
+pub mod bench;
 pub mod console;
 pub mod cpio;
 pub mod guest;

@@ -30,6 +30,11 @@ enum Cmd {
     },
     /// Boot the hypervisor on one QEMU virt board, console on this terminal.
     Run(RunArgs),
+    /// Print performance figures measured side by side (see docs/measurements.md).
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// Host unit tests, then the QEMU smoke scenarios (ci/smoke.toml).
     Test {
         /// Only smoke scenarios whose name contains this.
@@ -38,6 +43,16 @@ enum Cmd {
         /// Skip the host unit tests.
         #[arg(long)]
         no_unit: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// The guest workload under the hypervisor against the same guest booted directly.
+    Guest {
+        /// Runs of each variant (the median is printed).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
 }
 
@@ -96,8 +111,15 @@ impl GuestArgs {
         } else {
             None
         };
-        let kernel = self.kernel.clone().or_else(|| default.as_ref().map(|g| g.kernel.clone())).expect("set");
-        let initramfs = self.initramfs.clone().or_else(|| default.as_ref().map(|g| g.initramfs.clone()));
+        let kernel = self
+            .kernel
+            .clone()
+            .or_else(|| default.as_ref().map(|g| g.kernel.clone()))
+            .expect("set");
+        let initramfs = self
+            .initramfs
+            .clone()
+            .or_else(|| default.as_ref().map(|g| g.initramfs.clone()));
         let out = paths::guest_dir().join("bundle.bin");
         std::fs::create_dir_all(paths::guest_dir())?;
         xtask::guest::write_bundle(&kernel, initramfs.as_deref(), &self.cmdline, &out)?;
@@ -128,6 +150,12 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Run(args) => run_board(args),
+        Cmd::Bench {
+            what: BenchWhat::Guest { runs },
+        } => {
+            setup::ensure()?;
+            xtask::bench::guest_bench(runs.max(1))
+        }
         Cmd::Test {
             smoke_filter,
             no_unit,
@@ -222,8 +250,17 @@ fn test(filter: Option<&str>, no_unit: bool) -> Result<()> {
     ));
     let guest = xtask::guest::prepare()?;
     let bundle = paths::guest_dir().join("bundle.bin");
-    xtask::guest::write_bundle(&guest.kernel, Some(&guest.initramfs), xtask::guest::DEFAULT_CMDLINE, &bundle)?;
-    let inputs = smoke::Inputs { release, test_hooks, bundle: Some(bundle) };
+    xtask::guest::write_bundle(
+        &guest.kernel,
+        Some(&guest.initramfs),
+        xtask::guest::DEFAULT_CMDLINE,
+        &bundle,
+    )?;
+    let inputs = smoke::Inputs {
+        release,
+        test_hooks,
+        bundle: Some(bundle),
+    };
     let (p, f) = smoke::run_suite(&suite, &inputs, filter)?;
     println!("smoke: {p} passed, {f} failed");
     passed += p;

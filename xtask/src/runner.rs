@@ -39,6 +39,9 @@ pub struct Outcome {
     /// The decoded console (text with `[hv] LEVEL message` log lines).
     pub console: String,
     pub wall: Duration,
+    /// Each console line with the host time (since QEMU started) at which
+    /// its end arrived: for timing parts of a run from the outside.
+    pub lines: Vec<(Duration, String)>,
 }
 
 pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
@@ -81,10 +84,13 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
     let mut decoder = LogDecoder::new(table.as_ref());
     let mut demux = Demux::default();
     let mut console = String::new();
+    let mut lines: Vec<(Duration, String)> = Vec::new();
     let mut timed_out = false;
     let status = loop {
         while let Ok(bytes) = rx.try_recv() {
+            let before = console.len();
             absorb(&mut demux, &mut decoder, &bytes, &mut console, board.echo);
+            mark_lines(&console, before, start.elapsed(), &mut lines);
         }
         match child.wait_timeout(Duration::from_millis(50))? {
             Some(status) => break Some(status),
@@ -118,7 +124,18 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
         timed_out,
         console,
         wall: start.elapsed(),
+        lines,
     })
+}
+
+/// Records the lines completed by the text appended after `before`.
+fn mark_lines(console: &str, before: usize, now: Duration, lines: &mut Vec<(Duration, String)>) {
+    let line_start = console[..before].rfind('\n').map_or(0, |i| i + 1);
+    let mut rest = &console[line_start..];
+    while let Some(i) = rest.find('\n') {
+        lines.push((now, rest[..i].to_string()));
+        rest = &rest[i + 1..];
+    }
 }
 
 fn absorb(

@@ -214,7 +214,8 @@ fn run_one(
         bail!("forbidden text found: `{bad}`; {}", keep());
     }
     if !s.nonzero_traps.is_empty() {
-        let counts = trap_counts(&out.console).with_context(|| format!("no `traps:` line; {}", keep()))?;
+        let counts =
+            trap_counts(&out.console).with_context(|| format!("no `traps:` line; {}", keep()))?;
         for kind in &s.nonzero_traps {
             match counts.get(kind.as_str()) {
                 Some(n) if *n > 0 => {}
@@ -228,7 +229,10 @@ fn run_one(
 
 /// Parses the hypervisor's `traps: kind=N ...` line.
 pub fn trap_counts(console: &str) -> Option<BTreeMap<String, u64>> {
-    let line = console.lines().rev().find_map(|l| l.split_once("traps:").map(|(_, r)| r))?;
+    let line = console
+        .lines()
+        .rev()
+        .find_map(|l| l.split_once("traps:").map(|(_, r)| r))?;
     Some(
         line.split_whitespace()
             .filter_map(|kv| kv.split_once('='))

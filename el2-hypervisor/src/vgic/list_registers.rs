@@ -1,10 +1,10 @@
 //! List registers: their two encodings, and moving interrupts between the
 //! model and the LRs.
 //!
-//! - ICH_LR<n>_EL2 (GICv3, IHI 0069H §12.4): vINTID `[31:0]`, pINTID `[44:32]`
+//! - `ICH_LR<n>_EL2` (GICv3, IHI 0069H §12.4): vINTID `[31:0]`, pINTID `[44:32]`
 //!   (HW=1; with HW=0 bit 41 is EOI), Priority `[55:48]`, Group `[60]`, HW `[61]`,
 //!   State `[63:62]`.
-//! - GICH_LRn (GICv2, IHI 0048B §5.3.1 and §5.3.2): VirtualID `[9:0]`,
+//! - GICH_LRn (GICv2, IHI 0048B §5.3): VirtualID `[9:0]`,
 //!   PhysicalID `[19:10]` (HW=1; with HW=0 bit 19 is EOI and `[12:10]` the
 //!   source CPU of an SGI, 0 here), Priority `[27:23]` (bits `[7:3]` of the
 //!   priority), State `[29:28]`, Grp1 `[30]`, HW `[31]`.
@@ -71,7 +71,7 @@ pub struct ListRegister {
 pub enum LrFormat {
     /// GICv2 GICH_LRn (32 bits): 10-bit INTIDs, 5 priority bits.
     V2,
-    /// GICv3 ICH_LR<n>_EL2 (64 bits).
+    /// GICv3 `ICH_LR<n>_EL2` (64 bits).
     V3,
 }
 
@@ -151,7 +151,7 @@ const fn key(active: bool, priority: u8, intid: usize) -> Key {
 
 impl Vgic {
     /// Folds the LRs' state back into the model, at a guest exit. `lrs[n]`
-    /// is ICH_LR<n>_EL2 (or GICH_LRn) as just read; pass the same number of
+    /// is `ICH_LR<n>_EL2` (or GICH_LRn) as just read; pass the same number of
     /// LRs every time. An entry the guest has EOI'd (state invalid) is
     /// released: an edge is done, a level interrupt whose line is still
     /// high is pending again (for the next fill). Idempotent.
@@ -175,7 +175,7 @@ impl Vgic {
         }
     }
 
-    /// Writes every LR in `lrs` (ICH_LR<n>_EL2 or GICH_LRn values, to be
+    /// Writes every LR in `lrs` (`ICH_LR<n>_EL2` or GICH_LRn values, to be
     /// written back by the caller): entries already owned are brought up
     /// to date (pending added or withdrawn, active cleared by the guest's
     /// ICACTIVER, ...), then free LRs take the best candidates, then a

@@ -7,7 +7,7 @@
 //! redistributor pair. The guest's CPU interface is the hardware's virtual
 //! one (ICC_* redirected to ICV_* by HCR_EL2.IMO/FMO; the GICV frame on
 //! GICv2), so it is not emulated: what this model produces is the contents
-//! of the list registers (ICH_LR<n>_EL2, or GICH_LRn on GICv2).
+//! of the list registers (`ICH_LR<n>_EL2`, or GICH_LRn on GICv2).
 //!
 //! References: Arm IHI 0069H (GICv3/v4): §12.2 ICC_* and §12.4 ICH_*
 //! registers, §12.8/§12.9 the Distributor, §12.10/§12.11 the
@@ -116,7 +116,7 @@ pub const GICR_SIZE: u64 = 0x2_0000;
 pub enum GicVersion {
     /// GICv2 (GIC-400): a 4 KiB GICD, no redistributor, GICH_LRn.
     V2,
-    /// GICv3: a 64 KiB GICD, one 128 KiB GICR frame pair, ICH_LR<n>_EL2.
+    /// GICv3: a 64 KiB GICD, one 128 KiB GICR frame pair, `ICH_LR<n>_EL2`.
     V3,
 }
 

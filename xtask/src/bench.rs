@@ -1,0 +1,153 @@
+//! `cargo xtask bench`: figures measured side by side in one run, printed,
+//! never asserted on time.
+//!
+//! `guest`: the default guest booted directly by QEMU at EL1 (no
+//! hypervisor) against the same guest under the hypervisor, same machine
+//! options. Times are host wall-clock times at which console lines arrive
+//! (from the outside, so the guest's own clock, which the hypervisor
+//! emulates, does not enter into it).
+
+use crate::image::{self, ImageKind};
+use crate::qemu::Vars;
+use crate::runner::{BoardRun, Outcome, run};
+use crate::{guest, paths, smoke};
+use anyhow::{Context, Result, bail};
+use std::time::Duration;
+
+const INIT_STARTED: &str = "tandem-guest: init started";
+const RESULT: &str = "tandem-guest: workload result";
+const POWER_DOWN: &str = "reboot: Power down";
+
+/// Timings of one guest run.
+#[derive(Clone, Copy, Debug)]
+pub struct GuestTimes {
+    /// QEMU start to the guest's power-off.
+    pub boot_to_poweroff: Duration,
+    /// `/init` started to the workload's result: the workload alone.
+    pub workload: Duration,
+}
+
+fn at(out: &Outcome, needle: &str) -> Result<Duration> {
+    out.lines
+        .iter()
+        .find(|(_, l)| l.contains(needle))
+        .map(|(t, _)| *t)
+        .with_context(|| format!("the console has no `{needle}` line"))
+}
+
+/// Reads the timings off a finished run.
+pub fn guest_times(out: &Outcome) -> Result<GuestTimes> {
+    if out.exit_code != Some(0) {
+        bail!("the run ended with {:?}", out.exit_code);
+    }
+    let start = at(out, INIT_STARTED)?;
+    Ok(GuestTimes {
+        boot_to_poweroff: at(out, POWER_DOWN).unwrap_or(out.wall),
+        workload: at(out, RESULT)?.saturating_sub(start),
+    })
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+/// Runs the guest bench and prints the table.
+pub fn guest_bench(runs: usize) -> Result<()> {
+    let g = guest::prepare()?;
+    let img = image::build(ImageKind::VIRT)?;
+    let bundle = paths::guest_dir().join("bundle.bin");
+    guest::write_bundle(
+        &g.kernel,
+        Some(&g.initramfs),
+        guest::DEFAULT_CMDLINE,
+        &bundle,
+    )?;
+    let common = |v: &mut Vars| {
+        v.insert("GIC".into(), "3".into());
+        v.insert("CPU".into(), "max".into());
+        v.insert("MEM".into(), "1G".into());
+    };
+    let (mut direct, mut hosted) = (Vec::new(), Vec::new());
+    let mut traps = String::new();
+    for i in 0..runs {
+        let mut v = Vars::new();
+        common(&mut v);
+        v.insert("KERNEL".into(), g.kernel.display().to_string());
+        v.insert("INITRD".into(), g.initramfs.display().to_string());
+        v.insert("APPEND".into(), guest::DEFAULT_CMDLINE.into());
+        let out = run(&BoardRun {
+            config: "virt-direct",
+            vars: v,
+            elf: None,
+            timeout: Duration::from_secs(120),
+            echo: false,
+            interactive: false,
+            transcript: paths::out_dir()
+                .join("bench")
+                .join(format!("direct-{i}.console.txt")),
+            extra_args: vec![],
+        })?;
+        direct.push(guest_times(&out).context("direct run")?);
+
+        let mut v = Vars::new();
+        common(&mut v);
+        v.insert("IMAGE".into(), img.bin.display().to_string());
+        v.insert("BUNDLE".into(), bundle.display().to_string());
+        v.insert("BOARD_CMDLINE".into(), "tandem.semihosting=on".into());
+        let out = run(&BoardRun {
+            config: "virt",
+            vars: v,
+            elf: Some(&img.elf),
+            timeout: Duration::from_secs(180),
+            echo: false,
+            interactive: false,
+            transcript: paths::out_dir()
+                .join("bench")
+                .join(format!("hosted-{i}.console.txt")),
+            extra_args: vec![],
+        })?;
+        hosted.push(guest_times(&out).context("run under the hypervisor")?);
+        if let Some(counts) = smoke::trap_counts(&out.console) {
+            traps = counts
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+    }
+    let d_boot = median(direct.iter().map(|t| t.boot_to_poweroff).collect());
+    let h_boot = median(hosted.iter().map(|t| t.boot_to_poweroff).collect());
+    let d_work = median(direct.iter().map(|t| t.workload).collect());
+    let h_work = median(hosted.iter().map(|t| t.workload).collect());
+    let ratio = |h: Duration, d: Duration| h.as_secs_f64() / d.as_secs_f64().max(1e-9);
+    println!(
+        "guest bench: Debian {} + busybox workload ({} awk iterations)",
+        g.kernel_package,
+        guest::WORKLOAD_ITERATIONS
+    );
+    println!(
+        "QEMU TCG, virt, -cpu max, GICv3, 1 GiB; median of {runs} run(s) each, host wall clock"
+    );
+    println!("{:<28} {:>16} {:>12}", "", "boot to poweroff", "workload");
+    println!(
+        "{:<28} {:>14.2} s {:>10.2} s",
+        "direct at EL1 (no hypervisor)",
+        d_boot.as_secs_f64(),
+        d_work.as_secs_f64()
+    );
+    println!(
+        "{:<28} {:>14.2} s {:>10.2} s",
+        "under tandem",
+        h_boot.as_secs_f64(),
+        h_work.as_secs_f64()
+    );
+    println!(
+        "{:<28} {:>16.2} {:>12.2}",
+        "ratio (tandem / direct)",
+        ratio(h_boot, d_boot),
+        ratio(h_work, d_work)
+    );
+    println!("traps (last run under tandem): {traps}");
+    Ok(())
+}
