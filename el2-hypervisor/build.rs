@@ -11,7 +11,10 @@ fn main() {
     let name = env::var("TANDEM_BOARD").unwrap_or_else(|_| "qemu-virt".into());
     let Some(board) = board_support::Board::by_name(&name) else {
         let known: Vec<_> = board_support::boards::ALL.iter().map(|b| b.name).collect();
-        panic!("TANDEM_BOARD={name}: unknown board (known: {})", known.join(", "));
+        panic!(
+            "TANDEM_BOARD={name}: unknown board (known: {})",
+            known.join(", ")
+        );
     };
     let konst = match board.kind {
         board_support::BoardKind::QemuVirt => "QEMU_VIRT",
@@ -25,7 +28,11 @@ fn main() {
     if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("none") {
         return;
     }
-    fs::write(out.join("memory.ld"), format!("IMAGE_BASE = {:#x};\n", board.image_base)).unwrap();
+    fs::write(
+        out.join("memory.ld"),
+        format!("IMAGE_BASE = {:#x};\n", board.image_base),
+    )
+    .unwrap();
     let bootstub = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../bootstub");
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rustc-link-search={}", bootstub.display());

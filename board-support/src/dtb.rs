@@ -107,6 +107,9 @@ pub struct BoardInfo<'a> {
     pub model: &'a str,
     pub memory: heapless::Vec<Region, MAX_MEMORY_BANKS>,
     pub console: Uart,
+    /// The replication link's UART: the first PL011 that is not the console
+    /// (QEMU virt's second `-serial`). Never given to the guest.
+    pub link_uart: Option<Uart>,
     pub gic: GicInfo,
     pub timer: Option<TimerIntids>,
     pub psci: Option<PsciMethod>,
@@ -176,6 +179,19 @@ pub fn parse(blob: &[u8]) -> Result<BoardInfo<'_>, DtbError> {
         .and_then(|c| c.property("bootargs"))
         .and_then(|p| p.as_str())
         .unwrap_or("");
+    let console = console(&fdt)?;
+    let link_uart = fdt
+        .all_nodes()
+        .filter(|n| {
+            n.compatible()
+                .is_some_and(|c| c.all().any(|x| x == "arm,pl011"))
+        })
+        .filter_map(|n| first_reg(n, "pl011 reg").ok().map(|r| (n, r)))
+        .find(|(_, r)| *r != console.region)
+        .map(|(n, region)| Uart {
+            region,
+            intid: interrupts3(n).first().copied(),
+        });
     Ok(BoardInfo {
         model: fdt
             .find_node("/")
@@ -183,7 +199,8 @@ pub fn parse(blob: &[u8]) -> Result<BoardInfo<'_>, DtbError> {
             .and_then(|p| p.as_str())
             .unwrap_or("unknown"),
         memory: memory_banks(&fdt)?,
-        console: console(&fdt)?,
+        console,
+        link_uart,
         gic: gic(&fdt)?,
         timer: timer(&fdt),
         psci: psci(&fdt),

@@ -105,6 +105,11 @@ impl Pl011 {
         }
     }
 
+    /// Whether a received byte is waiting.
+    pub fn rx_ready(&self) -> bool {
+        !self.regs.FR.is_set(FR::RXFE)
+    }
+
     /// Waits until every queued byte has left the UART.
     pub fn flush(&self) {
         while self.regs.FR.is_set(FR::BUSY) {

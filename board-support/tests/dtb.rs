@@ -53,3 +53,13 @@ fn region_arithmetic() {
     assert!(!r.overlaps(&Region::new(0x2000, 0x10)));
     assert_eq!(Region::new(u64::MAX - 1, 10).end(), u64::MAX);
 }
+
+#[test]
+fn second_pl011_is_the_link_uart() {
+    let b = dtb::parse(include_bytes!("fixtures/virt-gicv3-link.dtb")).unwrap();
+    assert_eq!(b.console.region.base, 0x0900_0000);
+    let link = b.link_uart.expect("a second PL011");
+    assert_eq!(link.region.base, 0x0904_0000);
+    assert_eq!(link.intid, Some(40));
+    assert!(dtb::parse(VIRT_GICV3_512M).unwrap().link_uart.is_none());
+}

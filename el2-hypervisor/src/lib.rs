@@ -23,5 +23,6 @@ pub mod exit;
 pub mod guest;
 pub mod mem;
 pub mod options;
+pub mod replica;
 pub mod stats;
 pub mod vgic;

@@ -17,9 +17,28 @@ pub enum SelfTest {
     Panic,
 }
 
+/// What this board does with the guest's execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Run the guest; no log (epochs only if `tandem.epoch` is set).
+    #[default]
+    Free,
+    /// Record every environment input and epoch boundary to the link.
+    Record,
+    /// Take every environment input from the link and check each boundary.
+    Replay,
+}
+
+/// Epoch length used by record and replay when `tandem.epoch` is not given.
+pub const DEFAULT_EPOCH: u64 = 1_000_000;
+
 /// Parsed options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Options {
+    /// Record, replay, or neither.
+    pub mode: Mode,
+    /// Guest instructions per epoch; 0 = no epochs (free mode only).
+    pub epoch: u64,
     /// Exit through semihosting (QEMU) so that the exit status tells why.
     pub semihosting: bool,
     /// A deliberate failure, honoured only by `test-hooks` builds.
@@ -66,6 +85,23 @@ pub fn semihosting_requested(cmdline: &str) -> bool {
     })
 }
 
+/// A decimal number, `_` allowed between digits (`10_000_000`).
+fn number(s: &str) -> Option<u64> {
+    let mut n: u64 = 0;
+    let mut digits = 0;
+    for c in s.chars() {
+        match c {
+            '0'..='9' => {
+                n = n.checked_mul(10)?.checked_add(c as u64 - '0' as u64)?;
+                digits += 1;
+            }
+            '_' if digits > 0 => {}
+            _ => return None,
+        }
+    }
+    (digits > 0).then_some(n)
+}
+
 /// Parses the board command line.
 ///
 /// # Errors
@@ -79,6 +115,20 @@ pub fn parse(cmdline: &str) -> Result<Options, OptionError<'_>> {
         let (name, value) = opt.split_once('=').unwrap_or((opt, "on"));
         match name {
             "semihosting" => o.semihosting = boolean(name, value)?,
+            "mode" => {
+                o.mode = match value {
+                    "free" => Mode::Free,
+                    "record" => Mode::Record,
+                    "replay" => Mode::Replay,
+                    _ => return Err(OptionError::BadValue { name, value }),
+                }
+            }
+            "epoch" => {
+                o.epoch = match number(value) {
+                    Some(n) if (1_000..=1_000_000_000_000).contains(&n) => n,
+                    _ => return Err(OptionError::BadValue { name, value }),
+                }
+            }
             "banner-only" => o.banner_only = boolean(name, value)?,
             "selftest" => {
                 o.selftest = Some(match value {
@@ -89,6 +139,9 @@ pub fn parse(cmdline: &str) -> Result<Options, OptionError<'_>> {
             }
             _ => return Err(OptionError::Unknown(word)),
         }
+    }
+    if o.mode != Mode::Free && o.epoch == 0 {
+        o.epoch = DEFAULT_EPOCH;
     }
     Ok(o)
 }
@@ -111,6 +164,19 @@ mod tests {
     fn semihosting_is_found_beside_a_bad_option() {
         assert!(semihosting_requested("tandem.semihosting=on tandem.bogus"));
         assert!(!semihosting_requested("tandem.semihosting=off"));
+    }
+
+    #[test]
+    fn modes_and_epochs() {
+        let o = parse("tandem.mode=record").unwrap();
+        assert_eq!((o.mode, o.epoch), (Mode::Record, DEFAULT_EPOCH));
+        let o = parse("tandem.mode=replay tandem.epoch=10_000").unwrap();
+        assert_eq!((o.mode, o.epoch), (Mode::Replay, 10_000));
+        assert_eq!(parse("tandem.epoch=5000").unwrap().epoch, 5000);
+        assert!(parse("tandem.epoch=99999999999999999999999").is_err());
+        assert!(parse("tandem.epoch=5").is_err());
+        assert!(parse("tandem.epoch=ten").is_err());
+        assert!(parse("tandem.mode=mirror").is_err());
     }
 
     #[test]

@@ -81,7 +81,10 @@ mod tests {
         t.count(TrapKind::Injected);
         assert_eq!(t.get(TrapKind::CounterRead), 2);
         let s = t.to_string();
-        assert!(s.starts_with("traps: counter-read=2 timer-register=0"), "{s}");
+        assert!(
+            s.starts_with("traps: counter-read=2 timer-register=0"),
+            "{s}"
+        );
         assert!(s.ends_with("injected=1 total=3"), "{s}");
     }
 }

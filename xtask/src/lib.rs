@@ -15,4 +15,5 @@ pub mod qemu;
 pub mod runner;
 pub mod setup;
 pub mod smoke;
+pub mod test_guest;
 pub mod util;

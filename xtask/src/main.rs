@@ -256,10 +256,14 @@ fn test(filter: Option<&str>, no_unit: bool) -> Result<()> {
         xtask::guest::DEFAULT_CMDLINE,
         &bundle,
     )?;
+    let test_guest = xtask::test_guest::build()?;
+    let test_guest_bundle = paths::guest_dir().join("test-guest-bundle.bin");
+    xtask::guest::write_bundle(&test_guest, None, "", &test_guest_bundle)?;
     let inputs = smoke::Inputs {
         release,
         test_hooks,
         bundle: Some(bundle),
+        test_guest_bundle: Some(test_guest_bundle),
     };
     let (p, f) = smoke::run_suite(&suite, &inputs, filter)?;
     println!("smoke: {p} passed, {f} failed");

@@ -44,6 +44,13 @@ pub struct Scenario {
     /// Boot the default guest (its bundle as the board's initrd).
     #[serde(default)]
     pub guest: bool,
+    /// Boot the in-repo bare-metal test guest (`test-guest/`) instead.
+    #[serde(default)]
+    pub test_guest: bool,
+    /// The guest prints `expected trap counts: kind=N ...`: the
+    /// hypervisor's counts must equal them.
+    #[serde(default)]
+    pub traps_match_guest: bool,
     pub exit_code: i32,
     /// File in `ci/expect/`.
     pub expect: String,
@@ -124,6 +131,7 @@ pub struct Inputs {
     pub release: Image,
     pub test_hooks: Image,
     pub bundle: Option<std::path::PathBuf>,
+    pub test_guest_bundle: Option<std::path::PathBuf>,
 }
 
 /// Runs every scenario whose name contains `filter`; returns (passed, failed).
@@ -176,6 +184,13 @@ fn run_one(
             .context("this scenario needs the guest bundle")?;
         v.insert("BUNDLE".into(), bundle.display().to_string());
     }
+    if s.test_guest {
+        let bundle = inputs
+            .test_guest_bundle
+            .as_ref()
+            .context("this scenario needs the test guest")?;
+        v.insert("BUNDLE".into(), bundle.display().to_string());
+    }
     let transcript = paths::out_dir()
         .join("smoke")
         .join(format!("{}.console.txt", s.name));
@@ -221,6 +236,54 @@ fn run_one(
                 Some(n) if *n > 0 => {}
                 Some(_) => bail!("trap count `{kind}` is 0; {}", keep()),
                 None => bail!("trap kind `{kind}` missing from the traps line; {}", keep()),
+            }
+        }
+    }
+    if s.traps_match_guest {
+        let want = out
+            .console
+            .lines()
+            .find_map(|l| l.split_once("expected trap counts:").map(|(_, r)| r))
+            .with_context(|| {
+                format!(
+                    "the guest printed no `expected trap counts:` line; {}",
+                    keep()
+                )
+            })?;
+        let counts =
+            trap_counts(&out.console).with_context(|| format!("no `traps:` line; {}", keep()))?;
+        for (kind, n) in want.split_whitespace().filter_map(|kv| kv.split_once('=')) {
+            let n: u64 = n.parse().with_context(|| format!("bad count `{n}`"))?;
+            match counts.get(kind) {
+                Some(&got) if got == n => {}
+                got => bail!(
+                    "trap count `{kind}`: the guest expects {n}, the hypervisor counted {got:?}; {}",
+                    keep()
+                ),
+            }
+        }
+    }
+    if s.traps_match_guest {
+        let want = out
+            .console
+            .lines()
+            .find_map(|l| l.split_once("expected trap counts:").map(|(_, r)| r))
+            .with_context(|| {
+                format!(
+                    "the guest printed no `expected trap counts:` line; {}",
+                    keep()
+                )
+            })?;
+        let counts =
+            trap_counts(&out.console).with_context(|| format!("no `traps:` line; {}", keep()))?;
+        for (kind, n) in want.split_whitespace().filter_map(|kv| kv.split_once('=')) {
+            let n: u64 = n.parse().with_context(|| format!("bad count `{n}`"))?;
+            match counts.get(kind) {
+                Some(&got) if got == n => {}
+                got => bail!(
+                    "trap count `{kind}`: the guest expects {n}, the hypervisor counted {got:?}; {}",
+                    keep()
+                ),
             }
         }
     }

@@ -49,7 +49,10 @@ pub struct Plan {
 /// Why the guest does not fit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LayoutError {
-    GuestRamTooSmall { needed: u64, have: u64 },
+    GuestRamTooSmall {
+        needed: u64,
+        have: u64,
+    },
     /// The bundle lies (partly) below the kernel's load address or outside
     /// guest RAM in a way the copies cannot handle.
     BundleInTheWay,
@@ -98,7 +101,10 @@ pub fn plan(i: &Inputs) -> Result<Plan, LayoutError> {
     let initramfs = Region::new(initramfs_base, i.initramfs_src.size);
     let needed = (kernel_end - ram.base) + i.initramfs_src.size + DTB_SLOT;
     if needed > ram.size || initramfs.base < kernel_end {
-        return Err(LayoutError::GuestRamTooSmall { needed, have: ram.size });
+        return Err(LayoutError::GuestRamTooSmall {
+            needed,
+            have: ram.size,
+        });
     }
     // Copy 1 (the kernel, a memmove, so overlapping its own source is fine)
     // must not overwrite the initramfs source, which is copied after it.
@@ -110,7 +116,12 @@ pub fn plan(i: &Inputs) -> Result<Plan, LayoutError> {
     if dtb.overlaps(&i.initramfs_src) && i.initramfs_src.size > 0 || dtb.overlaps(&i.kernel_src) {
         return Err(LayoutError::BundleInTheWay);
     }
-    Ok(Plan { kernel, initramfs, dtb, entry: kernel.base })
+    Ok(Plan {
+        kernel,
+        initramfs,
+        dtb,
+        entry: kernel.base,
+    })
 }
 
 #[cfg(test)]
@@ -143,13 +154,19 @@ mod tests {
     #[test]
     fn unaligned_ram_base_is_rounded_up_to_2m() {
         let ram = Region::new(0x4210_0000, 512 * MIB);
-        assert_eq!(plan(&inputs(ram, 0x4800_0000)).unwrap().kernel.base, 0x4220_0000);
+        assert_eq!(
+            plan(&inputs(ram, 0x4800_0000)).unwrap().kernel.base,
+            0x4220_0000
+        );
     }
 
     #[test]
     fn too_small() {
         let ram = Region::new(0x4200_0000, 32 * MIB);
-        assert!(matches!(plan(&inputs(ram, 0x4800_0000)), Err(LayoutError::GuestRamTooSmall { .. })));
+        assert!(matches!(
+            plan(&inputs(ram, 0x4800_0000)),
+            Err(LayoutError::GuestRamTooSmall { .. })
+        ));
     }
 
     #[test]

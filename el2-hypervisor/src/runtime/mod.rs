@@ -2,4 +2,6 @@
 //! guest's virtual machine. Uses the portable library and the arch layer.
 
 pub mod boot;
+pub mod link_port;
+pub mod replica;
 pub mod vm;

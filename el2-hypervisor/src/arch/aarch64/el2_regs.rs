@@ -128,3 +128,43 @@ pub unsafe fn deliver_to_el1(e: &El1Exception) -> u64 {
     write_sysreg!("SPSR_EL1", e.spsr);
     read_sysreg!("VBAR_EL1")
 }
+
+/// Reads the EL1 registers of the state fingerprint, in
+/// `el2_hypervisor::replica::fingerprint::EL1_REGISTERS` order.
+pub fn read_el1_state() -> [u64; el2_hypervisor::replica::fingerprint::EL1_REGISTER_COUNT] {
+    [
+        read_sysreg!("SP_EL0"),
+        read_sysreg!("SP_EL1"),
+        read_sysreg!("ELR_EL1"),
+        read_sysreg!("SPSR_EL1"),
+        read_sysreg!("SCTLR_EL1"),
+        read_sysreg!("TTBR0_EL1"),
+        read_sysreg!("TTBR1_EL1"),
+        read_sysreg!("TCR_EL1"),
+        read_sysreg!("MAIR_EL1"),
+        read_sysreg!("VBAR_EL1"),
+        read_sysreg!("TPIDR_EL1"),
+        read_sysreg!("TPIDR_EL0"),
+        read_sysreg!("TPIDRRO_EL0"),
+        read_sysreg!("CONTEXTIDR_EL1"),
+        read_sysreg!("ESR_EL1"),
+        read_sysreg!("FAR_EL1"),
+        read_sysreg!("CPACR_EL1"),
+        read_sysreg!("CNTKCTL_EL1"),
+    ]
+}
+
+/// The build digest: FNV-1a 64 over the image's code and read-only data
+/// (`__image_start..__rodata_end`), which never change at run time.
+pub fn build_digest() -> u64 {
+    unsafe extern "C" {
+        static __image_start: u8;
+        static __rodata_end: u8;
+    }
+    let start = core::ptr::addr_of!(__image_start) as usize;
+    let end = core::ptr::addr_of!(__rodata_end) as usize;
+    // SAFETY: both symbols come from the linker script and bound the loaded,
+    // read-only part of our own image.
+    let bytes = unsafe { core::slice::from_raw_parts(start as *const u8, end - start) };
+    el2_hypervisor::replica::digest::fnv1a64(bytes)
+}

@@ -39,7 +39,10 @@ impl Gic {
     /// `gicd` and `gicr` are the board's GICv3 distributor and this core's
     /// redistributor frame, and nothing else drives them.
     pub unsafe fn new(gicd: u64, gicr: u64) -> Self {
-        Self { gicd: gicd as usize, gicr: gicr as usize }
+        Self {
+            gicd: gicd as usize,
+            gicr: gicr as usize,
+        }
     }
 
     fn write32(&self, addr: usize, v: u32) {
@@ -76,10 +79,16 @@ impl Gic {
     /// Enables a PPI (16..31) as group 1 at a middle priority.
     pub fn enable_ppi(&self, intid: u32) {
         let bit = 1u32 << (intid % 32);
-        self.write32(self.gicr + GICR_IGROUPR0, self.read32(self.gicr + GICR_IGROUPR0) | bit);
+        self.write32(
+            self.gicr + GICR_IGROUPR0,
+            self.read32(self.gicr + GICR_IGROUPR0) | bit,
+        );
         let prio = self.gicr + GICR_IPRIORITYR + (intid as usize & !3);
         let shift = (intid % 4) * 8;
-        self.write32(prio, (self.read32(prio) & !(0xff << shift)) | (0x80 << shift));
+        self.write32(
+            prio,
+            (self.read32(prio) & !(0xff << shift)) | (0x80 << shift),
+        );
         self.write32(self.gicr + GICR_ISENABLER0, bit);
     }
 
@@ -91,7 +100,10 @@ impl Gic {
         self.write32(grp, self.read32(grp) | bit);
         let prio = self.gicd + GICD_IPRIORITYR + (n & !3);
         let shift = (n % 4) * 8;
-        self.write32(prio, (self.read32(prio) & !(0xff << shift)) | (0x80 << shift));
+        self.write32(
+            prio,
+            (self.read32(prio) & !(0xff << shift)) | (0x80 << shift),
+        );
         // SAFETY: IROUTER<n> is a 64-bit register of the distributor.
         unsafe { write_volatile((self.gicd + GICD_IROUTER + n * 8) as *mut u64, 0) };
         self.write32(self.gicd + GICD_ISENABLER + (n / 32) * 4, bit);

@@ -3,10 +3,11 @@
 
 pub mod console;
 pub mod el2_regs;
-pub mod gicv3;
-pub mod timer;
 pub mod exceptions;
+pub mod gicv3;
 pub mod heap;
 pub mod logger;
+pub mod pmu;
 pub mod power;
 pub mod sysreg;
+pub mod timer;

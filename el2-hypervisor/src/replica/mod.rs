@@ -1,0 +1,15 @@
+//! Replica bookkeeping: what a recording board writes and what a replaying
+//! board checks, as pure logic.
+//!
+//! The hypervisor cuts the guest's execution into epochs of a fixed number
+//! of guest instructions (a WFI ends one early). Within an epoch every
+//! environment input becomes a `LogEntry` (epoch, instruction count, kind,
+//! source, value); at the boundary an `EpochEnd` carries the count, the PC,
+//! a fingerprint of the guest state and the interrupt lines that are high
+//! from then on. A replaying board takes every value from the log and
+//! checks everything else against it: [`replay`] says what differs.
+//! The contract with the host tools is `docs/record-replay.md`.
+
+pub mod digest;
+pub mod fingerprint;
+pub mod replay;

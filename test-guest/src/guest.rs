@@ -1,0 +1,533 @@
+//! The bare-metal side: console, firmware calls, fault probes, and the
+//! checks themselves.
+//!
+//! Runs at EL1 with the MMU off (as the hypervisor enters a guest): every
+//! data access is Device-nGnRnE, so everything is naturally aligned (the
+//! target is `+strict-align`) and no cache maintenance is needed. One core,
+//! exceptions masked; the only exception expected is the synchronous one a
+//! fault probe arms (see `boot.s`).
+//!
+//! `unsafe` is confined to: the UART registers, `asm!` for system
+//! registers, SMC/HVC and the probes, and turning the DTB pointer into a
+//! slice. Each says why it is sound.
+
+use core::arch::asm;
+use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use test_guest::{Detail, Fault, check_external_abort, detail, fdt};
+
+core::arch::global_asm!(include_str!("boot.s"));
+
+// ---------------------------------------------------------------- console
+
+/// The guest's PL011 (QEMU virt UART0), emulated by the hypervisor.
+const UART_DR: usize = 0x0900_0000;
+const UART_FR: usize = 0x0900_0018;
+/// UARTFR.TXFF: transmit FIFO full.
+const FR_TXFF: u32 = 1 << 5;
+
+fn putc(byte: u8) {
+    // SAFETY: UART_FR and UART_DR are 32-bit registers of the guest's PL011
+    // (the only UART its device tree names), accessed aligned and whole.
+    unsafe {
+        while core::ptr::read_volatile(UART_FR as *const u32) & FR_TXFF != 0 {}
+        core::ptr::write_volatile(UART_DR as *mut u32, u32::from(byte));
+    }
+}
+
+struct Console;
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        s.bytes().for_each(putc);
+        Ok(())
+    }
+}
+
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(Console, $($arg)*);
+    }};
+}
+
+// ------------------------------------------------- system registers, calls
+
+/// Reads a system register by name. Reads that the hypervisor traps
+/// (counters, ID registers) come back emulated; none touches memory.
+macro_rules! read_sysreg {
+    ($name:literal) => {{
+        let v: u64;
+        // SAFETY: an MRS has no side effect on memory or on the guest's state.
+        unsafe { asm!(concat!("mrs {}, ", $name), out(reg) v, options(nomem, nostack, preserves_flags)) };
+        v
+    }};
+}
+
+/// Reads `$reg` between a load-exclusive and a store-exclusive; returns
+/// whether the store-exclusive succeeded. A trap to EL2 between them
+/// clears the local exclusive monitor (the architecture clears it on every
+/// exception return, QEMU in `HELPER(exception_return)`; the hypervisor's
+/// own lock, LDAXR/STLXR, would clear it too), so the store fails. An MRS
+/// that does not trap leaves the monitor alone and the store succeeds.
+///
+/// With the MMU off MONITOR_CELL is Device memory, where whether
+/// exclusives work at all is IMPLEMENTATION DEFINED on hardware (QEMU
+/// treats it like RAM): the untrapped control read in the same window
+/// tells "the store never succeeds here" apart from "the read trapped".
+macro_rules! monitor_survives {
+    ($reg:literal) => {{
+        let status: u64;
+        // SAFETY: the exclusive pair writes MONITOR_CELL's own value back
+        // (a static of ours, 8-byte aligned); the MRS has no side effect.
+        unsafe {
+            asm!(
+                "ldxr {old}, [{cell}]",
+                concat!("mrs {tmp}, ", $reg),
+                "stxr {status:w}, {old}, [{cell}]",
+                cell = in(reg) MONITOR_CELL.as_ptr(),
+                old = out(reg) _,
+                tmp = out(reg) _,
+                status = out(reg) status,
+                options(nostack),
+            )
+        };
+        status == 0
+    }};
+}
+
+/// The word the exclusive-monitor probes use.
+static MONITOR_CELL: AtomicU64 = AtomicU64::new(0);
+
+/// SMCCC return value for an unknown function (-1).
+const NOT_SUPPORTED: u64 = u64::MAX;
+const PSCI_VERSION: u64 = 0x8400_0000;
+const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+const PSCI_SYSTEM_RESET: u64 = 0x8400_0009;
+
+/// A firmware call (SMCCC): `smc #0` or `hvc #0` with x0 = `fid`, x1-x3 = 0.
+fn firmware_call(fid: u64, hvc: bool) -> u64 {
+    let mut x0 = fid;
+    // SAFETY: a firmware call only returns values in registers; everything
+    // the SMCCC lets the callee change is declared clobbered.
+    unsafe {
+        if hvc {
+            asm!("hvc #0", inout("x0") x0, inout("x1") 0u64 => _, inout("x2") 0u64 => _,
+                 inout("x3") 0u64 => _, clobber_abi("C"), options(nostack));
+        } else {
+            asm!("smc #0", inout("x0") x0, inout("x1") 0u64 => _, inout("x2") 0u64 => _,
+                 inout("x3") 0u64 => _, clobber_abi("C"), options(nostack));
+        }
+    }
+    x0
+}
+
+/// Powers off (`reset` false) or resets: QEMU exits 0 or 5 through the hypervisor.
+fn stop(reset: bool) -> ! {
+    firmware_call(
+        if reset {
+            PSCI_SYSTEM_RESET
+        } else {
+            PSCI_SYSTEM_OFF
+        },
+        false,
+    );
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+// ----------------------------------------------------------------- faults
+
+/// What `boot.s` records for an expected synchronous exception; `armed`
+/// is set by a probe before its access and cleared by the vector.
+#[repr(C)]
+struct FaultRecord {
+    armed: AtomicU64,
+    esr: AtomicU64,
+    far: AtomicU64,
+    elr: AtomicU64,
+}
+
+#[unsafe(no_mangle)]
+static TEST_GUEST_FAULT: FaultRecord = FaultRecord {
+    armed: AtomicU64::new(0),
+    esr: AtomicU64::new(0),
+    far: AtomicU64::new(0),
+    elr: AtomicU64::new(0),
+};
+
+/// What one access did: the fault it took (if any) and its PC.
+struct Probe {
+    fault: Option<Fault>,
+    pc: u64,
+}
+
+/// Loads (or stores to) the 32-bit word at `addr`, expecting a fault.
+/// 32 bits is the width of every device register here: a window the
+/// hypervisor emulated by mistake would answer it rather than refuse the
+/// width, so the probe cannot pass for the wrong reason.
+fn probe(addr: u64, write: bool) -> Probe {
+    let f = &TEST_GUEST_FAULT;
+    f.armed.store(1, Relaxed);
+    let pc: u64;
+    // SAFETY: the access may fault: the vector records it, steps over this
+    // one 4-byte instruction and returns here. If it does not fault, it is
+    // a plain access that the failing check reports; a store writes 0.
+    unsafe {
+        if write {
+            asm!("adr {pc}, 2f", "2: str wzr, [{a}]", a = in(reg) addr, pc = out(reg) pc, options(nostack));
+        } else {
+            asm!("adr {pc}, 2f", "2: ldr {v:w}, [{a}]", a = in(reg) addr, v = out(reg) _, pc = out(reg) pc,
+                 options(nostack));
+        }
+    }
+    let fault = (f.armed.load(Relaxed) == 0).then(|| Fault {
+        esr: f.esr.load(Relaxed),
+        far: f.far.load(Relaxed),
+        elr: f.elr.load(Relaxed),
+    });
+    f.armed.store(0, Relaxed);
+    Probe { fault, pc }
+}
+
+/// Any exception but an armed probe's: report it and reset (exit 5).
+#[unsafe(no_mangle)]
+extern "C" fn test_guest_unexpected_exception(vector: u64, esr: u64, elr: u64, far: u64) -> ! {
+    println!(
+        "test-guest: unexpected exception: vector {vector} (offset {:#x}), ESR_EL1 {esr:#x}, ELR_EL1 {elr:#x}, FAR_EL1 {far:#x}",
+        vector * 0x80
+    );
+    stop(true)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    println!("test-guest: panic: {info}");
+    stop(true)
+}
+
+// ----------------------------------------------------------------- checks
+
+/// What the guest did that the hypervisor counts: printed at the end so the
+/// smoke test can compare with the hypervisor's own trap counts.
+#[derive(Default)]
+struct Tally {
+    counter_reads: u64,
+    id_reads: u64,
+    hvc: u64,
+    smc: u64,
+    aborts: u64,
+}
+
+impl Tally {
+    fn call(&mut self, fid: u64, hvc: bool) -> u64 {
+        if hvc {
+            self.hvc += 1;
+        } else {
+            self.smc += 1;
+        }
+        firmware_call(fid, hvc)
+    }
+
+    /// A probe that must end in the injected external abort.
+    fn expect_abort(&mut self, addr: u64, write: bool) -> Result<(), Detail> {
+        let p = probe(addr, write);
+        self.aborts += u64::from(p.fault.is_some());
+        check_external_abort(p.fault, addr, p.pc, write)
+    }
+}
+
+type Outcome = Result<(), Detail>;
+
+const COUNTER_LOOP: u64 = 1000;
+const MONITOR_TRIES: u64 = 8;
+
+/// The counters the guest can read; each must trap (FEAT_ECV
+/// CNTHCTL_EL2.EL1TVCT for the virtual ones, EL1PCTEN=0 for the physical).
+macro_rules! counter_survivals {
+    ($tally:expr, $($name:literal => $reg:literal),*) => {
+        [$({
+            let n = (0..MONITOR_TRIES).filter(|_| monitor_survives!($reg)).count();
+            $tally.counter_reads += MONITOR_TRIES;
+            ($name, n)
+        }),*]
+    };
+}
+
+/// `counter-read-traps`. The emulated counter is the physical one (guest
+/// time = CNTPCT, CNTVOFF 0), so the value alone cannot tell a trapped read
+/// from a real one, nor can timing reliably. What only a trap produces is
+/// an exception return: reading the counter between LDXR and STXR makes
+/// the STXR fail every time when the read traps, never when it does not
+/// (the control reads TPIDR_EL1, which never traps, in the same window).
+/// Also: 1000 reads in a row never go backwards and do advance.
+fn counter_read_traps(t: &mut Tally) -> Outcome {
+    let first = read_sysreg!("CNTVCT_EL0");
+    let mut prev = first;
+    let mut backwards = None;
+    for i in 1..COUNTER_LOOP {
+        let v = read_sysreg!("CNTVCT_EL0");
+        if v < prev && backwards.is_none() {
+            backwards = Some((i, prev, v));
+        }
+        prev = v;
+    }
+    t.counter_reads += COUNTER_LOOP;
+    let control = (0..MONITOR_TRIES)
+        .filter(|_| monitor_survives!("TPIDR_EL1"))
+        .count();
+    let survivals = counter_survivals!(t,
+        "CNTVCT_EL0" => "CNTVCT_EL0",
+        "CNTPCT_EL0" => "CNTPCT_EL0",
+        // FEAT_ECV's self-synchronised views (the assembler lacks their names).
+        "CNTVCTSS_EL0" => "S3_3_C14_C0_6",
+        "CNTPCTSS_EL0" => "S3_3_C14_C0_5"
+    );
+
+    if let Some((i, a, b)) = backwards {
+        return Err(detail!(
+            "CNTVCT_EL0 went backwards at read {i}: {a:#x} then {b:#x}"
+        ));
+    }
+    if prev <= first {
+        return Err(detail!(
+            "CNTVCT_EL0 did not advance over {COUNTER_LOOP} reads ({first:#x})"
+        ));
+    }
+    if control == 0 {
+        return Err(detail!(
+            "control: STXR failed even around an untrapped MRS (TPIDR_EL1)"
+        ));
+    }
+    for (reg, n) in survivals {
+        if n > 0 {
+            return Err(detail!(
+                "{reg} read not trapped: exclusive monitor kept {n}/{MONITOR_TRIES} times"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A 4-bit ID register field.
+const fn field(reg: u64, lsb: u32) -> u64 {
+    (reg >> lsb) & 0xf
+}
+
+/// `rndr-hidden`: ID registers trap (HCR_EL2.TID3, shown with the monitor
+/// probe) and read with RNG, PMU, SVE, SME and WFxT cleared, while other
+/// features (LSE atomics, in every `-cpu max`) still show: the registers
+/// are filtered, not zeroed.
+fn rndr_hidden(t: &mut Tally) -> Outcome {
+    let isar0 = read_sysreg!("ID_AA64ISAR0_EL1");
+    let isar2 = read_sysreg!("ID_AA64ISAR2_EL1");
+    let pfr0 = read_sysreg!("ID_AA64PFR0_EL1");
+    let pfr1 = read_sysreg!("ID_AA64PFR1_EL1");
+    let dfr0 = read_sysreg!("ID_AA64DFR0_EL1");
+    let survived = (0..MONITOR_TRIES)
+        .filter(|_| monitor_survives!("ID_AA64ISAR0_EL1"))
+        .count();
+    t.id_reads += 5 + MONITOR_TRIES;
+
+    let hidden = [
+        ("ID_AA64ISAR0_EL1.RNDR", isar0, 60),
+        ("ID_AA64DFR0_EL1.PMUVer", dfr0, 8),
+        ("ID_AA64PFR0_EL1.SVE", pfr0, 32),
+        ("ID_AA64PFR1_EL1.SME", pfr1, 24),
+        ("ID_AA64ISAR2_EL1.WFxT", isar2, 0),
+    ];
+    for (name, reg, lsb) in hidden {
+        if field(reg, lsb) != 0 {
+            return Err(detail!(
+                "{name} = {} (register {reg:#x}), expected 0",
+                field(reg, lsb)
+            ));
+        }
+    }
+    if field(isar0, 20) == 0 {
+        return Err(detail!(
+            "ID_AA64ISAR0_EL1 {isar0:#x}: Atomic 0 too, zeroed rather than filtered"
+        ));
+    }
+    if survived > 0 {
+        return Err(detail!(
+            "ID_AA64ISAR0_EL1 read not trapped: exclusive monitor kept {survived}/{MONITOR_TRIES} times"
+        ));
+    }
+    Ok(())
+}
+
+/// The hypervisor's RAM on QEMU virt: the first 32 MiB (0x40000000..), its
+/// image at 0x40200000. None of it is mapped at stage 2.
+const HYPERVISOR_ADDRESSES: [u64; 3] = [0x4000_0000, 0x4020_0000, 0x41ff_fff8];
+
+/// `hypervisor-memory-aborts`: loads from the hypervisor's RAM end in an
+/// injected synchronous external abort at the faulting load.
+fn hypervisor_memory_aborts(t: &mut Tally) -> Outcome {
+    let results = HYPERVISOR_ADDRESSES.map(|a| t.expect_abort(a, false));
+    results.into_iter().collect()
+}
+
+/// Real QEMU virt devices (or holes) that the guest is not given, each
+/// just past an emulated window or a device whose reads differ between
+/// boards: (address, write?).
+const UNASSIGNED: [(u64, bool); 7] = [
+    (0x0801_0000, false), // just past the emulated GICD (64 KiB)
+    (0x0808_0000, false), // GICv3 ITS
+    (0x080c_0000, false), // just past the emulated GICR frames (128 KiB)
+    (0x0900_1000, false), // just past the emulated PL011 (4 KiB)
+    (0x0901_0000, false), // PL031 RTC: the wall clock
+    (0x0a00_0000, false), // virtio-mmio slot 0 (MagicValue)
+    (0x0a00_0070, true),  // virtio-mmio slot 0 Status: a store
+];
+
+/// `unassigned-device-aborts`: device addresses the guest does not own
+/// abort the same way, for loads and stores (WnR set).
+fn unassigned_device_aborts(t: &mut Tally) -> Outcome {
+    let results = UNASSIGNED.map(|(a, w)| t.expect_abort(a, w));
+    results.into_iter().collect()
+}
+
+/// Guest RAM from the device tree the hypervisor built.
+fn guest_ram(dtb: u64) -> Result<(u64, u64), Detail> {
+    if dtb == 0 || !dtb.is_multiple_of(8) {
+        return Err(detail!("no DTB: x0 was {dtb:#x}"));
+    }
+    // SAFETY: the boot protocol puts an 8-byte aligned DTB in guest RAM at
+    // x0; only its 8-byte header is read before its size is believed.
+    let header = unsafe { core::ptr::read_volatile(dtb as *const [u8; 8]) };
+    let size = fdt::total_size(header).map_err(|e| detail!("DTB at {dtb:#x}: {e:?}"))?;
+    if !(40..=1 << 20).contains(&size) {
+        return Err(detail!("DTB at {dtb:#x}: implausible size {size}"));
+    }
+    // SAFETY: the header says `size` (<= 1 MiB) bytes follow; the hypervisor
+    // wrote them and nothing writes there while the guest reads them.
+    let bytes = unsafe { core::slice::from_raw_parts(dtb as *const u8, size) };
+    fdt::memory_range(bytes).map_err(|e| detail!("DTB at {dtb:#x}: {e:?}"))
+}
+
+/// A buffer in the guest's own BSS.
+static BSS_BUFFER: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+
+fn pattern(i: usize) -> u64 {
+    0x5a5a_0000_0000_0000 ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// `stage2-ram-works` (positive control): guest RAM holds what is written,
+/// in our BSS and in the last 64 bytes of guest RAM (from the DTB).
+fn stage2_ram_works(ram: Result<(u64, u64), Detail>) -> Outcome {
+    for (i, w) in BSS_BUFFER.iter().enumerate() {
+        w.store(pattern(i), Relaxed);
+    }
+    for (i, w) in BSS_BUFFER.iter().enumerate() {
+        let got = w.load(Relaxed);
+        if got != pattern(i) {
+            return Err(detail!(
+                "BSS word {i} at {:#x}: read {got:#x}, wrote {:#x}",
+                w.as_ptr() as u64,
+                pattern(i)
+            ));
+        }
+    }
+    let (base, size) = ram?;
+    let here = test_guest_main as *const () as u64;
+    if !(base..base + size).contains(&here) {
+        return Err(detail!(
+            "DTB RAM {base:#x}+{size:#x} does not hold the guest ({here:#x})"
+        ));
+    }
+    let end = base + size;
+    let words = (end - 64..end).step_by(8);
+    for (i, a) in words.clone().enumerate() {
+        // SAFETY: the last 64 bytes of guest RAM, 8-byte aligned; the
+        // hypervisor's layout leaves them free (the DTB sits 2 MiB below
+        // the end, at most 64 KiB long), and nothing else runs.
+        unsafe { core::ptr::write_volatile(a as *mut u64, pattern(i)) };
+    }
+    for (i, a) in words.enumerate() {
+        // SAFETY: as above.
+        let got = unsafe { core::ptr::read_volatile(a as *const u64) };
+        if got != pattern(i) {
+            return Err(detail!(
+                "RAM at {a:#x}: read {got:#x}, wrote {:#x}",
+                pattern(i)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `beyond-ram-aborts`: the first address past guest RAM (from the DTB)
+/// is not mapped either.
+fn beyond_ram_aborts(t: &mut Tally, ram: Result<(u64, u64), Detail>) -> Outcome {
+    let (base, size) = ram?;
+    t.expect_abort(base + size, false)
+}
+
+/// `unknown-hvc-not-supported`: unknown function IDs (and the TRNG, which
+/// must not give the guest randomness) answer NOT_SUPPORTED through HVC and
+/// SMC; PSCI_VERSION answers 1.1 through both (positive control).
+fn unknown_hvc_not_supported(t: &mut Tally) -> Outcome {
+    const CALLS: [(&str, u64, u64); 5] = [
+        ("unknown PSCI", 0x8400_00ff, NOT_SUPPORTED),
+        ("unknown SiP", 0xc600_0000, NOT_SUPPORTED),
+        ("TRNG_VERSION", 0x8400_0050, NOT_SUPPORTED),
+        ("TRNG_RND64", 0xc400_0053, NOT_SUPPORTED),
+        ("PSCI_VERSION", PSCI_VERSION, 0x0001_0001),
+    ];
+    let mut first_error = None;
+    for hvc in [true, false] {
+        for (name, fid, want) in CALLS {
+            let got = t.call(fid, hvc);
+            if got != want && first_error.is_none() {
+                let how = if hvc { "hvc" } else { "smc" };
+                first_error = Some(detail!(
+                    "{how} {name} ({fid:#x}) returned {got:#x}, expected {want:#x}"
+                ));
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Entered from `boot.s` with the DTB address the hypervisor passed in x0.
+#[unsafe(no_mangle)]
+extern "C" fn test_guest_main(dtb: u64) -> ! {
+    println!("test-guest: started at EL1, dtb {dtb:#x}");
+    let mut t = Tally::default();
+    let ram = guest_ram(dtb);
+    let (mut passed, mut failed) = (0, 0);
+    let mut report = |name: &str, outcome: Outcome| match outcome {
+        Ok(()) => {
+            passed += 1;
+            println!("test-guest: {name} ... PASS");
+        }
+        Err(d) => {
+            failed += 1;
+            println!("test-guest: {name} ... FAIL ({})", d.as_str());
+        }
+    };
+    report("counter-read-traps", counter_read_traps(&mut t));
+    report("rndr-hidden", rndr_hidden(&mut t));
+    report("hypervisor-memory-aborts", hypervisor_memory_aborts(&mut t));
+    report("unassigned-device-aborts", unassigned_device_aborts(&mut t));
+    report("beyond-ram-aborts", beyond_ram_aborts(&mut t, ram));
+    report(
+        "unknown-hvc-not-supported",
+        unknown_hvc_not_supported(&mut t),
+    );
+    report("stage2-ram-works", stage2_ram_works(ram));
+    println!("test-guest: did {} counter reads", t.counter_reads);
+    // The hypervisor's own counts must match these exactly (SYSTEM_OFF,
+    // below, is one more SMC).
+    println!(
+        "test-guest: expected trap counts: counter-read={} id-register={} hvc={} smc={} injected={}",
+        t.counter_reads,
+        t.id_reads,
+        t.hvc,
+        t.smc + 1,
+        t.aborts
+    );
+    println!("test-guest: {passed} passed, {failed} failed");
+    stop(false)
+}
