@@ -64,9 +64,9 @@ impl Pl011 {
     /// device memory (or with the MMU off), and nothing else may drive the
     /// same UART concurrently.
     pub const unsafe fn new(base: usize) -> Self {
-        // SAFETY: the caller guarantees `base` points at a PL011 register block
-        // that stays mapped for the life of the program.
         Self {
+            // SAFETY: the caller guarantees `base` points at a PL011 register
+            // block that stays mapped for the life of the program.
             regs: unsafe { &*(base as *const Registers) },
         }
     }

@@ -43,7 +43,7 @@ mod entry {
 
     /// Turns x0 into a slice only if it points at something with an FDT header.
     fn checked_dtb(addr: usize) -> Option<&'static [u8]> {
-        if addr == 0 || addr % 8 != 0 {
+        if addr == 0 || !addr.is_multiple_of(8) {
             return None;
         }
         // SAFETY: the boot protocol puts the DTB (8-byte aligned, in RAM) at

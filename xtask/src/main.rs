@@ -43,7 +43,37 @@ enum Cmd {
         /// Skip the host unit tests.
         #[arg(long)]
         no_unit: bool,
+        /// Also record and replay with short epochs (10,000 and 100,000
+        /// instructions): about half an hour more.
+        #[arg(long)]
+        long: bool,
     },
+    /// Record a guest run: a board in record mode, its log of inputs kept in --log (docs/record-replay.md).
+    Record(LinkArgs),
+    /// Replay a recorded log on a board in replay mode, which checks every epoch against it.
+    Replay(LinkArgs),
+}
+
+/// Options of `record` and `replay` (replay with the recording's values).
+#[derive(clap::Args)]
+struct LinkArgs {
+    /// The log file (record writes it, replay reads it); consoles are kept beside it.
+    #[arg(long)]
+    log: std::path::PathBuf,
+    /// Guest instructions per epoch (`tandem.epoch`).
+    #[arg(long, default_value_t = 1_000_000)]
+    epoch: u64,
+    /// Board RAM (QEMU -m syntax).
+    #[arg(long, default_value = "1G")]
+    memory: String,
+    /// Kill QEMU after this many seconds (0: never).
+    #[arg(long, default_value_t = 1800)]
+    timeout: u64,
+    /// Do not echo the board's console.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    guest: GuestArgs,
 }
 
 #[derive(Subcommand)]
@@ -159,7 +189,35 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         Cmd::Test {
             smoke_filter,
             no_unit,
-        } => test(smoke_filter.as_deref(), no_unit),
+            long,
+        } => test(smoke_filter.as_deref(), no_unit, long),
+        Cmd::Record(a) => record_or_replay(a, false),
+        Cmd::Replay(a) => record_or_replay(a, true),
+    }
+}
+
+/// `record` and `replay`: the work is in `xtask::linkhost`.
+fn record_or_replay(a: LinkArgs, replay: bool) -> Result<()> {
+    setup::ensure()?;
+    let img = image::build(ImageKind::VIRT)?;
+    let Some(bundle) = a.guest.bundle()? else {
+        bail!("record and replay need a guest (drop --no-guest)");
+    };
+    let o = xtask::linkhost::BoardOptions {
+        image: &img,
+        bundle: &bundle,
+        epoch: a.epoch,
+        memory: a.memory,
+        timeout: match a.timeout {
+            0 => Duration::MAX,
+            s => Duration::from_secs(s),
+        },
+        echo: !a.quiet,
+    };
+    if replay {
+        xtask::linkhost::replay_command(&a.log, &o)
+    } else {
+        xtask::linkhost::record_command(&a.log, &o)
     }
 }
 
@@ -228,7 +286,7 @@ fn status_name(code: i32) -> &'static str {
     }
 }
 
-fn test(filter: Option<&str>, no_unit: bool) -> Result<()> {
+fn test(filter: Option<&str>, no_unit: bool, long: bool) -> Result<()> {
     setup::ensure()?;
     let (mut passed, mut failed) = (0usize, 0usize);
     if !no_unit {
@@ -265,7 +323,16 @@ fn test(filter: Option<&str>, no_unit: bool) -> Result<()> {
         bundle: Some(bundle),
         test_guest_bundle: Some(test_guest_bundle),
     };
-    let (p, f) = smoke::run_suite(&suite, &inputs, filter)?;
+    let (mut p, mut f) = smoke::run_suite(&suite, &inputs, filter)?;
+    let (rp, rf) = xtask::replay_suite::run(
+        &inputs.release,
+        inputs.bundle.as_deref().expect("built above"),
+        inputs.test_guest_bundle.as_deref().expect("built above"),
+        filter,
+        long,
+    )?;
+    p += rp;
+    f += rf;
     println!("smoke: {p} passed, {f} failed");
     passed += p;
     failed += f;

@@ -64,7 +64,10 @@ pub fn handle(
 /// consulting guest time, whether the access is a timer access at all).
 pub fn handles(access: &SysRegAccess) -> bool {
     let reg = access.reg();
-    let counter = matches!(reg, CNTVCT_EL0 | CNTPCT_EL0 | CNTVCTSS_EL0 | CNTPCTSS_EL0 | CNTFRQ_EL0);
+    let counter = matches!(
+        reg,
+        CNTVCT_EL0 | CNTPCT_EL0 | CNTVCTSS_EL0 | CNTPCTSS_EL0 | CNTFRQ_EL0
+    );
     let timer = matches!(
         reg,
         CNTV_CTL_EL0 | CNTV_CVAL_EL0 | CNTV_TVAL_EL0 | CNTP_CTL_EL0 | CNTP_CVAL_EL0 | CNTP_TVAL_EL0
@@ -104,12 +107,33 @@ mod handles_tests {
     use super::*;
 
     fn access(r: SysReg, read: bool) -> SysRegAccess {
-        SysRegAccess { op0: r.op0, op1: r.op1, crn: r.crn, crm: r.crm, op2: r.op2, rt: 0, read }
+        SysRegAccess {
+            op0: r.op0,
+            op1: r.op1,
+            crn: r.crn,
+            crm: r.crm,
+            op2: r.op2,
+            rt: 0,
+            read,
+        }
     }
 
     #[test]
     fn handles_agrees_with_handle() {
-        for r in [CNTVCT_EL0, CNTPCT_EL0, CNTFRQ_EL0, CNTV_CTL_EL0, CNTP_TVAL_EL0, SysReg { op0: 3, op1: 0, crn: 1, crm: 0, op2: 0 }] {
+        for r in [
+            CNTVCT_EL0,
+            CNTPCT_EL0,
+            CNTFRQ_EL0,
+            CNTV_CTL_EL0,
+            CNTP_TVAL_EL0,
+            SysReg {
+                op0: 3,
+                op1: 0,
+                crn: 1,
+                crm: 0,
+                op2: 0,
+            },
+        ] {
             for read in [true, false] {
                 let a = access(r, read);
                 let mut t = GuestTimers::new(1_000_000);

@@ -8,6 +8,7 @@ use crate::arch::pmu::EpochCounter;
 use crate::arch::power;
 use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::options::Mode;
+use el2_hypervisor::replica::fingerprint::Fingerprint;
 use el2_hypervisor::replica::replay::{self, Divergence, Expect};
 use replication_link::link::Event;
 use replication_link::message::{EpochEnd, InputKind, LogEntry, MAX_INTERRUPTS, Message, Takeover};
@@ -24,6 +25,12 @@ pub struct Epochs {
     pub live: bool,
     /// Log entries sent or consumed, for the closing summary.
     pub entries: u64,
+    /// Hash of every input the guest observed in this epoch (kind, source,
+    /// count, value). It is part of the boundary fingerprint, so a log
+    /// whose values were changed after recording fails at the boundary of
+    /// the epoch that holds the change, even when the guest's state
+    /// happens to absorb the difference.
+    inputs: Fingerprint,
 }
 
 /// Why a boundary happened.
@@ -45,6 +52,7 @@ impl Epochs {
             queue: heapless::Deque::new(),
             live: false,
             entries: 0,
+            inputs: Fingerprint::new(),
         }
     }
 
@@ -86,7 +94,8 @@ impl Epochs {
     fn on_event(queue: &mut heapless::Deque<Message, 32>, e: Event) {
         match e {
             Event::Delivered(m) => {
-                // The queue is drained before each poll that can fill it.
+                // Callers poll only while the queue has room (one event
+                // per poll), so this push never fails.
                 let _ = queue.push_back(m);
             }
             Event::PeerFailed | Event::PeerRestarted(_) => {
@@ -125,7 +134,11 @@ impl Epochs {
     /// Lets acknowledgements and heartbeats flow.
     pub fn service_link(&mut self) {
         if let Some(port) = self.link.as_mut() {
-            while let Some(e) = port.poll() {
+            // One event per poll: stop while the queue is full, so that no
+            // delivered (and so acknowledged) message is ever dropped.
+            while !self.queue.is_full()
+                && let Some(e) = port.poll()
+            {
                 Self::on_event(&mut self.queue, e);
             }
         }
@@ -161,6 +174,24 @@ impl Epochs {
     /// after checking the access is the logged one.
     pub fn input(&mut self, kind: InputKind, detail: u8, source: u64, computed: u64) -> u64 {
         let count = self.counter.elapsed();
+        let value = self.input_value(kind, detail, source, computed, count);
+        self.inputs.words(&[kind as u64, source, count, value]);
+        value
+    }
+
+    /// The inputs observed in the current epoch, hashed.
+    pub fn inputs_digest(&self) -> u64 {
+        self.inputs.finish()
+    }
+
+    fn input_value(
+        &mut self,
+        kind: InputKind,
+        detail: u8,
+        source: u64,
+        computed: u64,
+        count: u64,
+    ) -> u64 {
         if self.recording() {
             self.entries += 1;
             self.send(Message::LogEntry(LogEntry {
@@ -248,6 +279,7 @@ impl Epochs {
             }
         }
         self.epoch += 1;
+        self.inputs = Fingerprint::new();
         self.counter.start();
         out
     }

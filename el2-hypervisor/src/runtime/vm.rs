@@ -691,9 +691,11 @@ fn deliverable(vm: &Vm) -> bool {
     lr_pending || vm.vgic.has_pending_deliverable()
 }
 
-/// The guest-state fingerprint at a boundary of `epoch`.
-fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64) -> u64 {
+/// The fingerprint at a boundary of `epoch`: the epoch's inputs, the vCPU,
+/// the vGIC and a round-robin slice of guest RAM.
+fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64, inputs: u64) -> u64 {
     let mut f = Fingerprint::new();
+    f.word(inputs);
     f.vcpu(&VcpuState {
         x: frame.x,
         pc: frame.elr,
@@ -715,9 +717,10 @@ fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64) -> u64 {
 fn epoch_boundary(vm: &mut Vm, frame: &mut TrapFrame, reason: BoundaryReason) {
     let Some(ep) = vm.epochs.as_ref() else { return };
     let (count, epoch) = (ep.counter.elapsed(), ep.epoch);
+    let inputs = ep.inputs_digest();
     let replaying = ep.mode == Mode::Replay && !ep.live;
     sync_list_registers(vm);
-    let fp = fingerprint_of(vm, frame, epoch);
+    let fp = fingerprint_of(vm, frame, epoch, inputs);
     let mut levels = current_levels(vm, guest_now());
     if reason == BoundaryReason::Wfi && !replaying {
         // Idle: wait for something to deliver, then end the epoch with it.

@@ -15,10 +15,6 @@ macro_rules! write_sysreg {
 }
 
 const GICD_CTLR: usize = 0x0000;
-const GICD_IGROUPR: usize = 0x0080;
-const GICD_ISENABLER: usize = 0x0100;
-const GICD_IPRIORITYR: usize = 0x0400;
-const GICD_IROUTER: usize = 0x6000;
 const GICR_WAKER: usize = 0x0014;
 const GICR_SGI: usize = 0x1_0000;
 const GICR_IGROUPR0: usize = GICR_SGI + 0x0080;
@@ -90,23 +86,6 @@ impl Gic {
             (self.read32(prio) & !(0xff << shift)) | (0x80 << shift),
         );
         self.write32(self.gicr + GICR_ISENABLER0, bit);
-    }
-
-    /// Enables an SPI (32..) as group 1, routed to core 0.
-    pub fn enable_spi(&self, intid: u32) {
-        let n = intid as usize;
-        let bit = 1u32 << (n % 32);
-        let grp = self.gicd + GICD_IGROUPR + (n / 32) * 4;
-        self.write32(grp, self.read32(grp) | bit);
-        let prio = self.gicd + GICD_IPRIORITYR + (n & !3);
-        let shift = (n % 4) * 8;
-        self.write32(
-            prio,
-            (self.read32(prio) & !(0xff << shift)) | (0x80 << shift),
-        );
-        // SAFETY: IROUTER<n> is a 64-bit register of the distributor.
-        unsafe { write_volatile((self.gicd + GICD_IROUTER + n * 8) as *mut u64, 0) };
-        self.write32(self.gicd + GICD_ISENABLER + (n / 32) * 4, bit);
     }
 }
 
