@@ -151,3 +151,113 @@ pub fn guest_bench(runs: usize) -> Result<()> {
     println!("traps (last run under tandem): {traps}");
     Ok(())
 }
+
+/// One line of the epochs table.
+struct EpochRow {
+    label: String,
+    workload: Duration,
+    boot: Duration,
+    epochs: u64,
+    log_bytes: u64,
+    guest_seconds: f64,
+}
+
+/// Guest time covered by a log: the last guest-time input, in seconds of
+/// the 1 GHz counter QEMU's `-cpu max` gives.
+fn guest_seconds(log: &std::path::Path) -> Result<f64> {
+    use replication_link::message::{InputKind, Message};
+    let l = crate::recording::Log::read(log)?;
+    let last = l
+        .messages
+        .iter()
+        .filter_map(|m| match m {
+            Message::LogEntry(e) if matches!(e.kind, InputKind::CounterRead | InputKind::TimerRegRead) => Some(e.value),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    Ok(last as f64 / 1e9)
+}
+
+/// `cargo xtask bench epochs`: the guest workload recorded (epochs, log
+/// over the link) against the same workload under the hypervisor without
+/// epochs, in one run, both under `-icount shift=0`.
+pub fn epochs_bench(lengths: &[u64]) -> Result<()> {
+    let g = guest::prepare()?;
+    let img = image::build(ImageKind::VIRT)?;
+    let bundle = paths::guest_dir().join("bundle.bin");
+    guest::write_bundle(&g.kernel, Some(&g.initramfs), guest::DEFAULT_CMDLINE, &bundle)?;
+    let dir = paths::out_dir().join("bench");
+    std::fs::create_dir_all(&dir)?;
+
+    let mut v = Vars::new();
+    v.insert("GIC".into(), "3".into());
+    v.insert("CPU".into(), "max".into());
+    v.insert("MEM".into(), "1G".into());
+    v.insert("IMAGE".into(), img.bin.display().to_string());
+    v.insert("BUNDLE".into(), bundle.display().to_string());
+    v.insert("BOARD_CMDLINE".into(), "tandem.semihosting=on".into());
+    let out = run(&BoardRun {
+        config: "virt",
+        vars: v,
+        elf: Some(&img.elf),
+        timeout: Duration::from_secs(600),
+        echo: false,
+        interactive: false,
+        transcript: dir.join("free-icount.console.txt"),
+        extra_args: vec!["-icount".into(), "shift=0,sleep=off".into()],
+    })?;
+    let base = guest_times(&out).context("run without epochs")?;
+    let mut rows = vec![EpochRow {
+        label: "no epochs (free)".into(),
+        workload: base.workload,
+        boot: base.boot_to_poweroff,
+        epochs: 0,
+        log_bytes: 0,
+        guest_seconds: 0.0,
+    }];
+    for &len in lengths {
+        let log = dir.join(format!("record-{len}.log"));
+        let o = crate::linkhost::BoardOptions {
+            image: &img,
+            bundle: &bundle,
+            epoch: len,
+            memory: "1G".into(),
+            timeout: Duration::from_secs(2400),
+            echo: false,
+        };
+        let r = crate::linkhost::record(&log, &o)?;
+        let t = guest_times(&r.outcome).with_context(|| format!("recording at {len}"))?;
+        rows.push(EpochRow {
+            label: format!("record, epoch {len}"),
+            workload: t.workload,
+            boot: t.boot_to_poweroff,
+            epochs: r.summary.epochs,
+            log_bytes: r.summary.bytes,
+            guest_seconds: guest_seconds(&log)?,
+        });
+    }
+    println!("epochs bench: Debian {} + busybox workload, QEMU TCG -icount shift=0, virt, -cpu max, 1 GiB", g.kernel_package);
+    println!("host wall clock; the log goes over QEMU's PL011 to the host recorder (cargo xtask record)");
+    println!(
+        "{:<24} {:>10} {:>8} {:>12} {:>8} {:>10} {:>11} {:>12}",
+        "", "boot+run", "ratio", "workload", "ratio", "epochs", "log B/epoch", "log B/guest s"
+    );
+    let (b_boot, b_work) = (rows[0].boot.as_secs_f64(), rows[0].workload.as_secs_f64().max(1e-9));
+    for r in &rows {
+        let per_epoch = if r.epochs > 0 { r.log_bytes as f64 / r.epochs as f64 } else { 0.0 };
+        let per_sec = if r.guest_seconds > 0.0 { r.log_bytes as f64 / r.guest_seconds } else { 0.0 };
+        println!(
+            "{:<24} {:>8.1} s {:>8.2} {:>10.2} s {:>8.2} {:>10} {:>11.0} {:>12.0}",
+            r.label,
+            r.boot.as_secs_f64(),
+            r.boot.as_secs_f64() / b_boot,
+            r.workload.as_secs_f64(),
+            r.workload.as_secs_f64() / b_work,
+            r.epochs,
+            per_epoch,
+            per_sec
+        );
+    }
+    Ok(())
+}

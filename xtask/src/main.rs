@@ -78,6 +78,12 @@ struct LinkArgs {
 
 #[derive(Subcommand)]
 enum BenchWhat {
+    /// The workload recorded with several epoch lengths against no epochs, with log sizes.
+    Epochs {
+        /// Epoch lengths, comma separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [100_000u64, 1_000_000, 10_000_000])]
+        lengths: Vec<u64>,
+    },
     /// The guest workload under the hypervisor against the same guest booted directly.
     Guest {
         /// Runs of each variant (the median is printed).
@@ -180,6 +186,12 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             Ok(())
         }
         Cmd::Run(args) => run_board(args),
+        Cmd::Bench {
+            what: BenchWhat::Epochs { lengths },
+        } => {
+            setup::ensure()?;
+            xtask::bench::epochs_bench(&lengths)
+        }
         Cmd::Bench {
             what: BenchWhat::Guest { runs },
         } => {

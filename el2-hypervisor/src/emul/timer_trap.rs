@@ -102,8 +102,9 @@ impl Op {
 }
 
 #[cfg(test)]
-mod handles_tests {
+mod tests {
     use super::super::sysreg::SysReg;
+    use super::super::vtimer::{CTL_ENABLE, CTL_ISTATUS};
     use super::*;
 
     fn access(r: SysReg, read: bool) -> SysRegAccess {
@@ -140,25 +141,6 @@ mod handles_tests {
                 let answered = !matches!(handle(&mut t, &a, 5, 0), TimerTrap::NotHandled);
                 assert_eq!(handles(&a), answered, "{r:?} read={read}");
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::sysreg::SysReg;
-    use super::super::vtimer::{CTL_ENABLE, CTL_ISTATUS};
-    use super::*;
-
-    fn access(r: SysReg, read: bool) -> SysRegAccess {
-        SysRegAccess {
-            op0: r.op0,
-            op1: r.op1,
-            crn: r.crn,
-            crm: r.crm,
-            op2: r.op2,
-            rt: 0,
-            read,
         }
     }
 

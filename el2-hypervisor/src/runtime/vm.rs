@@ -516,49 +516,7 @@ fn on_data_abort(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
         access.store_value(frame.x[reg])
     };
     let ipa = access.ipa;
-    let result: Result<Option<u64>, ()> = if vm.gicd.contains(ipa) {
-        let off = ipa - vm.gicd.base;
-        if access.write {
-            vm.vgic
-                .distributor_write(off, width, store)
-                .map(|_| None)
-                .map_err(|_| ())
-        } else {
-            vm.vgic
-                .distributor_read(off, width)
-                .map(Some)
-                .map_err(|_| ())
-        }
-    } else if vm.gicr.contains(ipa) {
-        let off = ipa - vm.gicr.base;
-        if access.write {
-            vm.vgic
-                .redistributor_write(off, width, store)
-                .map(|_| None)
-                .map_err(|_| ())
-        } else {
-            vm.vgic
-                .redistributor_read(off, width)
-                .map(Some)
-                .map_err(|_| ())
-        }
-    } else if vm.uart_window.contains(ipa) {
-        let off = ipa - vm.uart_window.base;
-        if access.write {
-            match vm.uart.write(off, access.width, store) {
-                Ok(Some(byte)) => {
-                    console::write_raw(&[byte]);
-                    Ok(None)
-                }
-                Ok(None) => Ok(None),
-                Err(_) => Err(()),
-            }
-        } else {
-            vm.uart.read(off, access.width).map(Some).map_err(|_| ())
-        }
-    } else {
-        Err(())
-    };
+    let result = emulate_device(vm, ipa, access.width, access.write.then_some(store));
     let result = match result {
         Ok(Some(v)) => Ok(Some(logged(vm, InputKind::MmioRead, width, ipa, v))),
         other => other,
@@ -573,7 +531,45 @@ fn on_data_abort(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
         Ok(None) => frame.elr += 4,
         Err(()) => inject_abort(vm, frame, esr),
     }
-    let _ = Width::Byte;
+}
+
+/// Which emulated device a guest-physical address belongs to.
+#[derive(Clone, Copy)]
+enum Device {
+    Distributor,
+    Redistributor,
+    Uart,
+}
+
+/// Emulates one device access: `store` is the value of a write, `None` for
+/// a read. `Ok(Some(v))` is a read's value; `Err(())` means the address or
+/// the access is not one the guest may make (it gets an abort).
+fn emulate_device(vm: &mut Vm, ipa: u64, width: Width, store: Option<u64>) -> Result<Option<u64>, ()> {
+    let (device, base) = if vm.gicd.contains(ipa) {
+        (Device::Distributor, vm.gicd.base)
+    } else if vm.gicr.contains(ipa) {
+        (Device::Redistributor, vm.gicr.base)
+    } else if vm.uart_window.contains(ipa) {
+        (Device::Uart, vm.uart_window.base)
+    } else {
+        return Err(());
+    };
+    let (off, w) = (ipa - base, width as u8);
+    match (device, store) {
+        (Device::Distributor, None) => vm.vgic.distributor_read(off, w).map(Some).map_err(drop),
+        (Device::Distributor, Some(v)) => vm.vgic.distributor_write(off, w, v).map(|_| None).map_err(drop),
+        (Device::Redistributor, None) => vm.vgic.redistributor_read(off, w).map(Some).map_err(drop),
+        (Device::Redistributor, Some(v)) => vm.vgic.redistributor_write(off, w, v).map(|_| None).map_err(drop),
+        (Device::Uart, None) => vm.uart.read(off, width).map(Some).map_err(drop),
+        (Device::Uart, Some(v)) => match vm.uart.write(off, width, v) {
+            Ok(Some(byte)) => {
+                console::write_raw(&[byte]);
+                Ok(None)
+            }
+            Ok(None) => Ok(None),
+            Err(_) => Err(()),
+        },
+    }
 }
 
 /// Offset of the vector an exception from the interrupted context uses
