@@ -171,7 +171,11 @@ fn guest_seconds(log: &std::path::Path) -> Result<f64> {
         .messages
         .iter()
         .filter_map(|m| match m {
-            Message::LogEntry(e) if matches!(e.kind, InputKind::CounterRead | InputKind::TimerRegRead) => Some(e.value),
+            Message::LogEntry(e)
+                if matches!(e.kind, InputKind::CounterRead | InputKind::TimerRegRead) =>
+            {
+                Some(e.value)
+            }
             _ => None,
         })
         .max()
@@ -186,7 +190,12 @@ pub fn epochs_bench(lengths: &[u64]) -> Result<()> {
     let g = guest::prepare()?;
     let img = image::build(ImageKind::VIRT)?;
     let bundle = paths::guest_dir().join("bundle.bin");
-    guest::write_bundle(&g.kernel, Some(&g.initramfs), guest::DEFAULT_CMDLINE, &bundle)?;
+    guest::write_bundle(
+        &g.kernel,
+        Some(&g.initramfs),
+        guest::DEFAULT_CMDLINE,
+        &bundle,
+    )?;
     let dir = paths::out_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
 
@@ -237,16 +246,32 @@ pub fn epochs_bench(lengths: &[u64]) -> Result<()> {
             guest_seconds: guest_seconds(&log)?,
         });
     }
-    println!("epochs bench: Debian {} + busybox workload, QEMU TCG -icount shift=0, virt, -cpu max, 1 GiB", g.kernel_package);
-    println!("host wall clock; the log goes over QEMU's PL011 to the host recorder (cargo xtask record)");
+    println!(
+        "epochs bench: Debian {} + busybox workload, QEMU TCG -icount shift=0, virt, -cpu max, 1 GiB",
+        g.kernel_package
+    );
+    println!(
+        "host wall clock; the log goes over QEMU's PL011 to the host recorder (cargo xtask record)"
+    );
     println!(
         "{:<24} {:>10} {:>8} {:>12} {:>8} {:>10} {:>11} {:>12}",
         "", "boot+run", "ratio", "workload", "ratio", "epochs", "log B/epoch", "log B/guest s"
     );
-    let (b_boot, b_work) = (rows[0].boot.as_secs_f64(), rows[0].workload.as_secs_f64().max(1e-9));
+    let (b_boot, b_work) = (
+        rows[0].boot.as_secs_f64(),
+        rows[0].workload.as_secs_f64().max(1e-9),
+    );
     for r in &rows {
-        let per_epoch = if r.epochs > 0 { r.log_bytes as f64 / r.epochs as f64 } else { 0.0 };
-        let per_sec = if r.guest_seconds > 0.0 { r.log_bytes as f64 / r.guest_seconds } else { 0.0 };
+        let per_epoch = if r.epochs > 0 {
+            r.log_bytes as f64 / r.epochs as f64
+        } else {
+            0.0
+        };
+        let per_sec = if r.guest_seconds > 0.0 {
+            r.log_bytes as f64 / r.guest_seconds
+        } else {
+            0.0
+        };
         println!(
             "{:<24} {:>8.1} s {:>8.2} {:>10.2} s {:>8.2} {:>10} {:>11.0} {:>12.0}",
             r.label,

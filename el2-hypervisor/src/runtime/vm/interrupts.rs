@@ -1,0 +1,177 @@
+//! Interrupts: physical ones taken at EL2, the guest's lines and list
+//! registers, and epoch boundaries (where lines may change).
+
+use super::*;
+
+/// A physical interrupt while the guest ran.
+pub fn on_lower_irq(frame: &mut TrapFrame) {
+    let mut guard = VM.lock();
+    let Some(vm) = guard.as_mut() else { return };
+    vm.counts.count(TrapKind::Irq);
+    let epoch_over = take_physical_interrupts(vm);
+    match vm.epochs.as_ref() {
+        // With epochs, a physical interrupt changes nothing the guest sees
+        // until the next boundary; the epoch counter's overflow is one.
+        Some(_) => {
+            if epoch_over {
+                epoch_boundary(vm, frame, BoundaryReason::Overflow);
+            }
+        }
+        None => before_entry(vm),
+    }
+}
+
+/// Acknowledges every pending physical interrupt, silencing each source
+/// (their lines are levels); returns whether the epoch counter overflowed.
+pub(super) fn take_physical_interrupts(vm: &mut Vm) -> bool {
+    let mut epoch_over = false;
+    loop {
+        let intid = gicv3::acknowledge();
+        if intid >= gicv3::SPURIOUS {
+            break;
+        }
+        if intid == vm.hyp_timer_intid {
+            timer::arm(None);
+        }
+        if intid == pmu::PMU_INTID
+            && let Some(ep) = vm.epochs.as_ref()
+            && ep.counter.overflowed()
+        {
+            ep.counter.clear_overflow();
+            epoch_over = true;
+        }
+        gicv3::end_of_interrupt(intid);
+    }
+    epoch_over
+}
+
+/// The interrupt lines that are high at guest time `now`.
+pub(super) fn current_levels(vm: &Vm, now: u64) -> heapless::Vec<u32, 4> {
+    let mut v = heapless::Vec::new();
+    if vm.timers.virt.irq_level(now) {
+        let _ = v.push(VIRT_TIMER_INTID);
+    }
+    if vm.timers.phys.irq_level(now) {
+        let _ = v.push(PHYS_TIMER_INTID);
+    }
+    if vm.uart.irq_level() {
+        let _ = v.push(vm.uart_intid);
+    }
+    v
+}
+
+pub(super) fn apply_levels(vm: &mut Vm, high: &[u32]) {
+    for line in [VIRT_TIMER_INTID, PHYS_TIMER_INTID, vm.uart_intid] {
+        let _ = vm.vgic.set_level(line, high.contains(&line));
+    }
+}
+
+/// Whether the guest has an interrupt to take (in the model or in an LR).
+pub(super) fn deliverable(vm: &Vm) -> bool {
+    let lr_pending = (0..vm.lr_count).any(|i| (gicv3::read_lr(i) >> 62) & 1 == 1);
+    lr_pending || vm.vgic.has_pending_deliverable()
+}
+
+/// The fingerprint at a boundary of `epoch`: the epoch's inputs, the vCPU,
+/// the vGIC and a round-robin slice of guest RAM.
+pub(super) fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64, inputs: u64) -> u64 {
+    let mut f = Fingerprint::new();
+    f.word(inputs);
+    f.vcpu(&VcpuState {
+        x: frame.x,
+        pc: frame.elr,
+        pstate: frame.spsr,
+        el1: el2_regs::read_el1_state(),
+    });
+    f.word(vm.vgic.snapshot_hash());
+    let (off, len) = fingerprint::memory_slice(epoch, vm.guest_ram.size, 4096);
+    // SAFETY: the slice lies inside guest RAM (memory_slice keeps it within
+    // `size`), which the hypervisor's identity view (MMU off) can read.
+    let words = unsafe {
+        core::slice::from_raw_parts((vm.guest_ram.base + off) as *const u64, (len / 8) as usize)
+    };
+    f.words(words);
+    f.finish()
+}
+
+/// An epoch boundary: fingerprint, log or check, interrupt lines, next epoch.
+pub(super) fn epoch_boundary(vm: &mut Vm, frame: &mut TrapFrame, reason: BoundaryReason) {
+    let Some(ep) = vm.epochs.as_ref() else { return };
+    let (count, epoch) = (ep.counter.elapsed(), ep.epoch);
+    let inputs = ep.inputs_digest();
+    let replaying = ep.mode == Mode::Replay && !ep.live;
+    sync_list_registers(vm);
+    let fp = fingerprint_of(vm, frame, epoch, inputs);
+    let mut levels = current_levels(vm, guest_now());
+    if reason == BoundaryReason::Wfi && !replaying {
+        // Idle: wait for something to deliver, then end the epoch with it.
+        loop {
+            apply_levels(vm, &levels);
+            if deliverable(vm) {
+                break;
+            }
+            timer::arm(vm.timers.next_deadline());
+            timer::wait_for_interrupt();
+            take_physical_interrupts(vm);
+            levels = current_levels(vm, guest_now());
+        }
+    }
+    let Some(ep) = vm.epochs.as_mut() else { return };
+    let high = ep.boundary(count, frame.elr, fp, &levels);
+    apply_levels(vm, &high);
+    if reason == BoundaryReason::Wfi {
+        frame.elr += 4;
+    }
+    fill_list_registers(vm);
+    if let Some(ep) = vm.epochs.as_mut() {
+        ep.service_link();
+    }
+}
+
+/// Brings the interrupt lines up to date at guest time `now`.
+pub(super) fn update_levels(vm: &mut Vm, now: u64) {
+    let _ = vm
+        .vgic
+        .set_level(VIRT_TIMER_INTID, vm.timers.virt.irq_level(now));
+    let _ = vm
+        .vgic
+        .set_level(PHYS_TIMER_INTID, vm.timers.phys.irq_level(now));
+    let _ = vm.vgic.set_level(vm.uart_intid, vm.uart.irq_level());
+}
+
+/// Runs before every return to the guest: interrupt lines, list
+/// registers, and the EL2 timer for the guest's next deadline.
+pub(super) fn before_entry(vm: &mut Vm) {
+    sync_list_registers(vm);
+    if vm.epochs.is_some() {
+        // Only what is a function of the guest's own execution may change
+        // between boundaries: the UART's line follows its registers.
+        let _ = vm.vgic.set_level(vm.uart_intid, vm.uart.irq_level());
+    } else {
+        let now = guest_now();
+        update_levels(vm, now);
+        timer::arm(vm.timers.next_deadline().filter(|&d| d > now));
+    }
+    fill_list_registers(vm);
+}
+
+pub(super) fn sync_list_registers(vm: &mut Vm) {
+    let mut lrs = [0u64; MAX_LIST_REGISTERS];
+    let n = vm.lr_count;
+    for (i, lr) in lrs.iter_mut().enumerate().take(n) {
+        *lr = gicv3::read_lr(i);
+    }
+    vm.vgic.sync_from_list_registers(&lrs[..n]);
+}
+
+pub(super) fn fill_list_registers(vm: &mut Vm) {
+    let mut lrs = [0u64; MAX_LIST_REGISTERS];
+    let n = vm.lr_count;
+    for (i, lr) in lrs.iter_mut().enumerate().take(n) {
+        *lr = gicv3::read_lr(i);
+    }
+    vm.vgic.fill_list_registers(&mut lrs[..n]);
+    for (i, lr) in lrs.iter().enumerate().take(n) {
+        gicv3::write_lr(i, *lr);
+    }
+}
