@@ -9,6 +9,15 @@
 //!   hypervisor owns the PMU for its epochs.
 //! - SVE and SME: state the hypervisor does not save or check.
 //! - MTE: tag checks the hypervisor does not handle.
+//! - FEAT_HAFDBS (hardware Access flag and dirty state): the MMU sets AF
+//!   and DBM bits in the guest's page tables on a TLB miss, and whether an
+//!   access misses depends on the TLB's history, which differs between
+//!   boards (and between QEMU runs: its TLB resizes on host time). Linux
+//!   clears AF for page aging without flushing the TLB, so with HAFDBS the
+//!   guest's memory stopped being a function of its instruction stream:
+//!   found by a 10,000-instruction-epoch replay diverging in the
+//!   fingerprint's memory slice. Without it Linux manages AF and dirty in
+//!   software, on faults, at exact instructions.
 //!
 //! Hiding is advice to the guest: Linux (and user space through its
 //! HWCAPs) only uses what the ID registers advertise; the traps that stop
@@ -20,8 +29,8 @@
 //! beside its mask.
 
 use super::sysreg::{
-    ID_AA64DFR0_EL1, ID_AA64ISAR0_EL1, ID_AA64ISAR2_EL1, ID_AA64PFR0_EL1, ID_AA64PFR1_EL1,
-    ID_AA64SMFR0_EL1, ID_AA64ZFR0_EL1, ID_DFR0_EL1, ID_PFR0_EL1, SysReg,
+    ID_AA64DFR0_EL1, ID_AA64ISAR0_EL1, ID_AA64ISAR2_EL1, ID_AA64MMFR1_EL1, ID_AA64PFR0_EL1,
+    ID_AA64PFR1_EL1, ID_AA64SMFR0_EL1, ID_AA64ZFR0_EL1, ID_DFR0_EL1, ID_PFR0_EL1, SysReg,
 };
 
 /// A 4-bit ID field at `lsb`.
@@ -55,6 +64,8 @@ pub const DFR0_BRBE: u64 = field(52);
 /// ID_AA64DFR0_EL1.HPMN0, `Enum 63:60 HPMN0`: describes MDCR_EL2.HPMN=0
 /// for the PMU, 0b0000 without one.
 pub const DFR0_HPMN0: u64 = field(60);
+/// ID_AA64MMFR1_EL1.HAFDBS, `UnsignedEnum 3:0 HAFDBS`.
+pub const MMFR1_HAFDBS: u64 = field(0);
 /// ID_DFR0_EL1.PerfMon (the AArch32 view of the PMU), `UnsignedEnum 27:24 PerfMon`.
 pub const AARCH32_DFR0_PERFMON: u64 = field(24);
 /// ID_PFR0_EL1.AMU (the AArch32 view of the AMU), `UnsignedEnum 23:20 AMU`.
@@ -72,6 +83,7 @@ pub const fn hidden_bits(reg: SysReg) -> u64 {
         ID_AA64DFR0_EL1 => {
             DFR0_PMUVER | DFR0_PMSVER | DFR0_TRACEBUFFER | DFR0_MTPMU | DFR0_BRBE | DFR0_HPMN0
         }
+        ID_AA64MMFR1_EL1 => MMFR1_HAFDBS,
         ID_DFR0_EL1 => AARCH32_DFR0_PERFMON,
         ID_PFR0_EL1 => AARCH32_PFR0_AMU,
         _ => 0,
@@ -92,6 +104,16 @@ mod tests {
     /// Sets the 4-bit field at `lsb` to `v`.
     fn with(v: u64, lsb: u32) -> u64 {
         v << lsb
+    }
+
+    #[test]
+    fn hardware_access_flag_hidden_rest_kept() {
+        // HAFDBS=2 (AF and dirty), VMIDBits=2, VH=1, PAN=3.
+        let real = with(2, 0) | with(2, 4) | with(1, 8) | with(3, 20);
+        assert_eq!(
+            sanitize_id_register(ID_AA64MMFR1_EL1, real),
+            with(2, 4) | with(1, 8) | with(3, 20)
+        );
     }
 
     #[test]
