@@ -124,6 +124,30 @@ pub fn plan(i: &Inputs) -> Result<Plan, LayoutError> {
     })
 }
 
+/// The parts of guest RAM not covered by `keep` (the guest's kernel with
+/// its BSS, initramfs and DTB): the hypervisor zeroes them before the guest
+/// starts, because whatever the boot loader left there (the guest bundle,
+/// the board's own DTB with the board's command line, or, on hardware,
+/// whatever RAM held) differs between two boards and would make their
+/// memory, and so their fingerprints, differ.
+pub fn gaps(ram: Region, keep: &[Region]) -> heapless::Vec<Region, 8> {
+    let mut kept: heapless::Vec<Region, 8> = keep.iter().copied().filter(|r| r.size > 0).collect();
+    kept.sort_unstable_by_key(|r| r.base);
+    let mut out = heapless::Vec::new();
+    let mut at = ram.base;
+    for k in kept.iter() {
+        let start = k.base.clamp(ram.base, ram.end());
+        if start > at {
+            let _ = out.push(Region::new(at, start - at));
+        }
+        at = at.max(k.end().min(ram.end()));
+    }
+    if ram.end() > at {
+        let _ = out.push(Region::new(at, ram.end() - at));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +182,32 @@ mod tests {
             plan(&inputs(ram, 0x4800_0000)).unwrap().kernel.base,
             0x4220_0000
         );
+    }
+
+    #[test]
+    fn gaps_are_the_complement_of_what_is_kept() {
+        let ram = Region::new(0x1000, 0x9000);
+        let keep = [
+            Region::new(0x6000, 0x1000),
+            Region::new(0x1000, 0x2000),
+            Region::new(0x9000, 0x1000),
+        ];
+        let g = gaps(ram, &keep);
+        assert_eq!(
+            g.as_slice(),
+            &[Region::new(0x3000, 0x3000), Region::new(0x7000, 0x2000)]
+        );
+        assert_eq!(gaps(ram, &[]).as_slice(), &[ram]);
+        // Overlapping and out-of-range keeps.
+        let g = gaps(
+            ram,
+            &[
+                Region::new(0, 0x2000),
+                Region::new(0x1800, 0x1000),
+                Region::new(0x9800, 0x10000),
+            ],
+        );
+        assert_eq!(g.as_slice(), &[Region::new(0x2800, 0x7000)]);
     }
 
     #[test]

@@ -170,6 +170,17 @@ pub fn start(
         core::ptr::copy_nonoverlapping(dtb.as_ptr(), plan.dtb.base as *mut u8, dtb.len());
     }
 
+    // Scrub the rest of guest RAM: the bundle's leftovers and the board's
+    // DTB (which holds this board's own command line) must not reach the
+    // guest or its fingerprint. The board DTB is not read after this point.
+    let kernel_area = Region::new(plan.kernel.base, b.kernel_image_size);
+    let guest_dtb_area = Region::new(plan.dtb.base, dtb.len() as u64);
+    for gap in layout::gaps(guest_ram, &[kernel_area, plan.initramfs, guest_dtb_area]) {
+        // SAFETY: `gaps` returns parts of guest RAM outside the kernel,
+        // initramfs and guest DTB just placed; nothing else lives there.
+        unsafe { core::ptr::write_bytes(gap.base as *mut u8, 0, gap.size as usize) };
+    }
+
     let vttbr = build_stage2(guest_ram);
     let vtcr = match vtcr_el2(el2_regs::pa_range()) {
         Ok(v) => v,
