@@ -14,10 +14,9 @@
 //!   access misses depends on the TLB's history, which differs between
 //!   boards (and between QEMU runs: its TLB resizes on host time). Linux
 //!   clears AF for page aging without flushing the TLB, so with HAFDBS the
-//!   guest's memory stopped being a function of its instruction stream:
-//!   found by a 10,000-instruction-epoch replay diverging in the
-//!   fingerprint's memory slice. Without it Linux manages AF and dirty in
-//!   software, on faults, at exact instructions.
+//!   guest's memory need not be a function of its instruction stream.
+//!   Without it Linux manages AF and dirty in software, on faults, at exact
+//!   instructions. (Hidden by this argument; no replay has shown it yet.)
 //!
 //! Hiding is advice to the guest: Linux (and user space through its
 //! HWCAPs) only uses what the ID registers advertise; the traps that stop
