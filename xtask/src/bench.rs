@@ -54,15 +54,8 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 /// Runs the guest bench and prints the table.
 pub fn guest_bench(runs: usize) -> Result<()> {
-    let g = guest::prepare()?;
+    let (g, bundle) = guest::default_bundle()?;
     let img = image::build(ImageKind::VIRT)?;
-    let bundle = paths::guest_dir().join("bundle.bin");
-    guest::write_bundle(
-        &g.kernel,
-        Some(&g.initramfs),
-        guest::DEFAULT_CMDLINE,
-        &bundle,
-    )?;
     let common = |v: &mut Vars| {
         v.insert("GIC".into(), "3".into());
         v.insert("CPU".into(), "max".into());
@@ -187,15 +180,8 @@ fn guest_seconds(log: &std::path::Path) -> Result<f64> {
 /// over the link) against the same workload under the hypervisor without
 /// epochs, in one run, both under `-icount shift=0`.
 pub fn epochs_bench(lengths: &[u64]) -> Result<()> {
-    let g = guest::prepare()?;
+    let (g, bundle) = guest::default_bundle()?;
     let img = image::build(ImageKind::VIRT)?;
-    let bundle = paths::guest_dir().join("bundle.bin");
-    guest::write_bundle(
-        &g.kernel,
-        Some(&g.initramfs),
-        guest::DEFAULT_CMDLINE,
-        &bundle,
-    )?;
     let dir = paths::out_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
 

@@ -194,6 +194,15 @@ pub fn write_bundle(
     Ok(())
 }
 
+/// The default guest, prepared, and its bundle (kernel, initramfs, default
+/// command line) written to `target/tandem/guest/bundle.bin`.
+pub fn default_bundle() -> Result<(Guest, PathBuf)> {
+    let g = prepare()?;
+    let bundle = paths::guest_dir().join("bundle.bin");
+    write_bundle(&g.kernel, Some(&g.initramfs), DEFAULT_CMDLINE, &bundle)?;
+    Ok((g, bundle))
+}
+
 fn find_file(dir: &Path, prefix: &str) -> Result<PathBuf> {
     std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?

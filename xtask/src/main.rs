@@ -318,14 +318,7 @@ fn test(filter: Option<&str>, no_unit: bool, long: bool) -> Result<()> {
         suite.scenario.len(),
         paths::out_dir().join("smoke").display()
     ));
-    let guest = xtask::guest::prepare()?;
-    let bundle = paths::guest_dir().join("bundle.bin");
-    xtask::guest::write_bundle(
-        &guest.kernel,
-        Some(&guest.initramfs),
-        xtask::guest::DEFAULT_CMDLINE,
-        &bundle,
-    )?;
+    let (_, bundle) = xtask::guest::default_bundle()?;
     let test_guest = xtask::test_guest::build()?;
     let test_guest_bundle = paths::guest_dir().join("test-guest-bundle.bin");
     xtask::guest::write_bundle(&test_guest, None, "", &test_guest_bundle)?;

@@ -66,9 +66,10 @@ pub(super) fn apply_levels(vm: &mut Vm, high: &[u32]) {
     }
 }
 
-/// Whether the guest has an interrupt to take (in the model or in an LR).
-pub(super) fn deliverable(vm: &Vm) -> bool {
-    let lr_pending = (0..vm.lr_count).any(|i| (gicv3::read_lr(i) >> 62) & 1 == 1);
+/// Whether the guest has an interrupt to take (in the model, or pending in
+/// one of the list registers read at this exit).
+pub(super) fn deliverable(vm: &Vm, lrs: &ListRegisters) -> bool {
+    let lr_pending = lrs.values().iter().any(|lr| (lr >> 62) & 1 == 1);
     lr_pending || vm.vgic.has_pending_deliverable()
 }
 
@@ -100,14 +101,14 @@ pub(super) fn epoch_boundary(vm: &mut Vm, frame: &mut TrapFrame, reason: Boundar
     let (count, epoch) = (ep.counter.elapsed(), ep.epoch);
     let inputs = ep.inputs_digest();
     let replaying = ep.mode == Mode::Replay && !ep.live;
-    sync_list_registers(vm);
+    let mut lrs = sync_list_registers(vm);
     let fp = fingerprint_of(vm, frame, epoch, inputs);
     let mut levels = current_levels(vm, guest_now());
     if reason == BoundaryReason::Wfi && !replaying {
         // Idle: wait for something to deliver, then end the epoch with it.
         loop {
             apply_levels(vm, &levels);
-            if deliverable(vm) {
+            if deliverable(vm, &lrs) {
                 break;
             }
             timer::arm(vm.timers.next_deadline());
@@ -122,7 +123,7 @@ pub(super) fn epoch_boundary(vm: &mut Vm, frame: &mut TrapFrame, reason: Boundar
     if reason == BoundaryReason::Wfi {
         frame.elr += 4;
     }
-    fill_list_registers(vm);
+    fill_list_registers(vm, &mut lrs);
     if let Some(ep) = vm.epochs.as_mut() {
         ep.service_link();
     }
@@ -142,7 +143,7 @@ pub(super) fn update_levels(vm: &mut Vm, now: u64) {
 /// Runs before every return to the guest: interrupt lines, list
 /// registers, and the EL2 timer for the guest's next deadline.
 pub(super) fn before_entry(vm: &mut Vm) {
-    sync_list_registers(vm);
+    let mut lrs = sync_list_registers(vm);
     if vm.epochs.is_some() {
         // Only what is a function of the guest's own execution may change
         // between boundaries: the UART's line follows its registers.
@@ -152,26 +153,40 @@ pub(super) fn before_entry(vm: &mut Vm) {
         update_levels(vm, now);
         timer::arm(vm.timers.next_deadline().filter(|&d| d > now));
     }
-    fill_list_registers(vm);
+    fill_list_registers(vm, &mut lrs);
 }
 
-pub(super) fn sync_list_registers(vm: &mut Vm) {
-    let mut lrs = [0u64; MAX_LIST_REGISTERS];
-    let n = vm.lr_count;
-    for (i, lr) in lrs.iter_mut().enumerate().take(n) {
-        *lr = gicv3::read_lr(i);
-    }
-    vm.vgic.sync_from_list_registers(&lrs[..n]);
+/// The list registers as read once at an exit: the guest changes them only
+/// while it runs, so one read serves the sync, the idle check and the fill.
+pub(super) struct ListRegisters {
+    values: [u64; MAX_LIST_REGISTERS],
+    count: usize,
 }
 
-pub(super) fn fill_list_registers(vm: &mut Vm) {
-    let mut lrs = [0u64; MAX_LIST_REGISTERS];
-    let n = vm.lr_count;
-    for (i, lr) in lrs.iter_mut().enumerate().take(n) {
+impl ListRegisters {
+    fn values(&self) -> &[u64] {
+        &self.values[..self.count]
+    }
+}
+
+/// Reads ICH_LR<n>_EL2 and folds what the guest did to them into the model.
+pub(super) fn sync_list_registers(vm: &mut Vm) -> ListRegisters {
+    let mut lrs = ListRegisters {
+        values: [0; MAX_LIST_REGISTERS],
+        count: vm.lr_count,
+    };
+    for (i, lr) in lrs.values.iter_mut().enumerate().take(lrs.count) {
         *lr = gicv3::read_lr(i);
     }
-    vm.vgic.fill_list_registers(&mut lrs[..n]);
-    for (i, lr) in lrs.iter().enumerate().take(n) {
+    vm.vgic.sync_from_list_registers(lrs.values());
+    lrs
+}
+
+/// Lets the model fill the list registers read at this exit, and writes them.
+pub(super) fn fill_list_registers(vm: &mut Vm, lrs: &mut ListRegisters) {
+    let n = lrs.count;
+    vm.vgic.fill_list_registers(&mut lrs.values[..n]);
+    for (i, lr) in lrs.values().iter().enumerate() {
         gicv3::write_lr(i, *lr);
     }
 }
