@@ -16,6 +16,7 @@
 extern crate alloc;
 
 pub mod banner;
+pub mod console_stream;
 pub mod cpu_features;
 pub mod emul;
 pub mod esr;

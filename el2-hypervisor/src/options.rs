@@ -39,8 +39,11 @@ pub struct Options {
     pub mode: Mode,
     /// Guest instructions per epoch; 0 = no epochs (free mode only).
     pub epoch: u64,
-    /// Exit through semihosting (QEMU) so that the exit status tells why.
-    pub semihosting: bool,
+    /// The seed of the board's random-number source (QEMU `-seed`, which
+    /// makes the RNDR the guest can still execute a deterministic PRNG):
+    /// part of the pairing digest, so two boards seeded apart refuse to
+    /// pair. `None` when not given (record/replay need it: xtask gives it).
+    pub seed: Option<u64>,
     /// A deliberate failure, honoured only by `test-hooks` builds.
     pub selftest: Option<SelfTest>,
     /// Stop after the banner instead of starting a guest.
@@ -73,18 +76,6 @@ fn boolean<'a>(name: &'a str, value: &'a str) -> Result<bool, OptionError<'a>> {
     }
 }
 
-/// Whether the command line asks for semihosting exits, read on its own so
-/// that even a command line with a bad option can report it and exit with
-/// a status QEMU passes on.
-pub fn semihosting_requested(cmdline: &str) -> bool {
-    cmdline.split_ascii_whitespace().any(|w| {
-        matches!(
-            w,
-            "tandem.semihosting" | "tandem.semihosting=on" | "tandem.semihosting=1"
-        )
-    })
-}
-
 /// A decimal number, `_` allowed between digits (`10_000_000`).
 fn number(s: &str) -> Option<u64> {
     let mut n: u64 = 0;
@@ -114,7 +105,9 @@ pub fn parse(cmdline: &str) -> Result<Options, OptionError<'_>> {
         };
         let (name, value) = opt.split_once('=').unwrap_or((opt, "on"));
         match name {
-            "semihosting" => o.semihosting = boolean(name, value)?,
+            "seed" => {
+                o.seed = Some(number(value).ok_or(OptionError::BadValue { name, value })?);
+            }
             "mode" => {
                 o.mode = match value {
                     "free" => Mode::Free,
@@ -152,18 +145,21 @@ mod tests {
 
     #[test]
     fn parses_known_options_and_ignores_others() {
-        let o =
-            parse("console=ttyAMA0 tandem.semihosting=on tandem.selftest=panic tandem.banner-only")
-                .unwrap();
-        assert!(o.semihosting && o.banner_only);
+        let o = parse("console=ttyAMA0 tandem.seed=42 tandem.selftest=panic tandem.banner-only")
+            .unwrap();
+        assert!(o.banner_only);
+        assert_eq!(o.seed, Some(42));
         assert_eq!(o.selftest, Some(SelfTest::Panic));
         assert_eq!(parse("").unwrap(), Options::default());
     }
 
     #[test]
-    fn semihosting_is_found_beside_a_bad_option() {
-        assert!(semihosting_requested("tandem.semihosting=on tandem.bogus"));
-        assert!(!semihosting_requested("tandem.semihosting=off"));
+    fn semihosting_is_no_longer_an_option() {
+        // It was a door into the host (docs/design.md, "Exit status").
+        assert_eq!(
+            parse("tandem.semihosting=on"),
+            Err(OptionError::Unknown("tandem.semihosting=on"))
+        );
     }
 
     #[test]
@@ -182,13 +178,13 @@ mod tests {
     #[test]
     fn rejects_typos_by_name() {
         assert_eq!(
-            parse("tandem.semihostng=on"),
-            Err(OptionError::Unknown("tandem.semihostng=on"))
+            parse("tandem.bannr-only"),
+            Err(OptionError::Unknown("tandem.bannr-only"))
         );
         assert_eq!(
-            parse("tandem.semihosting=maybe"),
+            parse("tandem.seed=maybe"),
             Err(OptionError::BadValue {
-                name: "semihosting",
+                name: "seed",
                 value: "maybe"
             })
         );

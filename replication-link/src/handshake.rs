@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use crate::message::{Hello, Role};
+use crate::message::{Digest, Hello, Role};
 
 /// Why a peer was refused. Both sides compute it from the two Hellos, so
 /// both consoles print the same reason.
@@ -21,8 +21,15 @@ pub enum Refusal {
     Build,
     /// The guest images differ.
     GuestImage,
-    /// The configurations differ.
-    Configuration,
+    /// The configurations differ. Both digests are carried so that the
+    /// layer above, which knows what its configuration digest is made of,
+    /// can name the part that differs.
+    Configuration {
+        /// Ours.
+        ours: Digest,
+        /// The peer's.
+        theirs: Digest,
+    },
     /// The roles do not pair (two primaries, two backups, ...): one log
     /// source and one log sink are needed.
     Roles {
@@ -41,7 +48,7 @@ impl fmt::Display for Refusal {
             }
             Self::Build => f.write_str("hypervisor build differs"),
             Self::GuestImage => f.write_str("guest image differs"),
-            Self::Configuration => f.write_str("configuration differs"),
+            Self::Configuration { .. } => f.write_str("configuration differs"),
             Self::Roles { ours, theirs } => {
                 write!(f, "roles do not pair: ours {ours:?}, peer {theirs:?}")
             }
@@ -73,7 +80,10 @@ impl Hello {
             return Err(Refusal::GuestImage);
         }
         if self.config != peer.config {
-            return Err(Refusal::Configuration);
+            return Err(Refusal::Configuration {
+                ours: self.config,
+                theirs: peer.config,
+            });
         }
         if self.role.is_source() == peer.role.is_source() {
             return Err(Refusal::Roles {
@@ -129,7 +139,13 @@ mod tests {
         assert_eq!(p.check_peer(&b), Err(Refusal::GuestImage));
         let mut b = hello(Role::Backup);
         b.config[7] ^= 1;
-        assert_eq!(p.check_peer(&b), Err(Refusal::Configuration));
+        assert_eq!(
+            p.check_peer(&b),
+            Err(Refusal::Configuration {
+                ours: p.config,
+                theirs: b.config
+            })
+        );
         assert_eq!(
             p.check_peer(&hello(Role::Replayer)),
             Err(Refusal::Roles {

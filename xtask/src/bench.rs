@@ -87,7 +87,7 @@ pub fn guest_bench(runs: usize) -> Result<()> {
         common(&mut v);
         v.insert("IMAGE".into(), img.bin.display().to_string());
         v.insert("BUNDLE".into(), bundle.display().to_string());
-        v.insert("BOARD_CMDLINE".into(), "tandem.semihosting=on".into());
+        crate::qemu::set_board_cmdline(&mut v, crate::qemu::DEFAULT_SEED, "");
         let out = run(&BoardRun {
             config: "virt",
             vars: v,
@@ -191,7 +191,7 @@ pub fn epochs_bench(lengths: &[u64]) -> Result<()> {
     v.insert("MEM".into(), "1G".into());
     v.insert("IMAGE".into(), img.bin.display().to_string());
     v.insert("BUNDLE".into(), bundle.display().to_string());
-    v.insert("BOARD_CMDLINE".into(), "tandem.semihosting=on".into());
+    crate::qemu::set_board_cmdline(&mut v, crate::qemu::DEFAULT_SEED, "");
     let out = run(&BoardRun {
         config: "virt",
         vars: v,
@@ -218,6 +218,8 @@ pub fn epochs_bench(lengths: &[u64]) -> Result<()> {
             bundle: &bundle,
             epoch: len,
             memory: "1G".into(),
+            cpu: "max".into(),
+            seed: crate::qemu::DEFAULT_SEED,
             timeout: Duration::from_secs(2400),
             echo: false,
         };

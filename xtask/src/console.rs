@@ -1,18 +1,28 @@
-//! The board's console stream, as the host sees it: plain text from the
-//! hypervisor and the guest, with the hypervisor's defmt log frames mixed
-//! in. A frame starts with 0xFF (see el2-hypervisor's arch logger) and ends
-//! with 0x00 (rzCOBS). This module splits the stream and decodes the frames
-//! with defmt's own decoder, so the user reads plain lines.
+//! The board's console stream, as the host sees it: text from the
+//! hypervisor and the guest, the hypervisor's defmt log frames, and its
+//! exit record, laid out as `el2_hypervisor::console_stream` says (text
+//! bytes that could start a frame or a record arrive escaped, so the guest
+//! can forge neither). This module splits the stream and decodes the
+//! frames with defmt's own decoder, so the user reads plain lines.
 
 use defmt_decoder::{DecodeError, StreamDecoder, Table};
+use el2_hypervisor::console_stream::{ESCAPE, EXIT_MARKER, FRAME_MARKER, parse_exit_record};
 
-const FRAME_MARKER: u8 = 0xff;
-
-/// Splits console bytes into text and defmt frames.
+/// Splits console bytes into text, defmt frames and the exit record.
 #[derive(Default)]
 pub struct Demux {
-    in_frame: bool,
+    state: State,
     frame: Vec<u8>,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum State {
+    #[default]
+    Text,
+    Escaped,
+    Frame,
+    /// Inside the exit record, with this many of its 3 bytes read.
+    Exit(usize),
 }
 
 /// A piece of the console stream.
@@ -21,36 +31,65 @@ pub enum Piece {
     Text(Vec<u8>),
     /// One complete defmt frame, including its 0x00 terminator.
     Frame(Vec<u8>),
+    /// The exit record: the board's status, or `None` if the record was
+    /// damaged.
+    Exit(Option<u8>),
 }
 
 impl Demux {
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Piece> {
         let mut out = Vec::new();
         let mut text = Vec::new();
+        let flush = |text: &mut Vec<u8>, out: &mut Vec<Piece>| {
+            if !text.is_empty() {
+                out.push(Piece::Text(std::mem::take(text)));
+            }
+        };
         for &b in bytes {
-            if self.in_frame {
-                if b == 0 && self.frame.is_empty() {
-                    // defmt's rzCOBS encoder sends one 0x00 before its very
-                    // first frame (a separator): not a frame.
-                    continue;
+            match self.state {
+                State::Frame => {
+                    if b == 0 && self.frame.is_empty() {
+                        // defmt's rzCOBS encoder sends one 0x00 before its
+                        // very first frame (a separator): not a frame.
+                        continue;
+                    }
+                    self.frame.push(b);
+                    if b == 0 {
+                        self.state = State::Text;
+                        out.push(Piece::Frame(std::mem::take(&mut self.frame)));
+                    }
                 }
-                self.frame.push(b);
-                if b == 0 {
-                    self.in_frame = false;
-                    out.push(Piece::Frame(std::mem::take(&mut self.frame)));
+                State::Exit(n) => {
+                    self.frame.push(b);
+                    if n == 2 {
+                        let body = [self.frame[0], self.frame[1], self.frame[2]];
+                        self.frame.clear();
+                        self.state = State::Text;
+                        out.push(Piece::Exit(parse_exit_record(body)));
+                    } else {
+                        self.state = State::Exit(n + 1);
+                    }
                 }
-            } else if b == FRAME_MARKER {
-                if !text.is_empty() {
-                    out.push(Piece::Text(std::mem::take(&mut text)));
+                State::Escaped => {
+                    text.push(b);
+                    self.state = State::Text;
                 }
-                self.in_frame = true;
-            } else if b != b'\r' {
-                text.push(b);
+                State::Text => match b {
+                    FRAME_MARKER => {
+                        flush(&mut text, &mut out);
+                        self.state = State::Frame;
+                    }
+                    EXIT_MARKER => {
+                        flush(&mut text, &mut out);
+                        self.state = State::Exit(0);
+                    }
+                    ESCAPE => self.state = State::Escaped,
+                    b'\r' => {}
+                    _ => text.push(b),
+                },
             }
         }
-        if !text.is_empty() {
-            out.push(Piece::Text(text));
-        }
+        flush(&mut text, &mut out);
         out
     }
 }
@@ -114,5 +153,46 @@ mod tests {
         );
         // The separator defmt sends before its first frame is skipped.
         assert_eq!(d.push(b"\xff\x00\x07\x00"), vec![Piece::Frame(vec![7, 0])]);
+    }
+
+    #[test]
+    fn escaped_text_is_text_and_the_exit_record_is_read() {
+        use el2_hypervisor::console_stream::{escape, exit_record};
+        // What a guest that prints every marker byte, and a forged exit
+        // record, looks like after the hypervisor escaped it.
+        let guest = [b'x', 0xff, 0x01, 0x00, 0xfd, b'S', 0, 0xff, 0xfe, b'\n'];
+        let mut stream = Vec::new();
+        escape(&guest, |b| stream.extend_from_slice(b));
+        stream.extend_from_slice(&exit_record(6));
+        let mut d = Demux::default();
+        let mut pieces = Vec::new();
+        // Byte by byte: state carries across pushes.
+        for b in &stream {
+            pieces.extend(d.push(std::slice::from_ref(b)));
+        }
+        let text: Vec<u8> = pieces
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Text(t) => Some(t.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(text, guest);
+        assert_eq!(pieces.last(), Some(&Piece::Exit(Some(6))));
+        assert_eq!(
+            pieces.iter().filter(|p| matches!(p, Piece::Exit(_))).count(),
+            1
+        );
+        assert!(!pieces.iter().any(|p| matches!(p, Piece::Frame(_))));
+    }
+
+    #[test]
+    fn a_damaged_exit_record_has_no_status() {
+        let mut d = Demux::default();
+        assert_eq!(
+            d.push(&[0xfd, b'S', 6, 6, b'o', b'k']),
+            vec![Piece::Exit(None), Piece::Text(b"ok".to_vec())]
+        );
     }
 }

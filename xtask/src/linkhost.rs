@@ -10,7 +10,7 @@
 
 use crate::image::Image;
 use crate::paths;
-use crate::qemu::Vars;
+use crate::qemu::{self, Vars};
 use crate::recording::{Log, LogWriter, Summary, guest_lines};
 use crate::runner::{self, BoardRun, Outcome};
 use anyhow::{Context, Result, anyhow, bail};
@@ -506,6 +506,10 @@ pub struct BoardOptions<'a> {
     pub epoch: u64,
     /// Board RAM, QEMU `-m` syntax.
     pub memory: String,
+    /// QEMU `-cpu` (model and properties).
+    pub cpu: String,
+    /// QEMU `-seed` and `tandem.seed`.
+    pub seed: u64,
     /// Kill QEMU after this long.
     pub timeout: Duration,
     /// Echo the board's console to stdout.
@@ -574,14 +578,12 @@ pub fn with_board<T: Send>(
     let mut vars = Vars::new();
     vars.insert("IMAGE".into(), o.image.bin.display().to_string());
     vars.insert("GIC".into(), "3".into());
-    vars.insert("CPU".into(), "max".into());
+    vars.insert("CPU".into(), o.cpu.clone());
     vars.insert("MEM".into(), o.memory.clone());
-    vars.insert(
-        "BOARD_CMDLINE".into(),
-        format!(
-            "tandem.semihosting=on tandem.mode={mode} tandem.epoch={}",
-            o.epoch
-        ),
+    qemu::set_board_cmdline(
+        &mut vars,
+        o.seed,
+        &format!("tandem.mode={mode} tandem.epoch={}", o.epoch),
     );
     vars.insert("BUNDLE".into(), o.bundle.display().to_string());
     vars.insert("LINK_SOCK".into(), sock.display().to_string());
@@ -625,40 +627,15 @@ pub fn with_board<T: Send>(
     })
 }
 
-/// What QEMU's exit status means for a tandem board.
-pub fn status_meaning(code: i32) -> &'static str {
-    match code {
-        0 => "finished",
-        2 => "hypervisor exception",
-        3 => "hypervisor panic",
-        4 => "bad configuration or refused pairing",
-        5 => "guest reset",
-        6 => "replay divergence",
-        _ => "QEMU error",
-    }
-}
-
 /// How the board's run ended, in words.
 pub fn describe_outcome(out: &Outcome) -> String {
-    match out.exit_code {
-        _ if out.timed_out => "QEMU timed out and was killed".into(),
-        // QEMU exits with 0 on SIGTERM/SIGINT: not the board's verdict.
-        _ if killed_by_signal(out) => "QEMU was terminated by a signal".into(),
-        Some(c) => format!("the board stopped with status {c} ({})", status_meaning(c)),
-        None => "QEMU was killed".into(),
-    }
+    out.describe()
 }
 
-/// Whether QEMU said it was terminated by a signal (it then exits with 0).
-pub fn killed_by_signal(out: &Outcome) -> bool {
-    out.console
-        .rsplit_once("[qemu stderr]")
-        .is_some_and(|(_, err)| err.contains("terminating on signal"))
-}
-
-/// Whether the board stopped by itself with status 0.
+/// Whether the board stopped by itself with status 0 (its exit record
+/// says so: a QEMU terminated by a signal exits 0 without one).
 pub fn finished(out: &Outcome) -> bool {
-    !out.timed_out && out.exit_code == Some(0) && !killed_by_signal(out)
+    out.exit_code == Some(0)
 }
 
 /// The host link's counters, in words.
@@ -871,10 +848,6 @@ pub fn replay_command(log: &Path, o: &BoardOptions<'_>) -> Result<()> {
         println!("  board: {l}");
     }
     match r.status() {
-        Some(0) if killed_by_signal(&r.outcome) => bail!(
-            "QEMU was terminated by a signal before the replay finished; console kept in {}",
-            r.console.display()
-        ),
         Some(0) => {}
         Some(6) => bail!(
             "the replay diverged from the recording (board status 6); console kept in {}",
@@ -1127,7 +1100,7 @@ mod tests {
                     assert!(Instant::now() < deadline, "board: timed out");
                     match b.poll() {
                         Some(Event::Refused(r)) => {
-                            assert_eq!(r, Refusal::Configuration);
+                            assert!(matches!(r, Refusal::Configuration { .. }), "{r:?}");
                             break;
                         }
                         Some(other) => panic!("board: unexpected {other:?}"),
@@ -1143,7 +1116,10 @@ mod tests {
             });
             replay_over(host_end, &log, &|| board_done.load(Ordering::SeqCst)).unwrap()
         });
-        assert_eq!(fed.end.refused, Some(Refusal::Configuration));
+        assert!(matches!(
+            fed.end.refused,
+            Some(Refusal::Configuration { .. })
+        ));
         assert!(fed.end.problem().unwrap().contains("configuration differs"));
     }
 
@@ -1213,20 +1189,23 @@ mod tests {
     }
 
     #[test]
-    fn a_signal_is_not_the_board_finishing() {
+    fn only_the_exit_record_says_the_board_finished() {
         let mut out = Outcome {
             exit_code: Some(0),
+            qemu_exit: Some(0),
+            record: Some(Some(0)),
             timed_out: false,
             console: "hypervisor: the guest powered off\n".into(),
             wall: Duration::ZERO,
             lines: vec![],
         };
         assert!(finished(&out));
-        out.console.push_str(
-            "\n[qemu stderr]\nqemu-system-aarch64: terminating on signal 15 from pid 1 (bash)\n",
-        );
+        assert_eq!(describe_outcome(&out), "the board stopped with status 0 (finished)");
+        // QEMU terminated by a signal exits 0, but the board wrote no record.
+        out.exit_code = None;
+        out.record = None;
         assert!(!finished(&out));
-        assert_eq!(describe_outcome(&out), "QEMU was terminated by a signal");
+        assert!(describe_outcome(&out).contains("without the board's exit record"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use xtask::image::{self, ImageKind};
-use xtask::qemu::Vars;
+use xtask::qemu::{self, Vars};
 use xtask::runner::{BoardRun, run};
 use xtask::util::step;
 use xtask::{paths, setup, smoke};
@@ -66,6 +66,12 @@ struct LinkArgs {
     /// Board RAM (QEMU -m syntax).
     #[arg(long, default_value = "1G")]
     memory: String,
+    /// QEMU CPU model and properties (the guest needs FEAT_ECV: max).
+    #[arg(long, default_value = "max")]
+    cpu: String,
+    /// The board's random-number seed (QEMU -seed; RNDR's values follow it).
+    #[arg(long, default_value_t = xtask::qemu::DEFAULT_SEED)]
+    seed: u64,
     /// Kill QEMU after this many seconds (0: never).
     #[arg(long, default_value_t = 1800)]
     timeout: u64,
@@ -106,6 +112,9 @@ struct RunArgs {
     /// Extra words for the board's command line (the hypervisor's `tandem.*` options).
     #[arg(long, default_value = "")]
     board_cmdline: String,
+    /// The board's random-number seed (QEMU -seed; RNDR's values follow it).
+    #[arg(long, default_value_t = xtask::qemu::DEFAULT_SEED)]
+    seed: u64,
     /// Halt at the first instruction with a gdb server on :1234.
     #[arg(long)]
     gdb: bool,
@@ -220,6 +229,8 @@ fn record_or_replay(a: LinkArgs, replay: bool) -> Result<()> {
         bundle: &bundle,
         epoch: a.epoch,
         memory: a.memory,
+        cpu: a.cpu,
+        seed: a.seed,
         timeout: match a.timeout {
             0 => Duration::MAX,
             s => Duration::from_secs(s),
@@ -245,12 +256,7 @@ fn run_board(a: RunArgs) -> Result<()> {
     v.insert("GIC".into(), a.gic.to_string());
     v.insert("CPU".into(), a.cpu.clone());
     v.insert("MEM".into(), a.memory.clone());
-    v.insert(
-        "BOARD_CMDLINE".into(),
-        format!("tandem.semihosting=on {}", a.board_cmdline)
-            .trim()
-            .to_string(),
-    );
+    qemu::set_board_cmdline(&mut v, a.seed, &a.board_cmdline);
     if let Some(bundle) = a.guest.bundle()? {
         v.insert("BUNDLE".into(), bundle.display().to_string());
     }
@@ -278,23 +284,7 @@ fn run_board(a: RunArgs) -> Result<()> {
     })?;
     match out.exit_code {
         Some(0) => Ok(()),
-        Some(code) => bail!(
-            "the board stopped with status {code} ({})",
-            status_name(code)
-        ),
-        None if out.timed_out => bail!("timed out"),
-        None => bail!("QEMU was killed"),
-    }
-}
-
-fn status_name(code: i32) -> &'static str {
-    match code {
-        2 => "hypervisor exception",
-        3 => "hypervisor panic",
-        4 => "bad configuration",
-        5 => "guest reset",
-        6 => "replay divergence",
-        _ => "QEMU error",
+        _ => bail!("{}", out.describe()),
     }
 }
 

@@ -69,6 +69,21 @@ pub fn config(name: &str, vars: &Vars) -> Result<Vec<String>> {
     expand(&text, vars).with_context(|| format!("in {}", path.display()))
 }
 
+/// The random-number seed a board gets unless told otherwise (`--seed`).
+pub const DEFAULT_SEED: u64 = 1;
+
+/// Sets what every board config needs for the hypervisor's command line:
+/// `SEED` (QEMU `-seed`) and `BOARD_CMDLINE`, which starts with the same
+/// seed as `tandem.seed` (so that it enters the pairing digest) followed
+/// by `options`.
+pub fn set_board_cmdline(vars: &mut Vars, seed: u64, options: &str) {
+    vars.insert("SEED".into(), seed.to_string());
+    vars.insert(
+        "BOARD_CMDLINE".into(),
+        format!("tandem.seed={seed} {options}").trim().to_string(),
+    );
+}
+
 /// The QEMU binary.
 pub const QEMU: &str = "qemu-system-aarch64";
 
@@ -119,6 +134,25 @@ mod tests {
                 "-nodefaults"
             ]
         );
+    }
+
+    #[test]
+    fn board_configs_carry_the_seed_twice_and_no_semihosting() {
+        let mut v = vars(&[("IMAGE", "hv.bin"), ("GIC", "3"), ("CPU", "max"), ("MEM", "1G")]);
+        v.insert("LINK_SOCK".into(), "/tmp/s".into());
+        set_board_cmdline(&mut v, 77, "tandem.mode=record");
+        for name in ["virt", "virt-link", "virt-gdb"] {
+            let args = config(name, &v).unwrap();
+            let at = |flag: &str| args.iter().position(|a| a == flag);
+            let seed = at("-seed").unwrap_or_else(|| panic!("{name}: no -seed"));
+            assert_eq!(args[seed + 1], "77", "{name}");
+            let append = at("-append").unwrap();
+            assert_eq!(args[append + 1], "tandem.seed=77 tandem.mode=record", "{name}");
+            assert!(
+                !args.iter().any(|a| a.contains("semihosting")),
+                "{name} enables semihosting: {args:?}"
+            );
+        }
     }
 
     #[test]

@@ -27,6 +27,8 @@ fn options<'a>(image: &'a Image, bundle: &'a Path, epoch: u64) -> BoardOptions<'
         bundle,
         epoch,
         memory: "1G".into(),
+        cpu: "max".into(),
+        seed: crate::qemu::DEFAULT_SEED,
         timeout: Duration::from_secs(if epoch < 1_000_000 { 2400 } else { 600 }),
         echo: false,
     }

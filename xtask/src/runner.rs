@@ -5,6 +5,7 @@ use crate::console::{Demux, LogDecoder, Piece, table_from_elf};
 use crate::qemu::{self, Vars};
 use crate::util::describe;
 use anyhow::{Context, Result};
+use el2_hypervisor::exit::ExitStatus;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,8 +34,14 @@ pub struct BoardRun<'a> {
 /// How it ended.
 #[derive(Debug)]
 pub struct Outcome {
-    /// QEMU's exit code; `None` if it was killed (timeout or signal).
+    /// The board's exit status (`el2_hypervisor::exit`), from the exit
+    /// record on its console; `None` if QEMU ended without one (killed,
+    /// timed out, a QEMU error, or a damaged record): see [`Outcome::describe`].
     pub exit_code: Option<i32>,
+    /// QEMU's own exit code; `None` if it was killed by a signal.
+    pub qemu_exit: Option<i32>,
+    /// What the exit record said: `None` no record, `Some(None)` a damaged one.
+    pub record: Option<Option<u8>>,
     pub timed_out: bool,
     /// The decoded console (text with `[hv] LEVEL message` log lines).
     pub console: String,
@@ -86,10 +93,11 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
     let mut console = String::new();
     let mut lines: Vec<(Duration, String)> = Vec::new();
     let mut timed_out = false;
+    let mut record = None;
     let status = loop {
         while let Ok(bytes) = rx.try_recv() {
             let before = console.len();
-            absorb(&mut demux, &mut decoder, &bytes, &mut console, board.echo);
+            absorb(&mut demux, &mut decoder, &bytes, &mut console, &mut record, board.echo);
             mark_lines(&console, before, start.elapsed(), &mut lines);
         }
         match child.wait_timeout(Duration::from_millis(50))? {
@@ -105,7 +113,9 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
     };
     let _ = reader.join();
     while let Ok(bytes) = rx.try_recv() {
-        absorb(&mut demux, &mut decoder, &bytes, &mut console, board.echo);
+        let before = console.len();
+        absorb(&mut demux, &mut decoder, &bytes, &mut console, &mut record, board.echo);
+        mark_lines(&console, before, start.elapsed(), &mut lines);
     }
     let qemu_stderr = err_reader.join().unwrap_or_default();
     if !qemu_stderr.trim().is_empty() {
@@ -119,8 +129,14 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&board.transcript, format!("$ {command_line}\n{console}"))?;
+    let qemu_exit = status.and_then(|s| s.code());
     Ok(Outcome {
-        exit_code: status.and_then(|s| s.code()),
+        exit_code: match (qemu_exit, record) {
+            (Some(0), Some(Some(s))) if !timed_out => Some(i32::from(s)),
+            _ => None,
+        },
+        qemu_exit,
+        record,
         timed_out,
         console,
         wall: start.elapsed(),
@@ -138,16 +154,52 @@ fn mark_lines(console: &str, before: usize, now: Duration, lines: &mut Vec<(Dura
     }
 }
 
+impl Outcome {
+    /// How the run ended, in words: the board's status and its meaning, or
+    /// why there is none.
+    pub fn describe(&self) -> String {
+        let status = |s: u8| match ExitStatus::from_code(s) {
+            Some(e) => format!("the board stopped with status {s} ({})", e.meaning()),
+            None => format!("the board stopped with status {s} (not a status the hypervisor uses)"),
+        };
+        match (self.timed_out, self.qemu_exit, self.record) {
+            (true, _, _) => "QEMU timed out and was killed".into(),
+            (false, Some(0), Some(Some(s))) => status(s),
+            (false, _, Some(None)) => "the board's exit record was damaged".into(),
+            (false, Some(0), None) => {
+                "QEMU exited without the board's exit record (the board did not stop by itself: QEMU was terminated, or the hypervisor never ran)".into()
+            }
+            (false, Some(c), _) => format!("QEMU failed with exit code {c}"),
+            (false, None, _) => "QEMU was killed by a signal".into(),
+        }
+    }
+}
+
 fn absorb(
     demux: &mut Demux,
     decoder: &mut LogDecoder<'_>,
     bytes: &[u8],
     console: &mut String,
+    record: &mut Option<Option<u8>>,
     echo: bool,
 ) {
     for piece in demux.push(bytes) {
         let text = match piece {
             Piece::Text(t) => String::from_utf8_lossy(&t).into_owned(),
+            Piece::Exit(s) => {
+                *record = Some(s);
+                let mut line = match s {
+                    Some(s) => format!(
+                        "[board] exit status {s} ({})\n",
+                        ExitStatus::from_code(s).map_or("unknown", |e| e.meaning())
+                    ),
+                    None => "[board] <damaged exit record>\n".into(),
+                };
+                if !console.is_empty() && !console.ends_with('\n') {
+                    line.insert(0, '\n');
+                }
+                line
+            }
             Piece::Frame(f) => {
                 let mut line = decoder.line(&f);
                 if !console.is_empty() && !console.ends_with('\n') {

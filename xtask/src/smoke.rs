@@ -118,12 +118,37 @@ pub fn check_expect(
         for (k, v) in vars {
             want = want.replace(&format!("${{{k}}}"), v);
         }
-        match lines[at..].iter().position(|l| l.contains(want.as_str())) {
+        match lines[at..].iter().position(|l| line_matches(l, &want)) {
             Some(i) => at += i + 1,
             None => return Err(want),
         }
     }
     Ok(())
+}
+
+/// The text an expect line may use for "any characters" within one line.
+pub const ANY: &str = "${*}";
+
+/// Whether `line` holds `want`: its pieces between [`ANY`]s, in order, each
+/// a whole value: a piece that begins (ends) with a letter or digit must
+/// not continue a word or number in the line, so `result 905564` does not
+/// accept `result 9055641`.
+fn line_matches(line: &str, want: &str) -> bool {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let mut from = 0;
+    for piece in want.split(ANY).filter(|p| !p.is_empty()) {
+        let found = line[from..].match_indices(piece).find(|&(i, _)| {
+            let (start, end) = (from + i, from + i + piece.len());
+            let joins_before = word(piece.chars().next()) && word(line[..start].chars().next_back());
+            let joins_after = word(piece.chars().next_back()) && word(line[end..].chars().next());
+            !joins_before && !joins_after
+        });
+        match found {
+            Some((i, _)) => from += i + piece.len(),
+            None => return false,
+        }
+    }
+    true
 }
 
 /// The images and guest a suite needs.
@@ -171,12 +196,7 @@ fn run_one(
     v.insert("GIC".into(), s.gic.to_string());
     v.insert("CPU".into(), s.cpu.clone());
     v.insert("MEM".into(), s.memory.clone());
-    v.insert(
-        "BOARD_CMDLINE".into(),
-        format!("tandem.semihosting=on {}", s.board_cmdline)
-            .trim()
-            .to_string(),
-    );
+    crate::qemu::set_board_cmdline(&mut v, crate::qemu::DEFAULT_SEED, &s.board_cmdline);
     if s.guest {
         let bundle = inputs
             .bundle
@@ -299,6 +319,30 @@ mod tests {
             check_expect("result 43\n", console, &vars),
             Err("result 43".into())
         );
+    }
+
+    #[test]
+    fn expect_lines_match_whole_values_only() {
+        let v = BTreeMap::new();
+        let console = "tandem-guest: workload result 9055641\nirq=12 smc=3\n";
+        assert!(check_expect("workload result 905564", console, &v).is_err());
+        assert!(check_expect("workload result 9055641", console, &v).is_ok());
+        assert!(check_expect("irq=1", console, &v).is_err());
+        assert!(check_expect("q=12", console, &v).is_err());
+        assert!(check_expect("irq=12", console, &v).is_ok());
+        // Punctuation at either end needs no boundary.
+        assert!(check_expect(": workload", console, &v).is_ok());
+    }
+
+    #[test]
+    fn any_matches_within_one_line() {
+        let v = BTreeMap::new();
+        let console = "*** panic at boot.rs:77:34: selftest: deliberate panic\nnext\n";
+        assert!(check_expect("panic at boot.rs:${*}: selftest: deliberate panic", console, &v).is_ok());
+        assert!(check_expect("panic at boot.rs:${*}: other", console, &v).is_err());
+        // Pieces keep their order.
+        assert!(check_expect("deliberate${*}panic at", console, &v).is_err());
+        assert!(check_expect("boot.rs${*}next", console, &v).is_err());
     }
 
     #[test]

@@ -93,49 +93,34 @@ mod tests {
         let kernel = build()?;
         let bundle = paths::out_dir().join("test-guest.bundle");
         crate::guest::write_bundle(&kernel, None, "", &bundle)?;
-        let out = Command::new("timeout")
-            .arg("30")
-            .arg(crate::qemu::QEMU)
-            .args([
-                "-M",
-                "virt,virtualization=on,gic-version=3,dtb-randomness=off",
-                "-cpu",
-                "max",
-                "-m",
-                "1G",
-                "-smp",
-                "1",
-                "-nodefaults",
-                "-display",
-                "none",
-                "-monitor",
-                "none",
-                "-serial",
-                "stdio",
-                "-semihosting-config",
-                "enable=on,target=native",
-                "-append",
-                "tandem.semihosting=on",
-            ])
-            .arg("-kernel")
-            .arg(&hv.bin)
-            .arg("-initrd")
-            .arg(&bundle)
-            .output()
-            .context("running QEMU")?;
-        // The hypervisor's defmt frames are binary; the text around them is
-        // enough here.
-        let console = String::from_utf8_lossy(&out.stdout);
+        let mut vars = crate::qemu::Vars::new();
+        for (k, v) in [("GIC", "3"), ("CPU", "max"), ("MEM", "1G")] {
+            vars.insert(k.into(), v.into());
+        }
+        vars.insert("IMAGE".into(), hv.bin.display().to_string());
+        vars.insert("BUNDLE".into(), bundle.display().to_string());
+        crate::qemu::set_board_cmdline(&mut vars, crate::qemu::DEFAULT_SEED, "");
+        let out = crate::runner::run(&crate::runner::BoardRun {
+            config: "virt",
+            vars,
+            elf: Some(&hv.elf),
+            timeout: std::time::Duration::from_secs(30),
+            echo: false,
+            interactive: false,
+            transcript: paths::out_dir().join("test-guest-unit.console.txt"),
+            extra_args: vec![],
+        })?;
+        let console = out.console.as_str();
         println!("{console}");
-        assert_eq!(out.status.code(), Some(0), "QEMU's exit status");
+        assert_eq!(out.exit_code, Some(0), "{}", out.describe());
         let mut lines = console.lines();
         for check in CHECKS {
             let want = format!("test-guest: {check} ... PASS");
             assert!(lines.any(|l| l == want), "missing `{want}` (in order)");
         }
         assert!(console.contains("test-guest: 7 passed, 0 failed"));
-        let expected = counts_after(&console, "test-guest: expected trap counts:");
-        let counted = counts_after(&console, "hypervisor: traps:");
+        let expected = counts_after(console, "test-guest: expected trap counts:");
+        let counted = counts_after(console, "hypervisor: traps:");
         assert!(!expected.is_empty(), "no expected trap counts line");
         for (kind, n) in &expected {
             assert_eq!(counted.get(kind), Some(n), "trap count `{kind}`");

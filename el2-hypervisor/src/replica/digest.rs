@@ -34,13 +34,169 @@ pub fn digest(v: u64) -> [u8; 32] {
     d
 }
 
-/// The configuration digest: everything two boards must agree on besides
-/// the build and the guest. The text is `epoch=<N> ram=<bytes> gic=<v>`.
-pub fn config_digest(epoch: u64, guest_ram: u64, gic: u8) -> [u8; 32] {
-    let mut text: heapless::String<96> = heapless::String::new();
-    // 96 bytes hold three u64s and the labels.
-    let _ = write!(text, "epoch={epoch} ram={guest_ram} gic={gic}");
-    digest(fnv1a64(text.as_bytes()))
+/// Everything two boards must agree on besides the build and the guest,
+/// carried in the Hello's 32-byte configuration digest as four 8-byte
+/// little-endian lanes, so that a refusal can say which part differs:
+///
+/// | bytes | lane |
+/// | --- | --- |
+/// | 0..8 | epoch length, in guest instructions (the value itself) |
+/// | 8..16 | guest RAM, in bytes (the value itself) |
+/// | 16..24 | the platform the guest sees: [`Platform::digest`] |
+/// | 24..32 | the board's random-number seed (`tandem.seed`; [`NO_SEED`] when not given) |
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairingConfig {
+    pub epoch: u64,
+    pub guest_ram: u64,
+    pub platform: u64,
+    pub seed: u64,
+}
+
+/// The seed lane of a board given no `tandem.seed`.
+pub const NO_SEED: u64 = u64::MAX;
+
+impl PairingConfig {
+    /// The Hello's configuration digest.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut d = [0u8; 32];
+        for (lane, v) in d
+            .chunks_exact_mut(8)
+            .zip([self.epoch, self.guest_ram, self.platform, self.seed])
+        {
+            lane.copy_from_slice(&v.to_le_bytes());
+        }
+        d
+    }
+
+    /// The lanes of a configuration digest.
+    pub fn from_digest(d: &[u8; 32]) -> Self {
+        let lane = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&d[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(b)
+        };
+        Self {
+            epoch: lane(0),
+            guest_ram: lane(1),
+            platform: lane(2),
+            seed: lane(3),
+        }
+    }
+
+    /// What differs between ours (`self`) and the peer's, in words.
+    pub fn differences(&self, theirs: &Self) -> Differences {
+        Differences {
+            ours: *self,
+            theirs: *theirs,
+        }
+    }
+}
+
+/// [`PairingConfig::differences`]: each differing lane named, with both
+/// values where they mean something to a person.
+pub struct Differences {
+    ours: PairingConfig,
+    theirs: PairingConfig,
+}
+
+impl core::fmt::Display for Differences {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (a, b) = (&self.ours, &self.theirs);
+        let seed = |s: u64| -> heapless::String<24> {
+            let mut t = heapless::String::new();
+            if s == NO_SEED {
+                let _ = t.push_str("none");
+            } else {
+                let _ = write!(t, "{s}");
+            }
+            t
+        };
+        let mut sep = "";
+        if a.epoch != b.epoch {
+            write!(
+                f,
+                "epoch length differs (ours {}, peer {} instructions)",
+                a.epoch, b.epoch
+            )?;
+            sep = "; ";
+        }
+        if a.guest_ram != b.guest_ram {
+            write!(
+                f,
+                "{sep}guest RAM differs (ours {} MiB, peer {} MiB)",
+                a.guest_ram >> 20,
+                b.guest_ram >> 20
+            )?;
+            sep = "; ";
+        }
+        if a.platform != b.platform {
+            write!(
+                f,
+                "{sep}platform differs (CPU ID registers, MIDR/MPIDR, cache geometry, CNTFRQ, GIC or list registers: ours {:#018x}, peer {:#018x})",
+                a.platform, b.platform
+            )?;
+            sep = "; ";
+        }
+        if a.seed != b.seed {
+            write!(
+                f,
+                "{sep}random-number seed differs (ours {}, peer {})",
+                seed(a.seed),
+                seed(b.seed)
+            )?;
+            sep = "; ";
+        }
+        if sep.is_empty() {
+            f.write_str("configuration digests differ in no known lane")?;
+        }
+        Ok(())
+    }
+}
+
+/// The hardware-derived values the guest can see, which two boards must
+/// present identically: a guest that reads a different ID register, cache
+/// geometry or counter frequency may take a different path.
+pub struct Platform<'a> {
+    /// GIC architecture version given to the guest.
+    pub gic_version: u8,
+    /// Number of list registers (ICH_VTR_EL2.ListRegs + 1): how many
+    /// interrupts can be in flight, which decides when each is delivered.
+    pub list_registers: u8,
+    /// The group-3 ID registers (op0 3, op1 0, CRn 0, CRm 1..7, op2 0..7,
+    /// in that order) as the guest reads them, after sanitising.
+    pub id_registers: &'a [u64],
+    /// MIDR and MPIDR as the guest reads them (VPIDR_EL2, VMPIDR_EL2).
+    pub midr: u64,
+    pub mpidr: u64,
+    /// CTR_EL0, DCZID_EL0 and CLIDR_EL1: cache line sizes and levels
+    /// (the guest's cache maintenance loops and `DC ZVA` stride).
+    pub ctr: u64,
+    pub dczid: u64,
+    pub clidr: u64,
+    /// CNTFRQ_EL0: the counter frequency the guest computes time with.
+    pub cntfrq: u64,
+}
+
+impl Platform<'_> {
+    /// FNV-1a 64 over every field, little endian, in declaration order.
+    pub fn digest(&self) -> u64 {
+        let mut h = fnv1a64(&[self.gic_version, self.list_registers]);
+        h = fnv1a64_continue(h, &(self.id_registers.len() as u64).to_le_bytes());
+        for r in self.id_registers {
+            h = fnv1a64_continue(h, &r.to_le_bytes());
+        }
+        for v in [
+            self.midr,
+            self.mpidr,
+            self.ctr,
+            self.dczid,
+            self.clidr,
+            self.cntfrq,
+        ] {
+            h = fnv1a64_continue(h, &v.to_le_bytes());
+        }
+        h
+    }
 }
 
 #[cfg(test)]
@@ -55,15 +211,73 @@ mod tests {
         assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
     }
 
+    fn config() -> PairingConfig {
+        PairingConfig {
+            epoch: 1_000_000,
+            guest_ram: 992 << 20,
+            platform: 0x1234,
+            seed: 1,
+        }
+    }
+
     #[test]
-    fn config_digest_depends_on_each_field() {
-        let a = config_digest(1_000_000, 1 << 30, 3);
-        assert_eq!(
-            &a[..8],
-            &fnv1a64(b"epoch=1000000 ram=1073741824 gic=3").to_le_bytes()
-        );
-        assert_ne!(a, config_digest(10_000, 1 << 30, 3));
-        assert_ne!(a, config_digest(1_000_000, 1 << 29, 3));
-        assert_eq!(&a[8..], &[0; 24]);
+    fn config_digest_lanes_round_trip() {
+        let c = config();
+        let d = c.digest();
+        assert_eq!(&d[..8], &1_000_000u64.to_le_bytes());
+        assert_eq!(PairingConfig::from_digest(&d), c);
+    }
+
+    #[test]
+    fn each_lane_changes_the_digest_and_is_named() {
+        let a = config();
+        let cases: [(PairingConfig, &str); 4] = [
+            (PairingConfig { epoch: 10_000, ..a }, "epoch length differs (ours 1000000, peer 10000"),
+            (PairingConfig { guest_ram: 480 << 20, ..a }, "guest RAM differs (ours 992 MiB, peer 480 MiB)"),
+            (PairingConfig { platform: 0x99, ..a }, "platform differs"),
+            (PairingConfig { seed: NO_SEED, ..a }, "random-number seed differs (ours 1, peer none)"),
+        ];
+        for (b, want) in cases {
+            assert_ne!(a.digest(), b.digest());
+            let text = alloc::format!("{}", a.differences(&b));
+            assert!(text.starts_with(want), "{text}");
+            assert!(!text.contains(';'), "only one lane differs: {text}");
+        }
+        let both = PairingConfig { epoch: 5000, seed: 7, ..a };
+        let text = alloc::format!("{}", a.differences(&both));
+        assert!(text.contains("epoch") && text.contains("seed"), "{text}");
+    }
+
+    #[test]
+    fn platform_digest_depends_on_every_field() {
+        let ids = [0u64; 56];
+        let base = Platform {
+            gic_version: 3,
+            list_registers: 4,
+            id_registers: &ids,
+            midr: 0x000f_0510,
+            mpidr: 1 << 31,
+            ctr: 0x8444_c004,
+            dczid: 4,
+            clidr: 0x0a20_0023,
+            cntfrq: 62_500_000,
+        };
+        let d = base.digest();
+        let mut other_ids = ids;
+        other_ids[9] = 1;
+        let variants = [
+            Platform { gic_version: 2, ..base },
+            Platform { list_registers: 16, ..base },
+            Platform { id_registers: &other_ids, ..base },
+            Platform { midr: 0x410f_d083, ..base },
+            Platform { mpidr: 0, ..base },
+            Platform { ctr: 0, ..base },
+            Platform { dczid: 0x10, ..base },
+            Platform { clidr: 0, ..base },
+            Platform { cntfrq: 1_000_000_000, ..base },
+        ];
+        for (i, v) in variants.iter().enumerate() {
+            assert_ne!(v.digest(), d, "field {i} does not enter the digest");
+        }
     }
 }

@@ -30,9 +30,6 @@ fn hypervisor_main(dtb: Option<&'static [u8]>) -> ! {
             power::stop(ExitStatus::BadConfiguration);
         }
     };
-    if options::semihosting_requested(info.bootargs) {
-        power::enable_semihosting();
-    }
     let opts = match options::parse(info.bootargs) {
         Ok(o) => o,
         Err(e) => {

@@ -10,6 +10,8 @@ use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::options::Mode;
 use el2_hypervisor::replica::fingerprint::Fingerprint;
 use el2_hypervisor::replica::replay::{self, Divergence, Expect};
+use el2_hypervisor::replica::digest::PairingConfig;
+use replication_link::handshake::Refusal;
 use replication_link::link::Event;
 use replication_link::message::{EpochEnd, InputKind, LogEntry, MAX_INTERRUPTS, Message, Takeover};
 
@@ -79,8 +81,19 @@ impl Epochs {
                     );
                     return;
                 }
+                Some(Event::Refused(Refusal::Configuration { ours, theirs })) => {
+                    let (ours, theirs) = (
+                        PairingConfig::from_digest(&ours),
+                        PairingConfig::from_digest(&theirs),
+                    );
+                    println!(
+                        "hypervisor: link: pairing refused: {}",
+                        ours.differences(&theirs)
+                    );
+                    power::stop(ExitStatus::BadConfiguration);
+                }
                 Some(Event::Refused(r)) => {
-                    println!("hypervisor: link: pairing refused: {r:?}");
+                    println!("hypervisor: link: pairing refused: {r}");
                     power::stop(ExitStatus::BadConfiguration);
                 }
                 Some(Event::Delivered(m)) => {

@@ -22,7 +22,7 @@ use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::guest::{bundle, dtb as guest_dtb, layout};
 use el2_hypervisor::mem::{PageTable, Stage2, Stage2Attrs, TablePool, vtcr_el2, vttbr_el2};
 use el2_hypervisor::options::{Mode, Options};
-use el2_hypervisor::replica::digest;
+use el2_hypervisor::replica::digest::{self, PairingConfig};
 use el2_hypervisor::replica::fingerprint::{self, Fingerprint, VcpuState};
 use el2_hypervisor::stats::{TrapCounts, TrapKind};
 use el2_hypervisor::vgic::{GicVersion, MAX_LIST_REGISTERS, Vgic, VgicConfig};
@@ -117,6 +117,17 @@ pub fn start(
         Ok(b) => b,
         Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
     };
+    // The image hash is the guest's identity in the pairing handshake: it
+    // must be the hash of what will run, not a number the bundle claims.
+    if !b.verify() {
+        fail(
+            ExitStatus::BadConfiguration,
+            format_args!(
+                "the guest bundle is damaged: its contents do not hash to the image hash {:#018x} in its header",
+                b.image_hash
+            ),
+        );
+    }
     let addr_of = |s: &[u8]| s.as_ptr() as u64;
     let plan = match layout::plan(&layout::Inputs {
         guest_ram,
@@ -193,7 +204,7 @@ pub fn start(
     gicv3::enable_virtual_interface();
     let lr_count = gicv3::list_register_count().min(MAX_LIST_REGISTERS);
 
-    let epochs = epochs_for(opts, info, guest_ram, b.image_hash);
+    let epochs = epochs_for(opts, info, guest_ram, b.image_hash, lr_count);
     if epochs.is_some() {
         gic.enable_ppi(pmu::PMU_INTID);
     }
@@ -267,6 +278,7 @@ fn epochs_for(
     info: &BoardInfo<'_>,
     guest_ram: Region,
     image_hash: u64,
+    lr_count: usize,
 ) -> Option<Epochs> {
     if opts.mode == Mode::Free && opts.epoch == 0 {
         return None;
@@ -288,12 +300,18 @@ fn epochs_for(
             } else {
                 Role::Backup
             };
+            let config = PairingConfig {
+                epoch: opts.epoch,
+                guest_ram: guest_ram.size,
+                platform: platform_digest(lr_count),
+                seed: opts.seed.unwrap_or(digest::NO_SEED),
+            };
             let hello = Hello::new(
                 role,
                 timer::counter(),
                 digest::digest(el2_regs::build_digest()),
                 digest::digest(image_hash),
-                digest::config_digest(opts.epoch, guest_ram.size, 3),
+                config.digest(),
             );
             // SAFETY: the DTB names this PL011; it is not the console and the
             // guest never sees it (the guest DTB has only the console).
@@ -301,6 +319,30 @@ fn epochs_for(
         }
     };
     Some(Epochs::new(opts.mode, opts.epoch, link))
+}
+
+/// The platform lane of the pairing digest: every hardware-derived value
+/// the guest can see, as it sees it.
+fn platform_digest(lr_count: usize) -> u64 {
+    let mut ids = [0u64; 56];
+    for (i, id) in ids.iter_mut().enumerate() {
+        let (crm, op2) = (1 + (i / 8) as u8, (i % 8) as u8);
+        let reg = SysReg::new(3, 0, 0, crm, op2);
+        *id = id_regs::sanitize_id_register(reg, el2_regs::read_id_register(crm, op2));
+    }
+    let hw = el2_regs::platform_registers();
+    digest::Platform {
+        gic_version: 3,
+        list_registers: lr_count as u8,
+        id_registers: &ids,
+        midr: hw.midr,
+        mpidr: el2_regs::GUEST_MPIDR,
+        ctr: hw.ctr,
+        dczid: hw.dczid,
+        clidr: hw.clidr,
+        cntfrq: hw.cntfrq,
+    }
+    .digest()
 }
 
 /// Identity-maps guest RAM (and nothing else) at stage 2; returns VTTBR_EL2.

@@ -57,7 +57,16 @@ fn mismatched_boards_are_refused_on_both_consoles() {
     refused_both_ways(p.clone(), b, Refusal::Build, Refusal::Build);
     let mut b = hello(Role::Backup, 2);
     b.config[31] = 0;
-    refused_both_ways(p.clone(), b, Refusal::Configuration, Refusal::Configuration);
+    let (ours, theirs) = (p.config, b.config);
+    refused_both_ways(
+        p.clone(),
+        b,
+        Refusal::Configuration { ours, theirs },
+        Refusal::Configuration {
+            ours: theirs,
+            theirs: ours,
+        },
+    );
     let mut b = hello(Role::Backup, 2);
     b.version = 2;
     refused_both_ways(

@@ -71,14 +71,38 @@ pub unsafe fn configure_for_guest(vtcr: u64, vttbr: u64, ecv: bool) {
     write_sysreg!("CNTVOFF_EL2", 0);
     write_sysreg!("MDCR_EL2", mdcr_guest(pmu_counters()));
     write_sysreg!("HSTR_EL2", 0);
-    // The guest's identity: the real MIDR, and MPIDR affinity 0.0.0.0 (bit
-    // 31 RES1) to match the guest DTB's single cpu@0.
+    // The guest's identity: the real MIDR, and MPIDR affinity 0.0.0.0.
     write_sysreg!("VPIDR_EL2", read_sysreg!("MIDR_EL1"));
-    write_sysreg!("VMPIDR_EL2", 1 << 31);
+    write_sysreg!("VMPIDR_EL2", GUEST_MPIDR);
     write_sysreg!("SCTLR_EL1", SCTLR_EL1_RESET);
     write_sysreg!("HCR_EL2", HCR_GUEST);
     // SAFETY: barriers and TLB maintenance only.
     unsafe { core::arch::asm!("isb", "tlbi vmalls12e1", "dsb nsh", "isb", options(nostack)) };
+}
+
+/// The MPIDR_EL1 the guest reads (VMPIDR_EL2): affinity 0.0.0.0, to match
+/// the guest DTB's single cpu@0; bit 31 is RES1.
+pub const GUEST_MPIDR: u64 = 1 << 31;
+
+/// The hardware values the guest reads without a trap, or through a trap
+/// that passes them on (`el2_hypervisor::replica::digest::Platform`).
+pub struct PlatformRegisters {
+    pub midr: u64,
+    pub ctr: u64,
+    pub dczid: u64,
+    pub clidr: u64,
+    pub cntfrq: u64,
+}
+
+/// Reads [`PlatformRegisters`].
+pub fn platform_registers() -> PlatformRegisters {
+    PlatformRegisters {
+        midr: read_sysreg!("MIDR_EL1"),
+        ctr: read_sysreg!("CTR_EL0"),
+        dczid: read_sysreg!("DCZID_EL0"),
+        clidr: read_sysreg!("CLIDR_EL1"),
+        cntfrq: read_sysreg!("CNTFRQ_EL0"),
+    }
 }
 
 /// PARange of this core (ID_AA64MMFR0_EL1 bits 3:0).

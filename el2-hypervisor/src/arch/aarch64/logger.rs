@@ -1,15 +1,15 @@
 //! defmt's global logger: log frames go to the console UART.
 //!
-//! Each frame is one 0xFF byte (never sent by the text console, which is
-//! ASCII) followed by defmt's rzCOBS-encoded frame, which ends with 0x00.
+//! Each frame is one 0xFF byte (which text never holds unescaped:
+//! `el2_hypervisor::console_stream`) followed by defmt's rzCOBS-encoded
+//! frame, which ends with 0x00.
 //! The host (`cargo xtask run`/`test`) splits the console stream on that
 //! marker and decodes the frames with `defmt-decoder` against the ELF.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-/// Marks the start of a defmt frame in the console stream.
-pub const FRAME_MARKER: u8 = 0xff;
+use el2_hypervisor::console_stream::FRAME_MARKER;
 
 #[defmt::global_logger]
 struct Logger;
@@ -31,9 +31,9 @@ unsafe impl defmt::Logger for Logger {
             // interleave two frames.
             return;
         }
-        super::console::write_raw(&[FRAME_MARKER]);
+        super::console::write_frame(&[FRAME_MARKER]);
         // SAFETY: TAKEN was false and is now ours.
-        unsafe { (*ENCODER.0.get()).start_frame(super::console::write_raw) };
+        unsafe { (*ENCODER.0.get()).start_frame(super::console::write_frame) };
     }
 
     unsafe fn flush() {
@@ -42,12 +42,12 @@ unsafe impl defmt::Logger for Logger {
 
     unsafe fn release() {
         // SAFETY: called after `acquire` by defmt's contract.
-        unsafe { (*ENCODER.0.get()).end_frame(super::console::write_raw) };
+        unsafe { (*ENCODER.0.get()).end_frame(super::console::write_frame) };
         TAKEN.store(false, Ordering::Release);
     }
 
     unsafe fn write(bytes: &[u8]) {
         // SAFETY: called between `acquire` and `release` by defmt's contract.
-        unsafe { (*ENCODER.0.get()).write(bytes, super::console::write_raw) };
+        unsafe { (*ENCODER.0.get()).write(bytes, super::console::write_frame) };
     }
 }

@@ -1,20 +1,12 @@
-//! Stopping the board: semihosting exit under QEMU, PSCI on real boards.
+//! Stopping the board: the exit record on the console, then PSCI.
 //!
-//! See `el2_hypervisor::exit` for why QEMU needs semihosting to tell
-//! success from failure.
+//! No semihosting: QEMU's semihosting cannot be limited to EL2, and with it
+//! on, the guest's EL1 could exit the board, read host time and run host
+//! commands (docs/design.md, "Exit status").
 
-use core::sync::atomic::{AtomicBool, Ordering};
 use el2_hypervisor::exit::ExitStatus;
 
-static SEMIHOSTING: AtomicBool = AtomicBool::new(false);
-
-/// Use semihosting `SYS_EXIT` from now on (the board's command line said so).
-pub fn enable_semihosting() {
-    SEMIHOSTING.store(true, Ordering::Relaxed);
-}
-
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
-const PSCI_SYSTEM_RESET: u64 = 0x8400_0009;
 
 /// Calls PSCI in EL3 firmware (QEMU's built-in PSCI answers SMC from EL2).
 pub fn psci_call(function: u64, a1: u64, a2: u64, a3: u64) -> u64 {
@@ -34,32 +26,17 @@ pub fn psci_call(function: u64, a1: u64, a2: u64, a3: u64) -> u64 {
     x0
 }
 
-/// Semihosting SYS_EXIT (0x18) with ADP_Stopped_ApplicationExit (0x20026):
-/// on AArch64 x1 points at {reason, subcode} and QEMU exits with `subcode`.
-fn semihosting_exit(code: u8) {
-    let block: [u64; 2] = [0x20026, code as u64];
-    // SAFETY: `hlt #0xf000` is the AArch64 semihosting trap; QEMU was started
-    // with semihosting enabled (we were told so) and reads `block`.
-    unsafe {
-        core::arch::asm!(
-            "hlt #0xf000",
-            in("x0") 0x18u64, in("x1") block.as_ptr(),
-            options(nostack)
-        )
-    };
-}
-
 /// Stops the board. Never returns.
+///
+/// The status goes out as the console's exit record
+/// (`el2_hypervisor::exit`), then PSCI `SYSTEM_OFF` turns the board off:
+/// under QEMU that ends the process (status 0; xtask reads the record). A
+/// stopped board stays stopped, failures included: a board that reset
+/// itself would come back as a second, unannounced member of its pair.
 pub fn stop(status: ExitStatus) -> ! {
+    super::console::write_exit_record(status.code());
     super::console::flush();
-    if SEMIHOSTING.load(Ordering::Relaxed) {
-        semihosting_exit(status.code());
-    }
-    let function = match status {
-        ExitStatus::Success => PSCI_SYSTEM_OFF,
-        _ => PSCI_SYSTEM_RESET,
-    };
-    psci_call(function, 0, 0, 0);
+    psci_call(PSCI_SYSTEM_OFF, 0, 0, 0);
     loop {
         aarch64_cpu::asm::wfi();
     }

@@ -256,7 +256,7 @@ pub(super) fn emulate_device(
         (Device::Uart, None) => vm.uart.read(off, width).map(Some).map_err(drop),
         (Device::Uart, Some(v)) => match vm.uart.write(off, width, v) {
             Ok(Some(byte)) => {
-                console::write_raw(&[byte]);
+                console::write_guest(&[byte]);
                 Ok(None)
             }
             Ok(None) => Ok(None),
