@@ -17,12 +17,15 @@ pub enum TrapKind {
     Wfi,
     Wfe,
     Irq,
+    /// A trapped SGI register write (ICC_SGI1R_EL1 and friends): the
+    /// guest sending itself an interrupt (Linux's irq_work).
+    Sgi,
     /// An exception the hypervisor injected into the guest (undefined
     /// instruction, external abort).
     Injected,
 }
 
-const KINDS: usize = 11;
+const KINDS: usize = 12;
 const NAMES: [&str; KINDS] = [
     "counter-read",
     "timer-register",
@@ -34,6 +37,7 @@ const NAMES: [&str; KINDS] = [
     "wfi",
     "wfe",
     "irq",
+    "sgi",
     "injected",
 ];
 

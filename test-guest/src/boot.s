@@ -105,7 +105,8 @@ test_guest_vectors:
     unexpected_vector 3             //   SError
     .balign 0x80                    // current EL, SP_ELx: sync (0x200)
     b       sync_spx
-    unexpected_vector 5             //   IRQ
+    .balign 0x80                    //   IRQ (0x280): the self-IPI check
+    b       irq_spx
     unexpected_vector 6             //   FIQ
     unexpected_vector 7             //   SError
     unexpected_vector 8             // lower EL, AArch64
@@ -141,6 +142,25 @@ sync_spx:
 6:  ldp     x0, x1, [sp], #16
     mov     x0, #4
     // fall through
+
+// An IRQ (only the self-IPI check unmasks them): acknowledge it through
+// the (virtual) CPU interface, record it in TEST_GUEST_IRQ (count, intid;
+// see `IrqRecord` in guest.rs), end it, return.
+irq_spx:
+    stp     x0, x1, [sp, #-16]!
+    stp     x2, x3, [sp, #-16]!
+    mrs     x2, ICC_IAR1_EL1
+    adrp    x0, TEST_GUEST_IRQ
+    add     x0, x0, :lo12:TEST_GUEST_IRQ
+    ldr     x1, [x0]
+    add     x1, x1, #1
+    str     x1, [x0]
+    str     x2, [x0, #8]
+    msr     ICC_EOIR1_EL1, x2
+    isb
+    ldp     x2, x3, [sp], #16
+    ldp     x0, x1, [sp], #16
+    eret
 
 vector_unexpected:
     mrs     x1, ESR_EL1

@@ -14,7 +14,7 @@
 use core::arch::asm;
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use test_guest::{Detail, Fault, check_external_abort, detail, fdt};
+use test_guest::{Detail, Fault, check_external_abort, check_undefined, detail, fdt};
 
 core::arch::global_asm!(include_str!("boot.s"));
 
@@ -190,6 +190,30 @@ fn probe(addr: u64, write: bool) -> Probe {
     Probe { fault, pc }
 }
 
+/// Runs one 4-byte instruction (an asm template, with its operands) with a
+/// fault armed; yields a [`Probe`].
+macro_rules! probe_insn {
+    ($insn:literal $(, $($reg:tt)*)?) => {{
+        let f = &TEST_GUEST_FAULT;
+        f.armed.store(1, Relaxed);
+        let pc: u64;
+        // SAFETY: the instruction may fault: the vector records it, steps
+        // over it (4 bytes) and returns here. If it does not fault, its
+        // effects are registers only (declared), which the caller reports.
+        unsafe {
+            asm!("adr {pc}, 2f", concat!("2: ", $insn), pc = out(reg) pc,
+                 $($($reg)*,)? options(nostack));
+        }
+        let fault = (f.armed.load(Relaxed) == 0).then(|| Fault {
+            esr: f.esr.load(Relaxed),
+            far: f.far.load(Relaxed),
+            elr: f.elr.load(Relaxed),
+        });
+        f.armed.store(0, Relaxed);
+        Probe { fault, pc }
+    }};
+}
+
 /// Any exception but an armed probe's: report it and reset (exit 5).
 #[unsafe(no_mangle)]
 extern "C" fn test_guest_unexpected_exception(vector: u64, esr: u64, elr: u64, far: u64) -> ! {
@@ -216,7 +240,9 @@ struct Tally {
     id_reads: u64,
     hvc: u64,
     smc: u64,
-    aborts: u64,
+    /// Exceptions the hypervisor injected (aborts, undefined instructions).
+    injected: u64,
+    sgis: u64,
 }
 
 impl Tally {
@@ -232,7 +258,7 @@ impl Tally {
     /// A probe that must end in the injected external abort.
     fn expect_abort(&mut self, addr: u64, write: bool) -> Result<(), Detail> {
         let p = probe(addr, write);
-        self.aborts += u64::from(p.fault.is_some());
+        self.injected += u64::from(p.fault.is_some());
         check_external_abort(p.fault, addr, p.pc, write)
     }
 }
@@ -490,6 +516,211 @@ fn unknown_hvc_not_supported(t: &mut Tally) -> Outcome {
     first_error.map_or(Ok(()), Err)
 }
 
+// ------------------------------------------------------------ semihosting
+
+/// Semihosting operations (Arm's "Semihosting for AArch32 and AArch64").
+const SYS_OPEN: u64 = 0x01;
+const SYS_CLOCK: u64 = 0x10;
+const SYS_SYSTEM: u64 = 0x12;
+const SYS_EXIT: u64 = 0x18;
+/// SYS_EXIT's reason: ADP_Stopped_ApplicationExit (with a status: a pass).
+const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x20026;
+
+/// The host command SYS_SYSTEM would run: xtask checks afterwards that the
+/// file does not exist (`ci/smoke.toml`, `absent_files`).
+static SEMIHOSTING_COMMAND: &[u8] = b"touch /tmp/tandem-semihosting-probe\0";
+static SEMIHOSTING_PATH: &[u8] = b"/etc/hostname\0";
+
+/// One semihosting call (`hlt #0xf000`, x0 = `op`, x1 = `block`).
+fn semihosting(op: u64, block: u64) -> Probe {
+    probe_insn!("hlt #0xf000", inout("x0") op => _, in("x1") block)
+}
+
+/// `semihosting-closed`: QEMU's semihosting would answer `hlt #0xf000`
+/// from EL1 itself, never asking EL2: the clock (host time), a host file,
+/// a host shell command, and the board's exit with a status of our choice.
+/// With semihosting off each is an undefined instruction at EL1. The exit
+/// comes last: if it worked, the board would stop here "successfully" and
+/// without the hypervisor's exit record.
+fn semihosting_closed() -> Outcome {
+    let open = [
+        SEMIHOSTING_PATH.as_ptr() as u64,
+        0, // mode "r"
+        SEMIHOSTING_PATH.len() as u64 - 1,
+    ];
+    let system = [
+        SEMIHOSTING_COMMAND.as_ptr() as u64,
+        SEMIHOSTING_COMMAND.len() as u64 - 1,
+    ];
+    let exit = [ADP_STOPPED_APPLICATION_EXIT, 0];
+    let calls: [(&str, u64, u64); 4] = [
+        ("SYS_CLOCK", SYS_CLOCK, 0),
+        ("SYS_OPEN", SYS_OPEN, open.as_ptr() as u64),
+        ("SYS_SYSTEM", SYS_SYSTEM, system.as_ptr() as u64),
+        ("SYS_EXIT", SYS_EXIT, exit.as_ptr() as u64),
+    ];
+    // Every call is made even after one fails, so that a board with
+    // semihosting on shows all of it: the host file, and the exit.
+    let mut first_error = None;
+    for (name, op, block) in calls {
+        let p = semihosting(op, block);
+        if let Err(e) = check_undefined(p.fault, name, p.pc) {
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+// ------------------------------------------------------ PMU, SVE and RNDR
+
+/// CPACR_EL1.ZEN (bits 17:16) and FPEN (21:20): SVE and FP/SIMD enabled at
+/// EL1, so that only EL2 (CPTR_EL2.TZ) can still trap SVE.
+const CPACR_ZEN_FPEN: u64 = (0b11 << 16) | (0b11 << 20);
+
+/// `pmu-sve-undefined`: the hidden features are not just hidden in the ID
+/// registers but unusable: PMU registers (MDCR_EL2.TPM) and an SVE
+/// instruction (CPTR_EL2.TZ, with SVE enabled at EL1) trap to the
+/// hypervisor, which answers with an undefined instruction.
+fn pmu_sve_undefined(t: &mut Tally) -> Outcome {
+    let pmcr = probe_insn!("mrs {tmp}, PMCR_EL0", tmp = out(reg) _);
+    let pmccntr = probe_insn!("mrs {tmp}, PMCCNTR_EL0", tmp = out(reg) _);
+    let cpacr = read_sysreg!("CPACR_EL1");
+    // SAFETY: enables SVE and FP/SIMD at EL1 only for the probe below; no
+    // code of ours uses either (softfloat target); restored right after.
+    unsafe { asm!("msr CPACR_EL1, {}", "isb", in(reg) cpacr | CPACR_ZEN_FPEN, options(nostack)) };
+    let rdvl = probe_insn!(".inst 0x04bf5020", out("x0") _); // rdvl x0, #1
+    // SAFETY: puts back the value read above.
+    unsafe { asm!("msr CPACR_EL1, {}", "isb", in(reg) cpacr, options(nostack)) };
+    let probes = [
+        ("PMCR_EL0 read", pmcr),
+        ("PMCCNTR_EL0 read", pmccntr),
+        ("SVE rdvl", rdvl),
+    ];
+    for (name, p) in probes {
+        t.injected += u64::from(p.fault.is_some());
+        check_undefined(p.fault, name, p.pc)?;
+    }
+    Ok(())
+}
+
+/// `rndr-executes`: RNDR and RNDRRS (hidden in ID_AA64ISAR0_EL1, but EL2
+/// cannot trap them) still execute; their values come from QEMU's PRNG,
+/// seeded by `-seed`, so a record and its replay print the same ones (the
+/// record/replay scenario compares the consoles). Here: they execute and
+/// report success (NZCV.Z clear), and two draws differ.
+fn rndr_executes() -> Outcome {
+    let mut v = [0u64; 3];
+    let mut failed = 0u64;
+    for (i, slot) in v.iter_mut().enumerate() {
+        let (value, z): (u64, u64);
+        // SAFETY: RNDR/RNDRRS (s3_3_c2_c4_0/1) only write a register and
+        // NZCV; a core without FEAT_RNG would fault, and nothing is armed:
+        // that is reported as an unexpected exception.
+        unsafe {
+            if i < 2 {
+                asm!("mrs {v}, s3_3_c2_c4_0", "cset {z}, eq", v = out(reg) value, z = out(reg) z, options(nomem, nostack));
+            } else {
+                asm!("mrs {v}, s3_3_c2_c4_1", "cset {z}, eq", v = out(reg) value, z = out(reg) z, options(nomem, nostack));
+            }
+        }
+        *slot = value;
+        failed += z;
+    }
+    println!(
+        "test-guest: rndr values {:#018x} {:#018x}, rndrrs {:#018x}",
+        v[0], v[1], v[2]
+    );
+    if failed > 0 {
+        return Err(detail!("{failed} of 3 draws reported failure (Z set)"));
+    }
+    if v[0] == v[1] {
+        return Err(detail!("two RNDR draws were equal ({:#x})", v[0]));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ SGIs
+
+/// The guest's GICv3 distributor and its redistributor's SGI frame (QEMU
+/// virt, as the guest DTB names them).
+const GICD: usize = 0x0800_0000;
+const GICR_SGI: usize = 0x080a_0000 + 0x1_0000;
+/// GICD_CTLR: ARE_NS (4), EnableGrp1A (1), EnableGrp1 (0), as Linux writes.
+const GICD_CTLR_ENABLE: u32 = (1 << 4) | (1 << 1) | 1;
+/// The SGI the check sends itself (Linux uses 0-7 for its IPIs).
+const SELF_SGI: u32 = 3;
+/// ICC_SGI1R_EL1: INTID [27:24], TargetList [15:0] bit 0 (Aff0 0), Aff1-3
+/// and RS 0: this PE (IHI 0069H §12.2.22).
+const SELF_SGI1R: u64 = ((SELF_SGI as u64) << 24) | 1;
+
+/// What the IRQ vector in `boot.s` records: how many interrupts were
+/// taken, and the INTID of the last (from ICC_IAR1_EL1).
+#[repr(C)]
+struct IrqRecord {
+    count: AtomicU64,
+    intid: AtomicU64,
+}
+
+#[unsafe(no_mangle)]
+static TEST_GUEST_IRQ: IrqRecord = IrqRecord {
+    count: AtomicU64::new(0),
+    intid: AtomicU64::new(0),
+};
+
+fn mmio_write32(addr: usize, v: u32) {
+    // SAFETY: a register of the guest's emulated GIC (GICD or GICR SGI
+    // frame), 32-bit and aligned; writes only change interrupt state.
+    unsafe { core::ptr::write_volatile(addr as *mut u32, v) };
+}
+
+/// `self-ipi-delivered`: a write of ICC_SGI1R_EL1 targeting this PE (how
+/// Linux raises irq_work) traps to the hypervisor, which pends the SGI in
+/// its vGIC; the guest takes it as an IRQ with the right INTID, once.
+fn self_ipi_delivered(t: &mut Tally) -> Outcome {
+    mmio_write32(GICD, GICD_CTLR_ENABLE);
+    mmio_write32(GICR_SGI + 0x80, 1 << SELF_SGI); // GICR_IGROUPR0: group 1
+    mmio_write32(
+        GICR_SGI + 0x400 + (SELF_SGI as usize & !3),
+        0x80 << (8 * (SELF_SGI % 4)),
+    ); // IPRIORITYR
+    mmio_write32(GICR_SGI + 0x100, 1 << SELF_SGI); // GICR_ISENABLER0
+    // SAFETY: the guest's own CPU interface (ICV_* through HCR_EL2.IMO):
+    // system-register interface on, priority mask open, group 1 on.
+    unsafe {
+        asm!(
+            "mrs {t}, ICC_SRE_EL1", "orr {t}, {t}, #1", "msr ICC_SRE_EL1, {t}", "isb",
+            "mov {t}, #0xf0", "msr ICC_PMR_EL1, {t}",
+            "mov {t}, #1", "msr ICC_IGRPEN1_EL1, {t}", "isb",
+            t = out(reg) _, options(nostack)
+        )
+    };
+    let before = TEST_GUEST_IRQ.count.load(Relaxed);
+    // SAFETY: unmasks IRQs only around the SGI; the IRQ vector in boot.s
+    // acknowledges and ends the interrupt and returns.
+    unsafe {
+        asm!("msr DAIFClr, #2", "msr ICC_SGI1R_EL1, {v}", "isb", v = in(reg) SELF_SGI1R, options(nostack))
+    };
+    t.sgis += 1;
+    let mut spins = 0u64;
+    while TEST_GUEST_IRQ.count.load(Relaxed) == before && spins < 1_000_000 {
+        spins += 1;
+        core::hint::spin_loop();
+    }
+    // SAFETY: masks IRQs again.
+    unsafe { asm!("msr DAIFSet, #2", options(nostack)) };
+    let taken = TEST_GUEST_IRQ.count.load(Relaxed) - before;
+    let intid = TEST_GUEST_IRQ.intid.load(Relaxed);
+    if taken != 1 {
+        return Err(detail!("{taken} IRQs taken after the self-SGI, expected 1"));
+    }
+    if intid != u64::from(SELF_SGI) {
+        return Err(detail!(
+            "the IRQ was INTID {intid}, expected SGI {SELF_SGI}"
+        ));
+    }
+    Ok(())
+}
+
 /// Entered from `boot.s` with the DTB address the hypervisor passed in x0.
 #[unsafe(no_mangle)]
 extern "C" fn test_guest_main(dtb: u64) -> ! {
@@ -517,16 +748,21 @@ extern "C" fn test_guest_main(dtb: u64) -> ! {
         unknown_hvc_not_supported(&mut t),
     );
     report("stage2-ram-works", stage2_ram_works(ram));
+    report("pmu-sve-undefined", pmu_sve_undefined(&mut t));
+    report("rndr-executes", rndr_executes());
+    report("self-ipi-delivered", self_ipi_delivered(&mut t));
+    report("semihosting-closed", semihosting_closed());
     println!("test-guest: did {} counter reads", t.counter_reads);
     // The hypervisor's own counts must match these exactly (SYSTEM_OFF,
     // below, is one more SMC).
     println!(
-        "test-guest: expected trap counts: counter-read={} id-register={} hvc={} smc={} injected={}",
+        "test-guest: expected trap counts: counter-read={} id-register={} hvc={} smc={} injected={} sgi={}",
         t.counter_reads,
         t.id_reads,
         t.hvc,
         t.smc + 1,
-        t.aborts
+        t.injected,
+        t.sgis
     );
     println!("test-guest: {passed} passed, {failed} failed");
     stop(false)

@@ -71,6 +71,12 @@ pub mod esr {
     }
     /// Data abort taken without a change in exception level (from EL1).
     pub const EC_DATA_ABORT_SAME_EL: u64 = 0x25;
+    /// Unknown reason: what an undefined instruction gets.
+    pub const EC_UNKNOWN: u64 = 0x00;
+    /// IL, bit 25: a 32-bit instruction.
+    pub const fn il32(esr: u64) -> bool {
+        esr & (1 << 25) != 0
+    }
     /// Data fault status code, bits [5:0].
     pub const fn dfsc(esr: u64) -> u64 {
         esr & 0x3f
@@ -137,6 +143,28 @@ pub fn check_external_abort(
     Ok(())
 }
 
+/// Checks that the instruction at `pc` (`what`) was answered with an
+/// undefined-instruction exception at EL1: EC 0x00, IL 1, ELR = `pc`.
+pub fn check_undefined(fault: Option<Fault>, what: &str, pc: u64) -> Result<(), Detail> {
+    let Some(f) = fault else {
+        return Err(detail!("{what}: executed, no exception"));
+    };
+    if esr::ec(f.esr) != esr::EC_UNKNOWN || !esr::il32(f.esr) {
+        return Err(detail!(
+            "{what}: ESR {:#x} (EC {:#x}), expected an undefined instruction (EC 0, IL 1)",
+            f.esr,
+            esr::ec(f.esr)
+        ));
+    }
+    if f.elr != pc {
+        return Err(detail!(
+            "{what}: ELR {:#x}, the instruction is at {pc:#x}",
+            f.elr
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,6 +178,36 @@ mod tests {
         let mut t = Text::<4>::new();
         t.write_str("aé€").unwrap(); // 1 + 2 + 3 bytes: the euro is cut
         assert_eq!(t.as_str(), "aé");
+    }
+
+    #[test]
+    fn undefined_expectations() {
+        let undef = Fault {
+            esr: 0x0200_0000,
+            far: 0,
+            elr: 0x4200_2000,
+        };
+        assert!(check_undefined(Some(undef), "hlt", 0x4200_2000).is_ok());
+        let err = |f: Option<Fault>| check_undefined(f, "hlt", 0x4200_2000).unwrap_err();
+        assert!(err(None).as_str().contains("executed"));
+        assert!(
+            err(Some(Fault { esr: 0x0, ..undef }))
+                .as_str()
+                .contains("EC 0x0")
+        );
+        assert!(
+            err(Some(Fault {
+                esr: 0x6400_0000,
+                ..undef
+            }))
+            .as_str()
+            .contains("EC 0x19")
+        );
+        assert!(
+            err(Some(Fault { elr: 8, ..undef }))
+                .as_str()
+                .contains("ELR 0x8")
+        );
     }
 
     #[test]

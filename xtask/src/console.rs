@@ -181,7 +181,10 @@ mod tests {
         assert_eq!(text, guest);
         assert_eq!(pieces.last(), Some(&Piece::Exit(Some(6))));
         assert_eq!(
-            pieces.iter().filter(|p| matches!(p, Piece::Exit(_))).count(),
+            pieces
+                .iter()
+                .filter(|p| matches!(p, Piece::Exit(_)))
+                .count(),
             1
         );
         assert!(!pieces.iter().any(|p| matches!(p, Piece::Frame(_))));

@@ -42,11 +42,28 @@ pub fn init_script() -> String {
     format!(
         r#"#!/bin/busybox sh
 # tandem guest init: a small deterministic workload, then power off.
-/bin/busybox mkdir -p /proc /sys /tmp
+/bin/busybox mkdir -p /proc /sys /tmp /dev
+/bin/busybox mount -t sysfs sysfs /sys
 /bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t devtmpfs dev /dev
 /bin/busybox --install -s /bin
 echo "tandem-guest: init started"
+# Readers that the kernel wakes through irq_work, which Linux raises with
+# a self-IPI (a write of ICC_SGI1R_EL1, trapped and emulated by the
+# hypervisor): the trace ring buffer's wakeup is such an irq_work; the
+# /dev/kmsg reader's is "lazy" (it waits for the next tick, and raises an
+# IPI only when the tick is stopped).
+mount -t tracefs tracefs /sys/kernel/tracing
+cat /sys/kernel/tracing/trace_pipe > /dev/null &
+tracer=$!
+dmesg -w > /dev/null &
+reader=$!
+echo "tandem-guest: kmsg line from user space" > /dev/kmsg
+echo "tandem-guest: trace marker" > /sys/kernel/tracing/trace_marker
 r=$(awk 'BEGIN {{ s = 0; for (i = 1; i <= {n}; i++) s = (s * 31 + i) % 1000003; print s }}')
+echo "tandem-guest: kmsg line after the workload" > /dev/kmsg
+echo "tandem-guest: trace marker after the workload" > /sys/kernel/tracing/trace_marker
+kill $tracer $reader
 echo "tandem-guest: workload result $r"
 echo "tandem-guest: powering off"
 poweroff -f

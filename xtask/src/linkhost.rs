@@ -1200,7 +1200,10 @@ mod tests {
             lines: vec![],
         };
         assert!(finished(&out));
-        assert_eq!(describe_outcome(&out), "the board stopped with status 0 (finished)");
+        assert_eq!(
+            describe_outcome(&out),
+            "the board stopped with status 0 (finished)"
+        );
         // QEMU terminated by a signal exits 0, but the board wrote no record.
         out.exit_code = None;
         out.record = None;

@@ -138,7 +138,12 @@ mod tests {
 
     #[test]
     fn board_configs_carry_the_seed_twice_and_no_semihosting() {
-        let mut v = vars(&[("IMAGE", "hv.bin"), ("GIC", "3"), ("CPU", "max"), ("MEM", "1G")]);
+        let mut v = vars(&[
+            ("IMAGE", "hv.bin"),
+            ("GIC", "3"),
+            ("CPU", "max"),
+            ("MEM", "1G"),
+        ]);
         v.insert("LINK_SOCK".into(), "/tmp/s".into());
         set_board_cmdline(&mut v, 77, "tandem.mode=record");
         for name in ["virt", "virt-link", "virt-gdb"] {
@@ -147,7 +152,11 @@ mod tests {
             let seed = at("-seed").unwrap_or_else(|| panic!("{name}: no -seed"));
             assert_eq!(args[seed + 1], "77", "{name}");
             let append = at("-append").unwrap();
-            assert_eq!(args[append + 1], "tandem.seed=77 tandem.mode=record", "{name}");
+            assert_eq!(
+                args[append + 1],
+                "tandem.seed=77 tandem.mode=record",
+                "{name}"
+            );
             assert!(
                 !args.iter().any(|a| a.contains("semihosting")),
                 "{name} enables semihosting: {args:?}"

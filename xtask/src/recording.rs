@@ -428,8 +428,9 @@ pub fn corrupt_first_entry(
 /// - blank lines (the hypervisor opens some reports with one);
 /// - trailing whitespace (the guest's `\r`).
 pub fn guest_lines(transcript: &str) -> Vec<&str> {
-    const HV_PREFIXES: [&str; 6] = [
+    const HV_PREFIXES: [&str; 7] = [
         "hypervisor:",
+        "[board] ",
         "[hv] ",
         "replay:",
         "record:",

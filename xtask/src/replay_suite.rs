@@ -1,9 +1,12 @@
-//! The record/replay scenarios of `cargo xtask test` (issue 5): the
-//! Debian guest recorded on one QEMU board and replayed on another, for
-//! several epoch lengths; a log with one changed counter value, which the
-//! replay must refuse at the right epoch; the bare-metal test guest under
-//! record and replay (it checks from the inside that the PMU, the
-//! hypervisor's epoch counter, is hidden).
+//! The record/replay scenarios of `cargo xtask test`: the Debian guest
+//! recorded on one QEMU board and replayed on another, for several epoch
+//! lengths; a freshly recorded log with one changed counter value, which
+//! the replay must refuse at the right epoch; the bare-metal test guest
+//! under record and replay (it checks from the inside that the PMU, the
+//! hypervisor's epoch counter, is hidden and unusable, and prints the RNDR
+//! values it draws, which the replay must reproduce); and replays by a
+//! board that differs from the recording one (epoch length, memory, CPU,
+//! guest, seed), each refused at pairing with its reason.
 
 use crate::image::Image;
 use crate::linkhost::{self, BoardOptions};
@@ -20,6 +23,12 @@ pub const EPOCHS: [u64; 2] = [1_000_000, 10_000_000];
 /// 210,000 boundaries, and the replaying board reads its ~15 MB log through
 /// QEMU's PL011 one byte per main-loop turn (about 15 minutes).
 pub const LONG_EPOCHS: [u64; 2] = [10_000, 100_000];
+
+/// How a refusal scenario makes the replaying board differ.
+type ChangeBoard = fn(&mut BoardOptions<'_>);
+
+/// What the test guest prints when every check passed.
+const TEST_GUEST_PASSED: &str = "test-guest: 11 passed, 0 failed";
 
 fn options<'a>(image: &'a Image, bundle: &'a Path, epoch: u64) -> BoardOptions<'a> {
     BoardOptions {
@@ -132,11 +141,12 @@ pub fn run(
     if wanted(name) {
         let t = Instant::now();
         let r = (|| {
+            // Its own recording, made now by this build: a log left by an
+            // earlier run (or another scenario) proves nothing about this one.
             let epoch = 1_000_000;
-            let log = dir().join(format!("linux-{epoch}.log"));
-            if !log.exists() {
-                record_ok(image, bundle, epoch, &log, &result_line)?;
-            }
+            let log = dir().join("linux-to-change.log");
+            let _ = std::fs::remove_file(&log);
+            record_ok(image, bundle, epoch, &log, &result_line)?;
             let bad = dir().join("linux-corrupt.log");
             let (at_epoch, at_count) = recording::corrupt_first_counter_read(&log, &bad, 100)?;
             let r = linkhost::replay(&bad, &options(image, bundle, epoch))?;
@@ -161,22 +171,105 @@ pub fn run(
         report(name, t, r);
     }
 
-    let name = "record-replay-test-guest-pmu-hidden";
-    if wanted(name) {
+    let log = dir().join("test-guest.log");
+    let name = "record-replay-test-guest-pmu-hidden-rndr-equal";
+    let mut test_guest_log = None;
+    if wanted(name) || wanted("replay-refuses") {
         let t = Instant::now();
         let r = (|| {
-            let log = dir().join("test-guest.log");
-            let rec = record_ok(
-                image,
-                test_guest_bundle,
-                10_000,
-                &log,
-                "test-guest: 7 passed, 0 failed",
-            )?;
-            if !rec.contains("test-guest: rndr-hidden ... PASS") {
-                bail!("the test guest did not confirm the PMU and RNG hidden while recording");
+            let _ = std::fs::remove_file(&log);
+            let rec = record_ok(image, test_guest_bundle, 10_000, &log, TEST_GUEST_PASSED)?;
+            for check in ["rndr-hidden", "pmu-sve-undefined", "rndr-executes"] {
+                let line = format!("test-guest: {check} ... PASS");
+                if !rec.contains(&line) {
+                    bail!("the recorded test guest did not print `{line}`");
+                }
             }
-            replay_ok(image, test_guest_bundle, 10_000, &log, &rec)
+            let rndr = rec
+                .lines()
+                .find(|l| l.contains("test-guest: rndr values"))
+                .context("the recorded test guest printed no RNDR values")?;
+            replay_ok(image, test_guest_bundle, 10_000, &log, &rec)?;
+            // replay_ok compared every guest line: the RNDR line among them.
+            println!("  {rndr} (the same in the replay)");
+            test_guest_log = Some(log.clone());
+            Ok(())
+        })();
+        if wanted(name) {
+            report(name, t, r);
+        } else if let Err(e) = r {
+            report("record-test-guest-for-refusals", t, Err(e));
+        }
+    }
+
+    // A replaying board that differs from the recording one in what the
+    // guest could observe must refuse to pair, and say what differs.
+    let refusals: [(&str, ChangeBoard, &str); 5] = [
+        (
+            "replay-refuses-another-epoch-length",
+            |o| o.epoch = 20_000,
+            "pairing refused: epoch length differs (ours 20000, peer 10000 instructions)",
+        ),
+        (
+            "replay-refuses-another-memory-size",
+            |o| o.memory = "512M".into(),
+            "pairing refused: guest RAM differs (ours 480 MiB, peer 992 MiB)",
+        ),
+        (
+            "replay-refuses-another-cpu",
+            // The same model with pointer authentication off: another
+            // ID_AA64ISAR1_EL1, which the guest reads.
+            |o| o.cpu = "max,pauth=off".into(),
+            "pairing refused: platform differs",
+        ),
+        (
+            "replay-refuses-another-seed",
+            |o| o.seed = crate::qemu::DEFAULT_SEED + 1,
+            "pairing refused: random-number seed differs (ours 2, peer 1)",
+        ),
+        (
+            "replay-refuses-another-guest",
+            |_| {},
+            "pairing refused: guest image differs",
+        ),
+    ];
+    for (name, change, want) in refusals {
+        if !wanted(name) {
+            continue;
+        }
+        let t = Instant::now();
+        let r = (|| {
+            let Some(log) = test_guest_log.as_ref() else {
+                bail!("no test-guest recording to replay (its scenario failed)");
+            };
+            // The other guest is the Linux bundle; every other case
+            // replays the test guest it recorded.
+            let guest = if name.ends_with("another-guest") {
+                bundle
+            } else {
+                test_guest_bundle
+            };
+            let mut o = options(image, guest, 10_000);
+            change(&mut o);
+            let r = linkhost::replay(log, &o)?;
+            // Kept per scenario (each replay of this log writes the same file).
+            let path = dir().join(format!("{name}.console.txt"));
+            std::fs::copy(linkhost::beside(log, ".replay.console.txt"), &path)?;
+            let text = console(&path)?;
+            if r.outcome.exit_code != Some(4) {
+                bail!(
+                    "{}, expected status 4 (refused pairing); console {}",
+                    r.outcome.describe(),
+                    path.display()
+                );
+            }
+            if !text.lines().any(|l| l.contains(want)) {
+                bail!(
+                    "no `{want}` on the board's console; console {}",
+                    path.display()
+                );
+            }
+            Ok(())
         })();
         report(name, t, r);
     }

@@ -97,7 +97,14 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
     let status = loop {
         while let Ok(bytes) = rx.try_recv() {
             let before = console.len();
-            absorb(&mut demux, &mut decoder, &bytes, &mut console, &mut record, board.echo);
+            absorb(
+                &mut demux,
+                &mut decoder,
+                &bytes,
+                &mut console,
+                &mut record,
+                board.echo,
+            );
             mark_lines(&console, before, start.elapsed(), &mut lines);
         }
         match child.wait_timeout(Duration::from_millis(50))? {
@@ -114,7 +121,14 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
     let _ = reader.join();
     while let Ok(bytes) = rx.try_recv() {
         let before = console.len();
-        absorb(&mut demux, &mut decoder, &bytes, &mut console, &mut record, board.echo);
+        absorb(
+            &mut demux,
+            &mut decoder,
+            &bytes,
+            &mut console,
+            &mut record,
+            board.echo,
+        );
         mark_lines(&console, before, start.elapsed(), &mut lines);
     }
     let qemu_stderr = err_reader.join().unwrap_or_default();

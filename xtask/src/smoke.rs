@@ -57,6 +57,10 @@ pub struct Scenario {
     /// Substrings that must not appear anywhere.
     #[serde(default)]
     pub forbid: Vec<String>,
+    /// Host files that must not exist after the run (removed before it):
+    /// what a guest that escaped to the host would create.
+    #[serde(default)]
+    pub absent_files: Vec<String>,
     /// Trap kinds whose count on the `hypervisor: traps:` line must be > 0.
     #[serde(default)]
     pub nonzero_traps: Vec<String>,
@@ -129,18 +133,26 @@ pub fn check_expect(
 /// The text an expect line may use for "any characters" within one line.
 pub const ANY: &str = "${*}";
 
-/// Whether `line` holds `want`: its pieces between [`ANY`]s, in order, each
-/// a whole value: a piece that begins (ends) with a letter or digit must
-/// not continue a word or number in the line, so `result 905564` does not
-/// accept `result 9055641`.
+/// Whether `line` holds `want`: its pieces between [`ANY`]s, in order, the
+/// whole as a whole value: where `want` begins (ends) with a letter or
+/// digit, the line must not continue a word or number there, so
+/// `result 905564` does not accept `result 9055641` (a piece next to an
+/// [`ANY`] may, by asking for it: `pmu=v3${*}`).
 fn line_matches(line: &str, want: &str) -> bool {
     let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    let pieces: Vec<&str> = want.split(ANY).collect();
+    let last = pieces.len() - 1;
     let mut from = 0;
-    for piece in want.split(ANY).filter(|p| !p.is_empty()) {
+    for (n, piece) in pieces.iter().enumerate() {
+        if piece.is_empty() {
+            continue;
+        }
         let found = line[from..].match_indices(piece).find(|&(i, _)| {
             let (start, end) = (from + i, from + i + piece.len());
-            let joins_before = word(piece.chars().next()) && word(line[..start].chars().next_back());
-            let joins_after = word(piece.chars().next_back()) && word(line[end..].chars().next());
+            let joins_before =
+                n == 0 && word(piece.chars().next()) && word(line[..start].chars().next_back());
+            let joins_after =
+                n == last && word(piece.chars().next_back()) && word(line[end..].chars().next());
             !joins_before && !joins_after
         });
         match found {
@@ -214,6 +226,13 @@ fn run_one(
     let transcript = paths::out_dir()
         .join("smoke")
         .join(format!("{}.console.txt", s.name));
+    for f in &s.absent_files {
+        match std::fs::remove_file(f) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => bail!("cannot remove {f} before the run: {e}"),
+        }
+    }
     let out = run(&BoardRun {
         config: &s.config,
         vars: v,
@@ -231,10 +250,20 @@ fn run_one(
     if out.timed_out {
         bail!("timed out after {} s; {}", s.timeout_s, keep());
     }
+    if let Some(f) = s
+        .absent_files
+        .iter()
+        .find(|f| std::path::Path::new(f).exists())
+    {
+        bail!(
+            "{f} exists after the run: the guest reached the host; {}",
+            keep()
+        );
+    }
     if out.exit_code != Some(s.exit_code) {
         bail!(
-            "QEMU exited with {:?}, expected {}; {}",
-            out.exit_code,
+            "{}, expected status {}; {}",
+            out.describe(),
             s.exit_code,
             keep()
         );
@@ -338,11 +367,21 @@ mod tests {
     fn any_matches_within_one_line() {
         let v = BTreeMap::new();
         let console = "*** panic at boot.rs:77:34: selftest: deliberate panic\nnext\n";
-        assert!(check_expect("panic at boot.rs:${*}: selftest: deliberate panic", console, &v).is_ok());
+        assert!(
+            check_expect(
+                "panic at boot.rs:${*}: selftest: deliberate panic",
+                console,
+                &v
+            )
+            .is_ok()
+        );
         assert!(check_expect("panic at boot.rs:${*}: other", console, &v).is_err());
         // Pieces keep their order.
         assert!(check_expect("deliberate${*}panic at", console, &v).is_err());
         assert!(check_expect("boot.rs${*}next", console, &v).is_err());
+        // Next to `${*}` a piece may continue a word: it asked for more.
+        assert!(check_expect("panic at boo${*}", console, &v).is_ok());
+        assert!(check_expect("panic at boo", console, &v).is_err());
     }
 
     #[test]

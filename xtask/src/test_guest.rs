@@ -59,7 +59,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     /// The checks, in the order the guest runs them.
-    const CHECKS: [&str; 7] = [
+    const CHECKS: [&str; 11] = [
         "counter-read-traps",
         "rndr-hidden",
         "hypervisor-memory-aborts",
@@ -67,6 +67,10 @@ mod tests {
         "beyond-ram-aborts",
         "unknown-hvc-not-supported",
         "stage2-ram-works",
+        "pmu-sve-undefined",
+        "rndr-executes",
+        "self-ipi-delivered",
+        "semihosting-closed",
     ];
 
     /// `key=N` pairs after `marker` on the last line that has it.
@@ -118,7 +122,7 @@ mod tests {
             let want = format!("test-guest: {check} ... PASS");
             assert!(lines.any(|l| l == want), "missing `{want}` (in order)");
         }
-        assert!(console.contains("test-guest: 7 passed, 0 failed"));
+        assert!(console.contains("test-guest: 11 passed, 0 failed"));
         let expected = counts_after(console, "test-guest: expected trap counts:");
         let counted = counts_after(console, "hypervisor: traps:");
         assert!(!expected.is_empty(), "no expected trap counts line");

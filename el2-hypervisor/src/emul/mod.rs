@@ -12,7 +12,10 @@
 //! - [`sysreg`]: MSR/MRS trap decoding and register encodings;
 //!   [`timer_trap`] answers the counter and timer registers from
 //!   [`vtimer`]; [`id_regs`] hides features in the ID registers.
+//! - [`exception`]: the exceptions the guest is made to take (syndrome,
+//!   vector, entry PSTATE) and the PC step past an emulated instruction.
 
+pub mod exception;
 pub mod id_regs;
 pub mod mmio;
 pub mod pl011;

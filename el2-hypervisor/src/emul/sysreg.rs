@@ -100,6 +100,56 @@ pub const ID_AA64ISAR0_EL1: SysReg = SysReg::new(3, 0, 0, 6, 0);
 pub const ID_AA64ISAR2_EL1: SysReg = SysReg::new(3, 0, 0, 6, 2);
 pub const ID_AA64MMFR1_EL1: SysReg = SysReg::new(3, 0, 0, 7, 1);
 
+/// GIC CPU interface SGI generation registers (IHI 0069H §12.2; encodings
+/// as Linux's `SYS_ICC_SGI1R_EL1` and friends). Write-only. A Non-secure
+/// EL1 write of any of them traps to EL2 (EC 0x18) while HCR_EL2.IMO or
+/// FMO is set (QEMU's `gicv3_sgi_access`): hand the value to
+/// `Vgic::generate_sgi` with the group [`sgi_register`] gives.
+pub const ICC_SGI1R_EL1: SysReg = SysReg::new(3, 0, 12, 11, 5);
+pub const ICC_ASGI1R_EL1: SysReg = SysReg::new(3, 0, 12, 11, 6);
+pub const ICC_SGI0R_EL1: SysReg = SysReg::new(3, 0, 12, 11, 7);
+
+/// The interrupt group an SGI register write generates: only an SGI
+/// configured in that group (GICR_IGROUPR0) is pended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SgiGroup {
+    Group0,
+    Group1,
+}
+
+impl SgiGroup {
+    /// The `group1` argument of `Vgic::generate_sgi`.
+    pub const fn is_group1(self) -> bool {
+        matches!(self, SgiGroup::Group1)
+    }
+}
+
+/// Which group a trapped write of `reg` generates, for the guest this
+/// hypervisor runs: Non-secure EL1 on a GIC with one Security state
+/// (GICD_CTLR.DS = 1, as the vGIC shows); `None` if `reg` is no SGI
+/// register. IHI 0069H §12.2 and "Forwarding an SGI to a target PE":
+/// - ICC_SGI1R_EL1: Group 1 of the current Security state, which with
+///   DS = 1 is the one Group 1 there is.
+/// - ICC_ASGI1R_EL1: Group 1 of the *other* Security state, Secure
+///   Group 1 for a Non-secure writer. With DS = 1 there is no Secure
+///   Group 1: the Distributor treats a Secure Group 1 SGI as Group 0, so
+///   the write generates an SGI configured Group 0, as ICC_SGI0R_EL1
+///   would (QEMU's `icc_generate_sgi` says so for DS = 1; KVM's
+///   `access_gic_sgi` does the same, citing the note under that table).
+/// - ICC_SGI0R_EL1: Group 0.
+///
+/// ICC_SGI1R_EL1 on an SGI configured Group 0 generates nothing here (as
+/// QEMU's redistributor does; KVM lets it through, reading the table's
+/// NSACR cells as always permitted with DS = 1). Linux puts every SGI in
+/// Group 1 and writes only ICC_SGI1R_EL1, so it sees no difference.
+pub const fn sgi_register(reg: SysReg) -> Option<SgiGroup> {
+    match reg {
+        ICC_SGI1R_EL1 => Some(SgiGroup::Group1),
+        ICC_ASGI1R_EL1 | ICC_SGI0R_EL1 => Some(SgiGroup::Group0),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +217,34 @@ mod tests {
                 assert_eq!((a.reg(), u32::from(a.rt), a.read), (r, rt, rt == 17));
             }
         }
+    }
+
+    #[test]
+    fn decodes_linux_self_ipi_msr_icc_sgi1r_el1_x0() {
+        // MSR ICC_SGI1R_EL1, x0 (S3_0_C12_C11_5): Op0=3, Op2=5, Op1=0,
+        // CRn=12, Rt=0, CRm=11, write.
+        let a = decode(0x003a_3016);
+        assert_eq!(a.reg(), ICC_SGI1R_EL1);
+        assert_eq!((a.rt, a.read), (0, false));
+        assert_eq!(sgi_register(a.reg()), Some(SgiGroup::Group1));
+        assert_eq!(decode(iss(ICC_ASGI1R_EL1, 5, false)).reg(), ICC_ASGI1R_EL1);
+        assert_eq!(decode(iss(ICC_SGI0R_EL1, 9, false)).reg(), ICC_SGI0R_EL1);
+    }
+
+    #[test]
+    fn sgi_registers_and_their_groups() {
+        assert_eq!(sgi_register(ICC_SGI1R_EL1), Some(SgiGroup::Group1));
+        assert_eq!(sgi_register(ICC_ASGI1R_EL1), Some(SgiGroup::Group0));
+        assert_eq!(sgi_register(ICC_SGI0R_EL1), Some(SgiGroup::Group0));
+        assert!(SgiGroup::Group1.is_group1() && !SgiGroup::Group0.is_group1());
+        // Their CRn=12 CRm=11 neighbours: ICC_DIR_EL1, ICC_RPR_EL1.
+        assert_eq!(sgi_register(SysReg::new(3, 0, 12, 11, 1)), None);
+        assert_eq!(sgi_register(SysReg::new(3, 0, 12, 11, 3)), None);
+        // Same op2 elsewhere.
+        assert_eq!(sgi_register(SysReg::new(3, 1, 12, 11, 5)), None);
+        assert_eq!(sgi_register(SysReg::new(3, 0, 12, 12, 5)), None);
+        assert_eq!(sgi_register(CNTVCT_EL0), None);
+        assert!(!ICC_SGI1R_EL1.is_id_register());
     }
 
     #[test]

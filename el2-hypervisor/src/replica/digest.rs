@@ -59,9 +59,9 @@ impl PairingConfig {
     /// The Hello's configuration digest.
     pub fn digest(&self) -> [u8; 32] {
         let mut d = [0u8; 32];
-        for (lane, v) in d
-            .chunks_exact_mut(8)
-            .zip([self.epoch, self.guest_ram, self.platform, self.seed])
+        for (lane, v) in
+            d.chunks_exact_mut(8)
+                .zip([self.epoch, self.guest_ram, self.platform, self.seed])
         {
             lane.copy_from_slice(&v.to_le_bytes());
         }
@@ -232,10 +232,28 @@ mod tests {
     fn each_lane_changes_the_digest_and_is_named() {
         let a = config();
         let cases: [(PairingConfig, &str); 4] = [
-            (PairingConfig { epoch: 10_000, ..a }, "epoch length differs (ours 1000000, peer 10000"),
-            (PairingConfig { guest_ram: 480 << 20, ..a }, "guest RAM differs (ours 992 MiB, peer 480 MiB)"),
-            (PairingConfig { platform: 0x99, ..a }, "platform differs"),
-            (PairingConfig { seed: NO_SEED, ..a }, "random-number seed differs (ours 1, peer none)"),
+            (
+                PairingConfig { epoch: 10_000, ..a },
+                "epoch length differs (ours 1000000, peer 10000",
+            ),
+            (
+                PairingConfig {
+                    guest_ram: 480 << 20,
+                    ..a
+                },
+                "guest RAM differs (ours 992 MiB, peer 480 MiB)",
+            ),
+            (
+                PairingConfig {
+                    platform: 0x99,
+                    ..a
+                },
+                "platform differs",
+            ),
+            (
+                PairingConfig { seed: NO_SEED, ..a },
+                "random-number seed differs (ours 1, peer none)",
+            ),
         ];
         for (b, want) in cases {
             assert_ne!(a.digest(), b.digest());
@@ -243,7 +261,11 @@ mod tests {
             assert!(text.starts_with(want), "{text}");
             assert!(!text.contains(';'), "only one lane differs: {text}");
         }
-        let both = PairingConfig { epoch: 5000, seed: 7, ..a };
+        let both = PairingConfig {
+            epoch: 5000,
+            seed: 7,
+            ..a
+        };
         let text = alloc::format!("{}", a.differences(&both));
         assert!(text.contains("epoch") && text.contains("seed"), "{text}");
     }
@@ -266,15 +288,33 @@ mod tests {
         let mut other_ids = ids;
         other_ids[9] = 1;
         let variants = [
-            Platform { gic_version: 2, ..base },
-            Platform { list_registers: 16, ..base },
-            Platform { id_registers: &other_ids, ..base },
-            Platform { midr: 0x410f_d083, ..base },
+            Platform {
+                gic_version: 2,
+                ..base
+            },
+            Platform {
+                list_registers: 16,
+                ..base
+            },
+            Platform {
+                id_registers: &other_ids,
+                ..base
+            },
+            Platform {
+                midr: 0x410f_d083,
+                ..base
+            },
             Platform { mpidr: 0, ..base },
             Platform { ctr: 0, ..base },
-            Platform { dczid: 0x10, ..base },
+            Platform {
+                dczid: 0x10,
+                ..base
+            },
             Platform { clidr: 0, ..base },
-            Platform { cntfrq: 1_000_000_000, ..base },
+            Platform {
+                cntfrq: 1_000_000_000,
+                ..base
+            },
         ];
         for (i, v) in variants.iter().enumerate() {
             assert_ne!(v.digest(), d, "field {i} does not enter the digest");

@@ -11,6 +11,7 @@ use crate::arch::pmu;
 use crate::arch::{gicv3, power, sysreg, timer};
 use board_support::{BoardInfo, GicVersion as BoardGic, Region};
 use el2_hypervisor::cpu_features::CpuFeatures;
+use el2_hypervisor::emul::exception::{self, Fault, Injection, PstateFeatures};
 use el2_hypervisor::emul::id_regs;
 use el2_hypervisor::emul::pl011::Pl011;
 use el2_hypervisor::emul::psci::{self, PsciOutcome};
@@ -48,6 +49,8 @@ struct Vm {
     /// The EL2 timer's PPI.
     hyp_timer_intid: u32,
     lr_count: usize,
+    /// The PSTATE features of this core, for injected exceptions.
+    pstate_features: PstateFeatures,
     counts: TrapCounts,
     guest_ram: Region,
     /// Epochs and the log (record, replay, or `tandem.epoch` in free mode).
@@ -227,6 +230,12 @@ pub fn start(
         uart_intid: info.console.intid.unwrap_or(33),
         hyp_timer_intid,
         lr_count,
+        // The hardware's ID_AA64PFR1_EL1 and ID_AA64MMFR1_EL1 (not the
+        // guest's sanitised view): what the core does on exception entry.
+        pstate_features: PstateFeatures::from_id_registers(
+            el2_regs::read_id_register(4, 1),
+            el2_regs::read_id_register(7, 1),
+        ),
         counts: TrapCounts::new(),
         guest_ram,
         epochs,

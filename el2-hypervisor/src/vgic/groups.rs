@@ -5,6 +5,7 @@
 //! ITARGETSR, C/SPENDSGIR (8 bits), IROUTER (64 bits).
 
 use super::access::low_mask;
+use super::list_registers::Wrote;
 use super::{GicVersion, Trigger, Vgic};
 
 /// Priority bits the model implements: `[7:3]` (32 levels).
@@ -40,6 +41,19 @@ pub(super) enum Field {
 }
 
 impl Field {
+    /// The state of an LR-held interrupt that a write of a 1 sets, which a
+    /// sync must then leave alone (the others are not in the LR's State).
+    const fn wrote(self) -> Option<Wrote> {
+        match self {
+            Field::SetActive | Field::ClearActive => Some(Wrote::Active),
+            Field::SetPending
+            | Field::ClearPending
+            | Field::SetSgiPending
+            | Field::ClearSgiPending => Some(Wrote::Pending),
+            _ => None,
+        }
+    }
+
     pub const fn bits(self) -> u32 {
         match self {
             Field::Config => 2,
@@ -166,6 +180,9 @@ impl Vgic {
             Field::Target if i >= 32 => irq.route = value & 1,
             Field::Route if i >= 32 => irq.route = value & ROUTE_MASK,
             _ => return,
+        }
+        if let Some(what) = field.wrote() {
+            self.note_write(i, what);
         }
         self.dirty = true;
     }

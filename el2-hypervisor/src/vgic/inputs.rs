@@ -1,7 +1,9 @@
 //! What the hypervisor feeds into the model: edges and line levels from
 //! devices (buffered to the epoch boundary by the caller), and the SGIs
-//! the guest raises through a trapped ICC_SGI1R_EL1 / ICC_SGI0R_EL1.
+//! the guest raises through a trapped ICC_SGI1R_EL1 / ICC_ASGI1R_EL1 /
+//! ICC_SGI0R_EL1.
 
+use super::list_registers::Wrote;
 use super::{GicVersion, IrqState, Trigger, Vgic, VgicError};
 
 impl Vgic {
@@ -13,6 +15,9 @@ impl Vgic {
     pub fn set_pending(&mut self, intid: u32) -> Result<(), VgicError> {
         let irq = self.irq_mut(intid)?;
         irq.latch = true;
+        // A level interrupt's software pend must survive a sync that sees
+        // the guest acknowledge the previous one.
+        self.note_write(intid as usize, Wrote::Pending);
         self.dirty = true;
         Ok(())
     }
@@ -34,11 +39,20 @@ impl Vgic {
     }
 
     /// The guest wrote ICC_SGI1R_EL1 (`group1`) or ICC_SGI0R_EL1 (not
-    /// `group1`) with `value` (IHI 0069H §12.2, ICC_SGI1R_EL1: TargetList
-    /// `[15:0]`, Aff1 `[23:16]`, INTID `[27:24]`, Aff2 `[39:32]`, IRM `[40]`,
-    /// RS `[47:44]`, Aff3 `[55:48]`). Pends the SGI if it targets this vCPU and
-    /// the SGI is configured in that group. IRM=1 means "every PE but me":
-    /// there is none. A GICv2 guest has no such register: no effect.
+    /// `group1`) with `value`; a trapped ICC_ASGI1R_EL1 write is a Group 0
+    /// one here ([`sgi_register`](crate::emul::sysreg::sgi_register) says
+    /// which). Fields (IHI 0069H §12.2, ICC_SGI1R_EL1): TargetList `[15:0]`,
+    /// Aff1 `[23:16]`, INTID `[27:24]`, Aff2 `[39:32]`, IRM `[40]`, RS
+    /// `[47:44]`, Aff3 `[55:48]`.
+    ///
+    /// Pends SGI INTID if this vCPU is a target and the SGI is configured
+    /// (GICR_IGROUPR0) in the group the register generates; an SGI of the
+    /// other group is not generated ("Forwarding an SGI to a target PE").
+    /// The SGI is pended whether or not it is enabled: enable and
+    /// GICD_CTLR gate only its delivery (the next fill). A target is named
+    /// by Aff3.Aff2.Aff1 and TargetList bit n for Aff0 = RS * 16 + n, so an
+    /// RS other than ours is not us. IRM=1 means "every PE but me": there
+    /// is none. A GICv2 guest has no such register: no effect.
     pub fn generate_sgi(&mut self, value: u64, group1: bool) {
         if self.version != GicVersion::V3 || (value >> 40) & 1 == 1 {
             return;

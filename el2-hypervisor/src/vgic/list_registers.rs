@@ -13,6 +13,19 @@
 //! the guest's EOI by reading the LRs at the next exit (a maintenance
 //! interrupt would arrive at an instruction the other board cannot match).
 //!
+//! # Syncing at an exit that also changes the model
+//! The runtime syncs first at every exit, then emulates the trapped access,
+//! then fills. A GICD/GICR write to an interrupt that sits in an LR
+//! (IS/ICACTIVER, IS/ICPENDR, ...) is newer than anything the LR value read
+//! at that exit shows: the guest changed the LR while it ran, before it
+//! trapped. So until the next fill writes the LR, the model is the
+//! authority on the state such a write set ([`LrWrites`]), and a second
+//! sync with the same (now stale) values, or a sync that comes after the
+//! write, does not undo it. The guest's own acknowledge still counts: it
+//! may consume the LR's pend, it cannot bring back a pend the write
+//! withdrew (IHI 0069H §12.9 `GICD_ICPENDR<n>`, `GICD_ICACTIVER<n>` and their
+//! GICR §12.11 twins act on the interrupt's state wherever it is held).
+//!
 //! Level interrupts: an LR entry is written pending only while its
 //! interrupt is not active; once the guest acknowledges it, a line that
 //! stays high is not added back as "pending and active" but re-sampled
@@ -22,6 +35,47 @@
 //! the hypervisor has seen the line drop.
 
 use super::{MAX_LIST_REGISTERS, Trigger, Vgic};
+
+/// The LRs whose interrupt's state a GICD/GICR write (or a hypervisor
+/// input) changed since the last fill, one bit per LR: for those bits the
+/// model, not the LR value a sync is given, is right until the next fill.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct LrWrites {
+    /// The active state was written (GICD/GICR_IS/ICACTIVER).
+    active: u16,
+    /// The pending state was written (IS/ICPENDR, [CS]PENDSGIR, a
+    /// software pend from the hypervisor).
+    pending: u16,
+}
+
+const _: () = assert!(MAX_LIST_REGISTERS <= u16::BITS as usize);
+
+impl LrWrites {
+    pub(super) const NONE: LrWrites = LrWrites {
+        active: 0,
+        pending: 0,
+    };
+
+    const fn active(&self, slot: usize) -> bool {
+        self.active >> slot & 1 != 0
+    }
+
+    const fn pending(&self, slot: usize) -> bool {
+        self.pending >> slot & 1 != 0
+    }
+
+    fn forget(&mut self, slot: usize) {
+        self.active &= !(1 << slot);
+        self.pending &= !(1 << slot);
+    }
+}
+
+/// Which state of an interrupt a write changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wrote {
+    Active,
+    Pending,
+}
 
 /// The State field of a list register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -155,6 +209,13 @@ impl Vgic {
     /// LRs every time. An entry the guest has EOI'd (state invalid) is
     /// released: an edge is done, a level interrupt whose line is still
     /// high is pending again (for the next fill). Idempotent.
+    ///
+    /// Call it first at every exit, before the trapped access is emulated:
+    /// a GICD/GICR read then sees what the guest did in hardware (an
+    /// ICC_IAR1_EL1 acknowledge makes the interrupt active in its LR
+    /// only). A sync that comes after a write to an interrupt held in an
+    /// LR, before the next fill, keeps what the write set (see the module
+    /// doc), so a second sync at the same exit is harmless.
     pub fn sync_from_list_registers(&mut self, lrs: &[u64]) {
         let format = self.lr_format();
         for (slot, &raw) in lrs.iter().enumerate().take(MAX_LIST_REGISTERS) {
@@ -162,16 +223,43 @@ impl Vgic {
                 continue;
             };
             let state = format.state(raw);
+            let written = self.lr_writes;
             let irq = &mut self.irqs[usize::from(intid)];
-            irq.active = state.active();
-            if irq.trigger == Trigger::Level && irq.lr_pending && !state.pending() {
-                // Acknowledged: that consumes a software pend.
-                irq.latch = false;
+            if !written.active(slot) {
+                irq.active = state.active();
             }
-            irq.lr_pending = state.pending();
+            if written.pending(slot) {
+                // The guest's acknowledge came before the write: it may have
+                // taken the LR's pend; a pend the write withdrew stays
+                // withdrawn, and a software pend the write made stands.
+                irq.lr_pending &= state.pending();
+            } else {
+                if irq.trigger == Trigger::Level && irq.lr_pending && !state.pending() {
+                    // Acknowledged: that consumes a software pend.
+                    irq.latch = false;
+                }
+                irq.lr_pending = state.pending();
+            }
             if state == LrState::Invalid {
                 self.release(slot);
             }
+        }
+    }
+
+    /// A GICD/GICR write (or a hypervisor input) set the `what` state of
+    /// `intid`: if the interrupt sits in an LR, the model is the authority
+    /// on that state until the next fill writes the LR. Noted even when
+    /// the write changed nothing in the model: an ICACTIVER that finds the
+    /// model inactive may be deactivating what the guest acknowledged in
+    /// hardware since the last sync.
+    pub(super) fn note_write(&mut self, intid: usize, what: Wrote) {
+        let Some(slot) = self.irqs[intid].lr else {
+            return;
+        };
+        let bit = 1 << slot;
+        match what {
+            Wrote::Active => self.lr_writes.active |= bit,
+            Wrote::Pending => self.lr_writes.pending |= bit,
         }
     }
 
@@ -219,6 +307,8 @@ impl Vgic {
                 break; // cannot happen for a candidate; never loop on it
             }
         }
+        // The LRs now show the model: a sync may trust them again.
+        self.lr_writes = LrWrites::NONE;
         self.dirty = false;
         (0..self.irqs.len())
             .filter(|&i| self.candidate_key(i).is_some())
@@ -286,6 +376,7 @@ impl Vgic {
     }
 
     fn release(&mut self, slot: usize) {
+        self.lr_writes.forget(slot);
         if let Some(intid) = self.lr_owner[slot].take() {
             let irq = &mut self.irqs[usize::from(intid)];
             irq.lr = None;

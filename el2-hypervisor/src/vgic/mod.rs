@@ -57,10 +57,14 @@
 //! map, no clock, no randomness in here.
 //!
 //! # How the arch layer drives it
-//! - Every exit, before anything else touches the model:
+//! - Every exit, before anything else touches the model (before the
+//!   trapped GICD/GICR access is emulated, so that it sees what the guest
+//!   did to its LRs in hardware, such as an acknowledge):
 //!   [`Vgic::sync_from_list_registers`] with the LRs just read. It is
 //!   idempotent, so a sync at an asynchronous exit (a physical IRQ) that
 //!   only one board takes changes nothing a later synchronous exit sees.
+//!   A second sync with the same values after a GICD/GICR write, before
+//!   the fill, does not undo the write.
 //! - Fill ([`Vgic::fill_list_registers`]) only at a synchronous exit, one
 //!   both boards take at the same guest instruction (a trap, the exact
 //!   epoch boundary), after that exit's sync; write back every LR it
@@ -91,6 +95,7 @@ mod tests;
 use core::fmt;
 
 pub use fingerprint::Fnv1a64;
+use list_registers::LrWrites;
 pub use list_registers::{ListRegister, LrFormat, LrState};
 pub use state::{IrqState, Trigger};
 
@@ -200,6 +205,10 @@ pub struct Vgic {
     irqs: [IrqState; NR_IRQS],
     /// Which INTID each list register holds.
     lr_owner: [Option<u16>; MAX_LIST_REGISTERS],
+    /// LRs whose interrupt a write changed since the last fill: a sync
+    /// keeps the model's state for them. Always empty after a fill, so
+    /// the fingerprint (taken after the boundary's fill) leaves it out.
+    lr_writes: LrWrites,
     /// The state changed since the last fill.
     dirty: bool,
 }
@@ -223,6 +232,7 @@ impl Vgic {
             processor_sleep: true,
             irqs,
             lr_owner: [None; MAX_LIST_REGISTERS],
+            lr_writes: LrWrites::NONE,
             dirty: false,
         }
     }

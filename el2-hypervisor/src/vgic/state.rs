@@ -10,7 +10,8 @@
 //!   the guest's acknowledge consumes the software pend.
 //! - While an interrupt sits in an LR, `active` and `lr_pending` are the
 //!   LR's state as of the last sync (the guest acknowledges and EOIs in
-//!   the hardware, not here).
+//!   the hardware, not here), or what a GICD/GICR write set since; the
+//!   next fill writes them into the LR.
 
 /// How the interrupt's input is sampled (GICD_ICFGR).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

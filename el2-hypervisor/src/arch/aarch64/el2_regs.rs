@@ -153,6 +153,11 @@ pub unsafe fn deliver_to_el1(e: &El1Exception) -> u64 {
     read_sysreg!("VBAR_EL1")
 }
 
+/// The guest's SCTLR_EL1 (what an injected exception's PSTATE depends on).
+pub fn sctlr_el1() -> u64 {
+    read_sysreg!("SCTLR_EL1")
+}
+
 /// Reads the EL1 registers of the state fingerprint, in
 /// `el2_hypervisor::replica::fingerprint::EL1_REGISTERS` order.
 pub fn read_el1_state() -> [u64; el2_hypervisor::replica::fingerprint::EL1_REGISTER_COUNT] {

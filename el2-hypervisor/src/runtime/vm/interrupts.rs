@@ -14,10 +14,14 @@ pub fn on_lower_irq(frame: &mut TrapFrame) {
         // until the next boundary; the epoch counter's overflow is one.
         Some(_) => {
             if epoch_over {
-                epoch_boundary(vm, frame, BoundaryReason::Overflow);
+                let mut lrs = sync_list_registers(vm);
+                epoch_boundary(vm, frame, BoundaryReason::Overflow, &mut lrs);
             }
         }
-        None => before_entry(vm),
+        None => {
+            let mut lrs = sync_list_registers(vm);
+            before_entry(vm, &mut lrs);
+        }
     }
 }
 
@@ -95,20 +99,25 @@ pub(super) fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64, inputs: u64
     f.finish()
 }
 
-/// An epoch boundary: fingerprint, log or check, interrupt lines, next epoch.
-pub(super) fn epoch_boundary(vm: &mut Vm, frame: &mut TrapFrame, reason: BoundaryReason) {
+/// An epoch boundary: fingerprint, log or check, interrupt lines, next
+/// epoch. `lrs` are the list registers this exit read and synced.
+pub(super) fn epoch_boundary(
+    vm: &mut Vm,
+    frame: &mut TrapFrame,
+    reason: BoundaryReason,
+    lrs: &mut ListRegisters,
+) {
     let Some(ep) = vm.epochs.as_ref() else { return };
     let (count, epoch) = (ep.counter.elapsed(), ep.epoch);
     let inputs = ep.inputs_digest();
     let replaying = ep.mode == Mode::Replay && !ep.live;
-    let mut lrs = sync_list_registers(vm);
     let fp = fingerprint_of(vm, frame, epoch, inputs);
     let mut levels = current_levels(vm, guest_now());
     if reason == BoundaryReason::Wfi && !replaying {
         // Idle: wait for something to deliver, then end the epoch with it.
         loop {
             apply_levels(vm, &levels);
-            if deliverable(vm, &lrs) {
+            if deliverable(vm, lrs) {
                 break;
             }
             timer::arm(vm.timers.next_deadline());
@@ -120,10 +129,7 @@ pub(super) fn epoch_boundary(vm: &mut Vm, frame: &mut TrapFrame, reason: Boundar
     let Some(ep) = vm.epochs.as_mut() else { return };
     let high = ep.boundary(count, frame.elr, fp, &levels);
     apply_levels(vm, &high);
-    if reason == BoundaryReason::Wfi {
-        frame.elr += 4;
-    }
-    fill_list_registers(vm, &mut lrs);
+    fill_list_registers(vm, lrs);
     if let Some(ep) = vm.epochs.as_mut() {
         ep.service_link();
     }
@@ -141,9 +147,9 @@ pub(super) fn update_levels(vm: &mut Vm, now: u64) {
 }
 
 /// Runs before every return to the guest: interrupt lines, list
-/// registers, and the EL2 timer for the guest's next deadline.
-pub(super) fn before_entry(vm: &mut Vm) {
-    let mut lrs = sync_list_registers(vm);
+/// registers (read and synced at the start of this exit), and the EL2
+/// timer for the guest's next deadline.
+pub(super) fn before_entry(vm: &mut Vm, lrs: &mut ListRegisters) {
     if vm.epochs.is_some() {
         // Only what is a function of the guest's own execution may change
         // between boundaries: the UART's line follows its registers.
@@ -153,7 +159,7 @@ pub(super) fn before_entry(vm: &mut Vm) {
         update_levels(vm, now);
         timer::arm(vm.timers.next_deadline().filter(|&d| d > now));
     }
-    fill_list_registers(vm, &mut lrs);
+    fill_list_registers(vm, lrs);
 }
 
 /// The list registers as read once at an exit: the guest changes them only

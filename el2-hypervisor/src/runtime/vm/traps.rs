@@ -16,31 +16,46 @@ pub fn on_lower_sync(frame: &mut TrapFrame) {
             format_args!("guest trap before the VM exists (ESR {esr:#x})"),
         );
     };
+    // Fold what the guest did to its list registers (an acknowledge, an
+    // EOI) into the model first: the access emulated below must see it,
+    // and must not be undone by it.
+    let mut lrs = sync_list_registers(vm);
     match ExceptionClass::from_esr(esr) {
-        ExceptionClass::WfxTrap => on_wfx(vm, frame, esr),
+        ExceptionClass::WfxTrap => on_wfx(vm, frame, esr, &mut lrs),
         ExceptionClass::Hvc64 => {
             vm.counts.count(TrapKind::Hvc);
             firmware_call(vm, frame);
         }
         ExceptionClass::Smc64 => {
             vm.counts.count(TrapKind::Smc);
-            // A trapped SMC returns to the SMC itself: step past it.
-            frame.elr += 4;
+            // A trapped SMC returns to the SMC itself: step past it. (An
+            // HVC's return address is already past it.)
+            complete(frame, esr);
             firmware_call(vm, frame);
         }
         ExceptionClass::SysRegTrap => on_sysreg(vm, frame, esr),
         ExceptionClass::DataAbortLowerEl => on_data_abort(vm, frame, esr),
+        // A fetch from an address the guest has nothing at (stage 2 maps
+        // only its RAM): the abort a bus error would give.
+        ExceptionClass::InstrAbortLowerEl => inject(
+            vm,
+            frame,
+            Fault::InstructionAbort {
+                far: sysreg::far_el2(),
+            },
+        ),
         _ => inject_undefined(vm, frame),
     }
-    before_entry(vm);
+    before_entry(vm, &mut lrs);
 }
 
-pub(super) fn on_wfx(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
+pub(super) fn on_wfx(vm: &mut Vm, frame: &mut TrapFrame, esr: u64, lrs: &mut ListRegisters) {
     // ISS.TI (bits 1:0): 0 WFI, 1 WFE, 2 WFIT, 3 WFET.
     if esr & 0b11 == 0 && vm.epochs.is_some() {
         vm.counts.count(TrapKind::Wfi);
-        // A WFI ends the epoch at this instruction; the boundary steps past it.
-        return epoch_boundary(vm, frame, BoundaryReason::Wfi);
+        // A WFI ends the epoch at this instruction; then step past it.
+        epoch_boundary(vm, frame, BoundaryReason::Wfi, lrs);
+        return complete(frame, esr);
     }
     if esr & 0b11 == 0 {
         vm.counts.count(TrapKind::Wfi);
@@ -54,7 +69,14 @@ pub(super) fn on_wfx(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
     } else {
         vm.counts.count(TrapKind::Wfe);
     }
-    frame.elr += 4;
+    complete(frame, esr);
+}
+
+/// Steps past a trapped instruction the hypervisor emulated: the one place
+/// the guest's PC advances (by ESR_EL2.IL, clearing PSTATE.SS and BTYPE as
+/// executing it would have: `emul::exception::skip_instruction`).
+pub(super) fn complete(frame: &mut TrapFrame, esr: u64) {
+    (frame.elr, frame.spsr) = exception::skip_instruction(frame.elr, frame.spsr, esr);
 }
 
 pub(super) fn firmware_call(vm: &mut Vm, frame: &mut TrapFrame) {
@@ -109,6 +131,17 @@ pub(super) fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
     let rt = access.rt as usize;
     let value = if rt == 31 { 0 } else { frame.x[rt] };
     let reg = access.reg();
+    if let Some(group) = sr::sgi_register(reg) {
+        if access.read {
+            // Write-only registers (IHI 0069H §12.2): UNDEFINED to read.
+            return inject_undefined(vm, frame);
+        }
+        // A function of the guest's own execution (the value it wrote, at
+        // this instruction): the same on both boards, not an input.
+        vm.counts.count(TrapKind::Sgi);
+        vm.vgic.generate_sgi(value, group.is_group1());
+        return complete(frame, esr);
+    }
     let result = if reg.is_id_register() && access.read {
         vm.counts.count(TrapKind::IdRegister);
         Some(id_regs::sanitize_id_register(
@@ -155,7 +188,7 @@ pub(super) fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
     {
         frame.x[rt] = v;
     }
-    frame.elr += 4;
+    complete(frame, esr);
 }
 
 /// A system register as `op0:op1:CRn:CRm:op2` packed into 16 bits (the
@@ -206,9 +239,9 @@ pub(super) fn on_data_abort(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
             if reg != 31 {
                 frame.x[reg] = access.load_value(v);
             }
-            frame.elr += 4;
+            complete(frame, esr);
         }
-        Ok(None) => frame.elr += 4,
+        Ok(None) => complete(frame, esr),
         Err(()) => inject_abort(vm, frame, esr),
     }
 }
@@ -265,48 +298,40 @@ pub(super) fn emulate_device(
     }
 }
 
-/// Offset of the vector an exception from the interrupted context uses
-/// (Arm ARM D1.3.1): current EL with SP_EL0 / SP_ELx, or lower EL AArch64.
-pub(super) fn vector_offset(spsr: u64) -> u64 {
-    let from_el1 = (spsr >> 2) & 3 == 1;
-    match (from_el1, spsr & 1 == 1) {
-        (true, false) => 0x000,
-        (true, true) => 0x200,
-        (false, _) => 0x400,
-    }
-}
-
-pub(super) fn inject(vm: &mut Vm, frame: &mut TrapFrame, esr_el1: u64, far: u64) {
+/// Makes the guest take `fault` at the instruction that trapped, as the
+/// architecture would have (`emul::exception::Injection`: syndrome,
+/// vector, and the PSTATE at the vector per AArch64.TakeException).
+pub(super) fn inject(vm: &mut Vm, frame: &mut TrapFrame, fault: Fault) {
     vm.counts.count(TrapKind::Injected);
+    let inj = Injection::new(
+        fault,
+        frame.elr,
+        frame.spsr,
+        el2_regs::sctlr_el1(),
+        vm.pstate_features,
+    );
     let e = El1Exception {
-        esr: esr_el1,
-        far,
-        elr: frame.elr,
-        spsr: frame.spsr,
+        esr: inj.esr_el1,
+        far: inj.far_el1,
+        elr: inj.elr_el1,
+        spsr: inj.spsr_el1,
     };
     // SAFETY: we resume the guest at its own vector with the state a real
     // exception would leave.
     let vbar = unsafe { el2_regs::deliver_to_el1(&e) };
-    frame.elr = vbar + vector_offset(frame.spsr);
-    frame.spsr = SPSR_EL1H_MASKED;
+    frame.elr = inj.new_elr(vbar);
+    frame.spsr = inj.new_spsr;
 }
 
 /// The guest executed something it may not: an undefined instruction
-/// exception (EC 0, IL 1), as if the instruction did not exist.
+/// exception, as if the instruction did not exist.
 pub(super) fn inject_undefined(vm: &mut Vm, frame: &mut TrapFrame) {
-    inject(vm, frame, 1 << 25, 0);
+    inject(vm, frame, Fault::Undefined);
 }
 
 /// The guest touched an address it does not own: a synchronous external
-/// abort (DFSC 0x10) at the same virtual address.
+/// abort at the same virtual address (`esr` is the data abort's ESR_EL2).
 pub(super) fn inject_abort(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
-    let from_el1 = (frame.spsr >> 2) & 3 == 1;
-    let ec: u64 = if from_el1 { 0x25 } else { 0x24 };
-    let wnr = esr & (1 << 6);
-    inject(
-        vm,
-        frame,
-        (ec << 26) | (1 << 25) | wnr | 0x10,
-        sysreg::far_el2(),
-    );
+    let far = sysreg::far_el2();
+    inject(vm, frame, Fault::DataAbort { trap_esr: esr, far });
 }

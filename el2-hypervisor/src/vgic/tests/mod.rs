@@ -3,9 +3,11 @@
 mod access_widths;
 mod boot;
 mod determinism;
+mod exit_order;
 mod fuzz;
 mod gicv2;
 mod list_registers;
+mod sgi;
 
 use super::{GicVersion, LrFormat, LrState, Vgic, VgicConfig};
 
