@@ -30,7 +30,11 @@ fn main() {
     }
     fs::write(
         out.join("memory.ld"),
-        format!("IMAGE_BASE = {:#x};\n", board.image_base),
+        format!(
+            "IMAGE_BASE = {:#x};\n/* The end of the RAM the hypervisor keeps from the guest. */\nRESERVED_END = {:#x};\n",
+            board.image_base,
+            board.ram_base + board.hypervisor_reserved
+        ),
     )
     .unwrap();
     let bootstub = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../bootstub");

@@ -118,10 +118,13 @@ test_guest_vectors:
     unexpected_vector 14
     unexpected_vector 15
 
-// An expected fault: TEST_GUEST_FAULT holds armed, esr, far, elr (u64 each,
-// see `FaultRecord` in guest.rs). Record the syndrome, disarm (a second fault
-// is unexpected), step over the faulting instruction (every probe is one
-// 4-byte load or store) and return. Only x0/x1 are used, saved on the stack.
+// An expected fault: TEST_GUEST_FAULT holds armed, esr, far, elr, and the
+// PSTATE seen at this vector (DAIF and PAN; u64 each, see `FaultRecord` in
+// guest.rs). Record them, disarm (a second fault is unexpected), and
+// return: past the faulting instruction (every data probe is one 4-byte
+// instruction), or, for an instruction abort, to x30 (an instruction probe
+// branches with `blr` to the address that aborts). Only x0/x1 are used,
+// saved on the stack.
 sync_spx:
     stp     x0, x1, [sp, #-16]!
     adrp    x0, TEST_GUEST_FAULT
@@ -129,6 +132,10 @@ sync_spx:
     ldr     x1, [x0]
     cbz     x1, 6f
     str     xzr, [x0]
+    mrs     x1, DAIF
+    str     x1, [x0, #32]
+    mrs     x1, s3_0_c4_c2_3            // PAN
+    str     x1, [x0, #40]
     mrs     x1, ESR_EL1
     str     x1, [x0, #8]
     mrs     x1, FAR_EL1
@@ -137,7 +144,12 @@ sync_spx:
     str     x1, [x0, #24]
     add     x1, x1, #4
     msr     ELR_EL1, x1
-    ldp     x0, x1, [sp], #16
+    mrs     x1, ESR_EL1
+    lsr     x1, x1, #26
+    cmp     x1, #0x21                   // instruction abort, same EL
+    b.ne    7f
+    msr     ELR_EL1, x30
+7:  ldp     x0, x1, [sp], #16
     eret
 6:  ldp     x0, x1, [sp], #16
     mov     x0, #4

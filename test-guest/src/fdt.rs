@@ -1,5 +1,6 @@
 //! Just enough of a flattened-device-tree reader (DTSpec v0.4, chapter 5)
-//! to find guest RAM: the first `reg` range of the root's `memory` node.
+//! to find guest RAM (the first `reg` range of the root's `memory` node)
+//! and the command line (`/chosen/bootargs`).
 //!
 //! Reads byte by byte from a slice: the guest runs with its MMU off, where
 //! the DTB is Device memory and only naturally aligned accesses are allowed
@@ -13,6 +14,64 @@ pub enum FdtError {
     Truncated,
     NoMemoryNode,
     BadReg,
+}
+
+/// One property met while walking the tree: the depth of its node (the
+/// root's properties are at 1), the node's name, the property's.
+struct Property<'a> {
+    depth: usize,
+    node: &'a [u8],
+    name: &'a [u8],
+    value: &'a [u8],
+}
+
+/// Walks every property of `dtb` in order until `visit` returns a value;
+/// `Ok(None)` if it never does.
+fn walk<'a, T>(
+    dtb: &'a [u8],
+    mut visit: impl FnMut(&Property<'a>) -> Result<Option<T>, FdtError>,
+) -> Result<Option<T>, FdtError> {
+    if be32(dtb, 0)? != MAGIC {
+        return Err(FdtError::BadHeader);
+    }
+    let structs = be32(dtb, 8)? as usize;
+    let strings = be32(dtb, 12)? as usize;
+    let mut depth = 0usize;
+    let mut node: &[u8] = b"";
+    let mut off = structs;
+    loop {
+        let token = be32(dtb, off)?;
+        off += 4;
+        match token {
+            BEGIN_NODE => {
+                node = cstr(dtb, off)?;
+                off += (node.len() + 1).next_multiple_of(4);
+                depth += 1;
+            }
+            END_NODE => {
+                depth = depth.checked_sub(1).ok_or(FdtError::Truncated)?;
+                node = b"";
+            }
+            PROP => {
+                let len = be32(dtb, off)? as usize;
+                let name = cstr(dtb, strings + be32(dtb, off + 4)? as usize)?;
+                let value = dtb.get(off + 8..off + 8 + len).ok_or(FdtError::Truncated)?;
+                off += 8 + len.next_multiple_of(4);
+                let p = Property {
+                    depth,
+                    node,
+                    name,
+                    value,
+                };
+                if let Some(t) = visit(&p)? {
+                    return Ok(Some(t));
+                }
+            }
+            NOP => {}
+            END => return Ok(None),
+            _ => return Err(FdtError::Truncated),
+        }
+    }
 }
 
 const MAGIC: u32 = 0xd00d_feed;
@@ -57,50 +116,31 @@ fn cells_value(b: &[u8], cells: u32) -> Result<u64, FdtError> {
 /// `(base, size)` of the first range in the `reg` of the root's `memory`
 /// (or `memory@...`) node.
 pub fn memory_range(dtb: &[u8]) -> Result<(u64, u64), FdtError> {
-    if be32(dtb, 0)? != MAGIC {
-        return Err(FdtError::BadHeader);
-    }
-    let structs = be32(dtb, 8)? as usize;
-    let strings = be32(dtb, 12)? as usize;
     let (mut addr_cells, mut size_cells) = (2, 1); // DTSpec defaults
-    let mut depth = 0usize;
-    let mut in_memory = false;
-    let mut off = structs;
-    loop {
-        let token = be32(dtb, off)?;
-        off += 4;
-        match token {
-            BEGIN_NODE => {
-                let name = cstr(dtb, off)?;
-                off += (name.len() + 1).next_multiple_of(4);
-                depth += 1;
-                in_memory = depth == 2 && (name == b"memory" || name.starts_with(b"memory@"));
-            }
-            END_NODE => {
-                depth = depth.checked_sub(1).ok_or(FdtError::Truncated)?;
-                in_memory = false;
-            }
-            PROP => {
-                let len = be32(dtb, off)? as usize;
-                let name = cstr(dtb, strings + be32(dtb, off + 4)? as usize)?;
-                let value = dtb.get(off + 8..off + 8 + len).ok_or(FdtError::Truncated)?;
-                off += 8 + len.next_multiple_of(4);
-                if depth == 1 && name == b"#address-cells" {
-                    addr_cells = be32(value, 0)?;
-                } else if depth == 1 && name == b"#size-cells" {
-                    size_cells = be32(value, 0)?;
-                } else if in_memory && name == b"reg" {
-                    let at = addr_cells as usize * 4;
-                    let base = cells_value(value, addr_cells)?;
-                    let size = cells_value(value.get(at..).ok_or(FdtError::BadReg)?, size_cells)?;
-                    return Ok((base, size));
-                }
-            }
-            NOP => {}
-            END => return Err(FdtError::NoMemoryNode),
-            _ => return Err(FdtError::Truncated),
+    walk(dtb, |p| {
+        let in_memory = p.depth == 2 && (p.node == b"memory" || p.node.starts_with(b"memory@"));
+        if p.depth == 1 && p.name == b"#address-cells" {
+            addr_cells = be32(p.value, 0)?;
+        } else if p.depth == 1 && p.name == b"#size-cells" {
+            size_cells = be32(p.value, 0)?;
+        } else if in_memory && p.name == b"reg" {
+            let at = addr_cells as usize * 4;
+            let base = cells_value(p.value, addr_cells)?;
+            let size = cells_value(p.value.get(at..).ok_or(FdtError::BadReg)?, size_cells)?;
+            return Ok(Some((base, size)));
         }
-    }
+        Ok(None)
+    })?
+    .ok_or(FdtError::NoMemoryNode)
+}
+
+/// `/chosen/bootargs` without its NUL; empty when there is none.
+pub fn bootargs(dtb: &[u8]) -> Result<&[u8], FdtError> {
+    let found = walk(dtb, |p| {
+        Ok((p.depth == 2 && p.node == b"chosen" && p.name == b"bootargs").then_some(p.value))
+    })?;
+    let value = found.unwrap_or(b"");
+    Ok(value.strip_suffix(b"\0").unwrap_or(value))
 }
 
 #[cfg(test)]
@@ -201,6 +241,25 @@ mod tests {
             .end()
             .finish();
         assert_eq!(memory_range(&dtb), Ok((0x8000_0000, 0x1000)));
+    }
+
+    #[test]
+    fn bootargs_of_chosen_only() {
+        let mut d = Dtb::default();
+        d.begin("").begin("soc");
+        d.prop("bootargs", &[0x4e4f_0000]).end();
+        d.begin("chosen");
+        // "a=b\0": the property's bytes, one cell.
+        d.prop("bootargs", &[0x613d_6200]).end().end();
+        let dtb = d.finish();
+        assert_eq!(bootargs(&dtb), Ok(&b"a=b"[..]));
+        let none = Dtb::default()
+            .begin("")
+            .begin("chosen")
+            .end()
+            .end()
+            .finish();
+        assert_eq!(bootargs(&none), Ok(&b""[..]));
     }
 
     #[test]

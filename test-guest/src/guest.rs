@@ -146,6 +146,9 @@ struct FaultRecord {
     esr: AtomicU64,
     far: AtomicU64,
     elr: AtomicU64,
+    /// DAIF and PAN as the vector found them.
+    daif: AtomicU64,
+    pan: AtomicU64,
 }
 
 #[unsafe(no_mangle)]
@@ -154,6 +157,8 @@ static TEST_GUEST_FAULT: FaultRecord = FaultRecord {
     esr: AtomicU64::new(0),
     far: AtomicU64::new(0),
     elr: AtomicU64::new(0),
+    daif: AtomicU64::new(0),
+    pan: AtomicU64::new(0),
 };
 
 /// What one access did: the fault it took (if any) and its PC.
@@ -414,8 +419,8 @@ fn unassigned_device_aborts(t: &mut Tally) -> Outcome {
     results.into_iter().collect()
 }
 
-/// Guest RAM from the device tree the hypervisor built.
-fn guest_ram(dtb: u64) -> Result<(u64, u64), Detail> {
+/// The device tree the hypervisor built, as bytes.
+fn dtb_bytes(dtb: u64) -> Result<&'static [u8], Detail> {
     if dtb == 0 || !dtb.is_multiple_of(8) {
         return Err(detail!("no DTB: x0 was {dtb:#x}"));
     }
@@ -427,8 +432,13 @@ fn guest_ram(dtb: u64) -> Result<(u64, u64), Detail> {
         return Err(detail!("DTB at {dtb:#x}: implausible size {size}"));
     }
     // SAFETY: the header says `size` (<= 1 MiB) bytes follow; the hypervisor
-    // wrote them and nothing writes there while the guest reads them.
-    let bytes = unsafe { core::slice::from_raw_parts(dtb as *const u8, size) };
+    // wrote them and nothing writes there while the guest runs.
+    Ok(unsafe { core::slice::from_raw_parts(dtb as *const u8, size) })
+}
+
+/// Guest RAM from the device tree the hypervisor built.
+fn guest_ram(dtb: u64) -> Result<(u64, u64), Detail> {
+    let bytes = dtb_bytes(dtb)?;
     fdt::memory_range(bytes).map_err(|e| detail!("DTB at {dtb:#x}: {e:?}"))
 }
 
@@ -514,6 +524,84 @@ fn unknown_hvc_not_supported(t: &mut Tally) -> Outcome {
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+// ------------------------------------------------- injected exceptions
+
+/// SCTLR_EL1.SPAN, bit 23: 0 means "set PSTATE.PAN on exception entry".
+const SCTLR_SPAN: u64 = 1 << 23;
+/// PSTATE.PAN as the PAN register shows it (bit 22).
+const PAN_BIT: u64 = 1 << 22;
+/// DAIF as the DAIF register shows it (bits 9:6).
+const DAIF_ALL: u64 = 0xf << 6;
+
+/// `injected-exception-state`: an exception the hypervisor injects lands as
+/// a real one would (AArch64.TakeException): an instruction fetch from the
+/// hypervisor's RAM is an instruction abort (EC 0x21, IFSC 0x10, FAR and
+/// ELR the target), and with SCTLR_EL1.SPAN = 0 the vector runs with PAN
+/// set and D, A, I, F masked, whatever they were before.
+fn injected_exception_state(t: &mut Tally) -> Outcome {
+    let sctlr = read_sysreg!("SCTLR_EL1");
+    // SAFETY: clears SPAN and PAN and unmasks D, A and F (IRQs stay
+    // masked, nothing is pending), only around the probes; restored below.
+    unsafe {
+        asm!("msr SCTLR_EL1, {s}", "isb", "msr s3_0_c4_c2_3, xzr", "msr DAIFClr, #0xd",
+             s = in(reg) sctlr & !SCTLR_SPAN, options(nostack))
+    };
+    let target = HYPERVISOR_ADDRESSES[1];
+    let f = &TEST_GUEST_FAULT;
+    f.armed.store(1, Relaxed);
+    // SAFETY: the branch target is not mapped for the guest: the fetch
+    // aborts, and the vector returns to x30, just after the `blr`.
+    unsafe { asm!("blr {t}", t = in(reg) target, clobber_abi("C"), options(nostack)) };
+    let fetch = (f.armed.load(Relaxed) == 0).then(|| Fault {
+        esr: f.esr.load(Relaxed),
+        far: f.far.load(Relaxed),
+        elr: f.elr.load(Relaxed),
+    });
+    f.armed.store(0, Relaxed);
+    let (daif, pan) = (f.daif.load(Relaxed), f.pan.load(Relaxed));
+    let load = t.expect_abort(HYPERVISOR_ADDRESSES[0], false);
+    let (daif2, pan2) = (f.daif.load(Relaxed), f.pan.load(Relaxed));
+    // SAFETY: puts SCTLR_EL1 back and masks D, A, F again.
+    unsafe {
+        asm!("msr SCTLR_EL1, {s}", "isb", "msr DAIFSet, #0xf", s = in(reg) sctlr, options(nostack))
+    };
+    t.injected += u64::from(fetch.is_some());
+    let Some(fetch) = fetch else {
+        return Err(detail!("fetch from {target:#x}: no abort, it ran"));
+    };
+    let (ec, fsc) = ((fetch.esr >> 26) & 0x3f, fetch.esr & 0x3f);
+    if ec != 0x21 || fsc != 0x10 {
+        return Err(detail!(
+            "fetch from {target:#x}: ESR {:#x} (EC {ec:#x}, FSC {fsc:#x}), expected an instruction abort (EC 0x21, IFSC 0x10)",
+            fetch.esr
+        ));
+    }
+    if fetch.far != target || fetch.elr != target {
+        return Err(detail!(
+            "fetch from {target:#x}: FAR {:#x} ELR {:#x}",
+            fetch.far,
+            fetch.elr
+        ));
+    }
+    load?;
+    for (what, daif, pan) in [
+        ("instruction abort", daif, pan),
+        ("data abort", daif2, pan2),
+    ] {
+        if daif & DAIF_ALL != DAIF_ALL {
+            return Err(detail!(
+                "{what}: vector ran with DAIF {daif:#x}, expected all masked"
+            ));
+        }
+        if pan & PAN_BIT == 0 {
+            return Err(detail!(
+                "{what}: vector ran with PAN clear although SCTLR_EL1.SPAN = 0"
+            ));
+        }
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------ semihosting
@@ -749,6 +837,7 @@ extern "C" fn test_guest_main(dtb: u64) -> ! {
     );
     report("stage2-ram-works", stage2_ram_works(ram));
     report("pmu-sve-undefined", pmu_sve_undefined(&mut t));
+    report("injected-exception-state", injected_exception_state(&mut t));
     report("rndr-executes", rndr_executes());
     report("self-ipi-delivered", self_ipi_delivered(&mut t));
     report("semihosting-closed", semihosting_closed());
@@ -765,5 +854,17 @@ extern "C" fn test_guest_main(dtb: u64) -> ! {
         t.sgis
     );
     println!("test-guest: {passed} passed, {failed} failed");
-    stop(false)
+    // `test-guest.stop=reset` on its command line: end with a reset
+    // instead (the guest-reset scenario: the board's status is then 5).
+    let reset = dtb_bytes(dtb)
+        .ok()
+        .and_then(|b| fdt::bootargs(b).ok())
+        .is_some_and(|args| {
+            args.split(|&c| c == b' ')
+                .any(|w| w == b"test-guest.stop=reset")
+        });
+    if reset {
+        println!("test-guest: asking for a reset, as the command line says");
+    }
+    stop(reset)
 }

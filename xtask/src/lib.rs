@@ -11,6 +11,7 @@ pub mod cpio;
 pub mod guest;
 pub mod image;
 pub mod linkhost;
+pub mod lint;
 pub mod paths;
 pub mod qemu;
 pub mod recording;

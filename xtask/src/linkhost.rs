@@ -322,7 +322,7 @@ impl LinkEnd {
     /// A one-line description of a session that did not pair.
     pub fn problem(&self) -> Option<String> {
         if let Some(r) = self.refused {
-            return Some(format!("the pairing was refused: {r}"));
+            return Some(format!("the pairing was refused: {}", describe_refusal(&r)));
         }
         if self.peer_restarted {
             return Some("the board restarted during the session".into());
@@ -638,6 +638,20 @@ pub fn finished(out: &Outcome) -> bool {
     out.exit_code == Some(0)
 }
 
+/// A refusal in words: for a configuration, which lanes differ (the
+/// configuration digest's layout is `el2_hypervisor::replica::digest`'s).
+pub fn describe_refusal(r: &Refusal) -> String {
+    match r {
+        Refusal::Configuration { ours, theirs } => {
+            use el2_hypervisor::replica::digest::PairingConfig;
+            PairingConfig::from_digest(ours)
+                .differences(&PairingConfig::from_digest(theirs))
+                .to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The host link's counters, in words.
 pub fn describe_stats(s: &Stats) -> String {
     format!(
@@ -854,11 +868,11 @@ pub fn replay_command(log: &Path, o: &BoardOptions<'_>) -> Result<()> {
             r.console.display()
         ),
         Some(4) => bail!(
-            "the replaying board refused the log{} (board status 4): replay with the recording's --epoch, --memory and guest options and the same hypervisor build; console kept in {}",
+            "the replaying board refused the log{} (board status 4): replay with the recording's --epoch, --memory, --cpu, --seed and guest options and the same hypervisor build; console kept in {}",
             r.fed
                 .end
                 .refused
-                .map(|x| format!(": {x}"))
+                .map(|x| format!(": {}", describe_refusal(&x)))
                 .unwrap_or_default(),
             r.console.display()
         ),
@@ -1120,7 +1134,11 @@ mod tests {
             fed.end.refused,
             Some(Refusal::Configuration { .. })
         ));
-        assert!(fed.end.problem().unwrap().contains("configuration differs"));
+        let problem = fed.end.problem().unwrap();
+        assert!(
+            problem.starts_with("the pairing was refused: "),
+            "{problem}"
+        );
     }
 
     #[test]

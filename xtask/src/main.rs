@@ -40,7 +40,7 @@ enum Cmd {
         /// Only smoke scenarios whose name contains this.
         #[arg(long)]
         smoke_filter: Option<String>,
-        /// Skip the host unit tests.
+        /// Skip the host unit tests and the lints.
         #[arg(long)]
         no_unit: bool,
         /// Also record and replay with short epochs (10,000 and 100,000
@@ -299,6 +299,10 @@ fn test(filter: Option<&str>, no_unit: bool, long: bool) -> Result<()> {
         if !ok && f == 0 {
             bail!("cargo test failed before running its tests (see above)");
         }
+        step("lints: rustfmt, clippy on the host and the bare-metal target");
+        let (p, f) = xtask::lint::run()?;
+        passed += p;
+        failed += f;
     }
     let release = image::build(smoke::kinds()[0])?;
     let test_hooks = image::build(smoke::kinds()[1])?;
@@ -317,6 +321,7 @@ fn test(filter: Option<&str>, no_unit: bool, long: bool) -> Result<()> {
         test_hooks,
         bundle: Some(bundle),
         test_guest_bundle: Some(test_guest_bundle),
+        test_guest_kernel: Some(test_guest.clone()),
     };
     let (mut p, mut f) = smoke::run_suite(&suite, &inputs, filter)?;
     let (rp, rf) = xtask::replay_suite::run(

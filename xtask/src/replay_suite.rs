@@ -28,7 +28,7 @@ pub const LONG_EPOCHS: [u64; 2] = [10_000, 100_000];
 type ChangeBoard = fn(&mut BoardOptions<'_>);
 
 /// What the test guest prints when every check passed.
-const TEST_GUEST_PASSED: &str = "test-guest: 11 passed, 0 failed";
+const TEST_GUEST_PASSED: &str = "test-guest: 12 passed, 0 failed";
 
 fn options<'a>(image: &'a Image, bundle: &'a Path, epoch: u64) -> BoardOptions<'a> {
     BoardOptions {

@@ -47,6 +47,19 @@ pub struct Scenario {
     /// Boot the in-repo bare-metal test guest (`test-guest/`) instead.
     #[serde(default)]
     pub test_guest: bool,
+    /// The test guest's command line (its bundle is built for the
+    /// scenario), e.g. `test-guest.stop=reset`.
+    #[serde(default)]
+    pub guest_cmdline: Option<String>,
+    /// Flip one byte of the guest kernel inside the bundle (its header,
+    /// and so the image hash it claims, untouched).
+    #[serde(default)]
+    pub damage_bundle: bool,
+    /// Give the board this device tree instead of QEMU's: `bare` is a valid
+    /// tree with nothing in it but what QEMU needs to fill in (cells,
+    /// `/chosen`; QEMU adds the memory): no GIC, no UART.
+    #[serde(default)]
+    pub dtb: Option<String>,
     /// The guest prints `expected trap counts: kind=N ...`: the
     /// hypervisor's counts must equal them.
     #[serde(default)]
@@ -163,12 +176,28 @@ fn line_matches(line: &str, want: &str) -> bool {
     true
 }
 
+/// A device tree with nothing a board needs: the root's cells and an empty
+/// `/chosen`, which QEMU requires to add the memory and command line.
+fn bare_dtb() -> Result<Vec<u8>> {
+    let mut w = vm_fdt::FdtWriter::new()?;
+    let root = w.begin_node("")?;
+    w.property_u32("#address-cells", 2)?;
+    w.property_u32("#size-cells", 2)?;
+    w.property_string("compatible", "linux,dummy-virt")?;
+    let chosen = w.begin_node("chosen")?;
+    w.end_node(chosen)?;
+    w.end_node(root)?;
+    Ok(w.finish()?)
+}
+
 /// The images and guest a suite needs.
 pub struct Inputs {
     pub release: Image,
     pub test_hooks: Image,
     pub bundle: Option<std::path::PathBuf>,
     pub test_guest_bundle: Option<std::path::PathBuf>,
+    /// The test guest's kernel, for scenarios with their own command line.
+    pub test_guest_kernel: Option<std::path::PathBuf>,
 }
 
 /// Runs every scenario whose name contains `filter`; returns (passed, failed).
@@ -217,11 +246,50 @@ fn run_one(
         v.insert("BUNDLE".into(), bundle.display().to_string());
     }
     if s.test_guest {
-        let bundle = inputs
-            .test_guest_bundle
-            .as_ref()
-            .context("this scenario needs the test guest")?;
+        let bundle = match &s.guest_cmdline {
+            None => inputs
+                .test_guest_bundle
+                .clone()
+                .context("this scenario needs the test guest")?,
+            Some(cmdline) => {
+                let kernel = inputs
+                    .test_guest_kernel
+                    .as_ref()
+                    .context("this scenario needs the test guest")?;
+                let bundle = paths::out_dir()
+                    .join("smoke")
+                    .join(format!("{}.bundle", s.name));
+                std::fs::create_dir_all(paths::out_dir().join("smoke"))?;
+                guest::write_bundle(kernel, None, cmdline, &bundle)?;
+                bundle
+            }
+        };
+        let bundle = if s.damage_bundle {
+            let mut bytes = std::fs::read(&bundle)?;
+            // The kernel starts at 4 KiB (el2_hypervisor::guest::bundle).
+            let at = 4096 + 64;
+            anyhow::ensure!(bytes.len() > at, "the bundle is too short to damage");
+            bytes[at] ^= 0x01;
+            let damaged = paths::out_dir()
+                .join("smoke")
+                .join(format!("{}.damaged.bundle", s.name));
+            std::fs::create_dir_all(paths::out_dir().join("smoke"))?;
+            std::fs::write(&damaged, bytes)?;
+            damaged
+        } else {
+            bundle
+        };
         v.insert("BUNDLE".into(), bundle.display().to_string());
+    }
+    match s.dtb.as_deref() {
+        None => {}
+        Some("bare") => {
+            let path = paths::out_dir().join("smoke").join("bare.dtb");
+            std::fs::create_dir_all(paths::out_dir().join("smoke"))?;
+            std::fs::write(&path, bare_dtb()?)?;
+            v.insert("DTB".into(), path.display().to_string());
+        }
+        Some(other) => bail!("unknown dtb `{other}` (bare)"),
     }
     let transcript = paths::out_dir()
         .join("smoke")

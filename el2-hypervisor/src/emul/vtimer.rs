@@ -136,6 +136,19 @@ pub struct GuestTimers {
 }
 
 impl GuestTimers {
+    /// The emulated state as words, for the boundary fingerprint: each
+    /// timer's ENABLE and IMASK (bits 0 and 1) and CVAL, and the frequency.
+    pub fn state_words(&self) -> [u64; 5] {
+        let ctl = |t: &Timer| u64::from(t.enable) | (u64::from(t.imask) << 1);
+        [
+            ctl(&self.virt),
+            self.virt.cval,
+            ctl(&self.phys),
+            self.phys.cval,
+            u64::from(self.frequency),
+        ]
+    }
+
     pub const fn new(frequency: u32) -> Self {
         GuestTimers {
             virt: Timer::new(),
@@ -302,5 +315,24 @@ mod tests {
         g.virt.write_ctl(CTL_ENABLE | CTL_IMASK);
         assert_eq!(g.next_deadline(), Some(900));
         assert_eq!(g.frequency, 62_500_000);
+    }
+
+    #[test]
+    fn state_words_follow_every_field() {
+        let base = GuestTimers::new(1_000_000_000);
+        let w = base.state_words();
+        let mut t = base;
+        t.virt.enable = true;
+        assert_ne!(t.state_words(), w);
+        let mut t = base;
+        t.phys.imask = true;
+        assert_ne!(t.state_words(), w);
+        let mut t = base;
+        t.virt.cval = 5;
+        assert_ne!(t.state_words(), w);
+        let mut t = base;
+        t.phys.cval = 5;
+        assert_ne!(t.state_words(), w);
+        assert_ne!(GuestTimers::new(62_500_000).state_words(), w);
     }
 }

@@ -2,8 +2,9 @@
 //! hash the same things in the same order, so equal fingerprints mean the
 //! same vCPU state (and, round-robin, the same memory).
 
-/// The vCPU state that is hashed: general registers, PC, PSTATE and the
-/// EL1 system registers that define the guest's context.
+/// The vCPU state that is hashed: general registers, PC, PSTATE, the EL1
+/// system registers that define the guest's context, its FP/SIMD
+/// registers, and its (virtual) GIC CPU interface.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VcpuState {
     pub x: [u64; 31],
@@ -11,6 +12,39 @@ pub struct VcpuState {
     pub pstate: u64,
     /// EL1 registers in [`EL1_REGISTERS`] order.
     pub el1: [u64; EL1_REGISTER_COUNT],
+    pub fp: FpState,
+    pub cpu_interface: CpuInterfaceState,
+}
+
+/// The guest's FP/SIMD registers: the hypervisor never touches them (it is
+/// built softfloat), so they hold the guest's values at every exit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FpState {
+    /// V0..V31, each as its low then its high 64 bits.
+    pub v: [u64; 64],
+    pub fpcr: u64,
+    pub fpsr: u64,
+}
+
+impl Default for FpState {
+    fn default() -> Self {
+        Self {
+            v: [0; 64],
+            fpcr: 0,
+            fpsr: 0,
+        }
+    }
+}
+
+/// The state of the guest's virtual CPU interface that lives in EL2
+/// registers rather than in the vGIC model: ICH_VMCR_EL2 (priority mask,
+/// binary points, group enables, EOI mode) and the active-priority
+/// registers ICH_AP0R<n>_EL2 / ICH_AP1R<n>_EL2 (unimplemented ones 0).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuInterfaceState {
+    pub vmcr: u64,
+    pub ap0r: [u64; 4],
+    pub ap1r: [u64; 4],
 }
 
 /// The EL1 registers in the fingerprint, by name (the arch layer reads
@@ -70,6 +104,12 @@ impl Fingerprint {
         self.word(s.pc);
         self.word(s.pstate);
         self.words(&s.el1);
+        self.words(&s.fp.v);
+        self.word(s.fp.fpcr);
+        self.word(s.fp.fpsr);
+        self.word(s.cpu_interface.vmcr);
+        self.words(&s.cpu_interface.ap0r);
+        self.words(&s.cpu_interface.ap1r);
     }
 }
 
@@ -107,6 +147,20 @@ mod tests {
         let mut s = base;
         s.el1[EL1_REGISTER_COUNT - 1] = 1;
         assert_ne!(h(&base), h(&s));
+        let changes: [fn(&mut VcpuState); 7] = [
+            |s| s.fp.v[63] = 1,
+            |s| s.fp.v[0] = 1,
+            |s| s.fp.fpcr = 1 << 24,
+            |s| s.fp.fpsr = 1,
+            |s| s.cpu_interface.vmcr = 1,
+            |s| s.cpu_interface.ap0r[0] = 1,
+            |s| s.cpu_interface.ap1r[3] = 1,
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut s = base;
+            change(&mut s);
+            assert_ne!(h(&base), h(&s), "change {i} is not hashed");
+        }
         assert_eq!(h(&base), h(&VcpuState::default()));
     }
 

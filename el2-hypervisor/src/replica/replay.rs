@@ -38,6 +38,9 @@ pub struct Expect {
     pub epoch: u64,
     pub count: u64,
     pub kind: InputKind,
+    /// The entry's detail: an MMIO read's width in bytes (a 4-byte read
+    /// replayed as an 8-byte one is another access), 0 for other kinds.
+    pub detail: u8,
     pub source: u64,
 }
 
@@ -47,6 +50,7 @@ impl Expect {
             epoch: e.epoch,
             count: e.count,
             kind: e.kind,
+            detail: e.detail,
             source: e.source,
         }
     }
@@ -54,11 +58,11 @@ impl Expect {
 
 impl fmt::Display for Expect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?} of {:#x} at epoch {} count {}",
-            self.kind, self.source, self.epoch, self.count
-        )
+        write!(f, "{:?} of {:#x}", self.kind, self.source)?;
+        if self.detail != 0 {
+            write!(f, " ({} bytes)", self.detail)?;
+        }
+        write!(f, " at epoch {} count {}", self.epoch, self.count)
     }
 }
 
@@ -182,6 +186,26 @@ mod tests {
         assert!(s.starts_with("divergence at epoch 3 count 101"), "{s}");
         assert!(
             s.contains("CounterRead of 0xdf02 at epoch 3 count 100"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn a_different_access_width_is_a_divergence() {
+        let e = LogEntry {
+            kind: InputKind::MmioRead,
+            detail: 4,
+            source: 0x0900_0018,
+            ..entry(7)
+        };
+        assert_eq!(check_input(&e, Expect::of(&e)), Ok(42));
+        let got = Expect {
+            detail: 8,
+            ..Expect::of(&e)
+        };
+        let s = check_input(&e, got).unwrap_err().to_string();
+        assert!(
+            s.contains("the log has MmioRead of 0x9000018 (4 bytes) at epoch 3 count 7, the guest made MmioRead of 0x9000018 (8 bytes)"),
             "{s}"
         );
     }

@@ -221,6 +221,7 @@ impl Epochs {
                 epoch: self.epoch,
                 count,
                 kind,
+                detail,
                 source,
             };
             match self.next_logged() {

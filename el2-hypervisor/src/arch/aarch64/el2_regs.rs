@@ -183,6 +183,39 @@ pub fn read_el1_state() -> [u64; el2_hypervisor::replica::fingerprint::EL1_REGIS
     ]
 }
 
+/// Reads the guest's FP/SIMD registers (V0-V31, FPCR, FPSR) for the
+/// fingerprint. The hypervisor is built softfloat and never uses them, so
+/// what they hold is the guest's; CPTR_EL2.TFP is 0, so EL2 may read them.
+pub fn read_fp_state() -> el2_hypervisor::replica::fingerprint::FpState {
+    let mut v = [0u64; 64];
+    let (fpcr, fpsr): (u64, u64);
+    // SAFETY: stores the 32 128-bit V registers into `v`, which is 512
+    // bytes long and 8-byte aligned (alignment checking is off at EL2:
+    // SCTLR_EL2.A = 0), and reads FPCR/FPSR; no register is written. The
+    // directives let the assembler accept FP/SIMD in a softfloat build.
+    unsafe {
+        core::arch::asm!(
+            ".arch_extension fp",
+            ".arch_extension simd",
+            "stp q0, q1, [{p}, #0]", "stp q2, q3, [{p}, #32]",
+            "stp q4, q5, [{p}, #64]", "stp q6, q7, [{p}, #96]",
+            "stp q8, q9, [{p}, #128]", "stp q10, q11, [{p}, #160]",
+            "stp q12, q13, [{p}, #192]", "stp q14, q15, [{p}, #224]",
+            "stp q16, q17, [{p}, #256]", "stp q18, q19, [{p}, #288]",
+            "stp q20, q21, [{p}, #320]", "stp q22, q23, [{p}, #352]",
+            "stp q24, q25, [{p}, #384]", "stp q26, q27, [{p}, #416]",
+            "stp q28, q29, [{p}, #448]", "stp q30, q31, [{p}, #480]",
+            "mrs {fpcr}, S3_3_C4_C4_0",
+            "mrs {fpsr}, S3_3_C4_C4_1",
+            p = in(reg) v.as_mut_ptr(),
+            fpcr = out(reg) fpcr,
+            fpsr = out(reg) fpsr,
+            options(nostack, preserves_flags)
+        )
+    };
+    el2_hypervisor::replica::fingerprint::FpState { v, fpcr, fpsr }
+}
+
 /// The build digest: FNV-1a 64 over the image's code and read-only data
 /// (`__image_start..__rodata_end`), which never change at run time.
 pub fn build_digest() -> u64 {

@@ -99,6 +99,37 @@ pub fn end_of_interrupt(intid: u32) {
     write_sysreg!("ICC_EOIR1_EL1", intid as u64);
 }
 
+/// The guest's virtual CPU interface state held in EL2 registers: ICH_VMCR_EL2
+/// and the implemented active-priority registers (IHI 0069H §12.4:
+/// ICH_VTR_EL2.PREbits + 1 preemption bits give 1, 2 or 4 of each of
+/// ICH_AP0R<n>_EL2 and ICH_AP1R<n>_EL2; the others are not read, since
+/// accessing them is UNDEFINED).
+pub fn read_cpu_interface_state() -> el2_hypervisor::replica::fingerprint::CpuInterfaceState {
+    let pre_bits = ((read_sysreg!("ICH_VTR_EL2") >> 26) & 0x7) + 1;
+    let implemented = match pre_bits {
+        7 => 4,
+        6 => 2,
+        _ => 1,
+    };
+    let mut s = el2_hypervisor::replica::fingerprint::CpuInterfaceState {
+        vmcr: read_sysreg!("ICH_VMCR_EL2"),
+        ..Default::default()
+    };
+    s.ap0r[0] = read_sysreg!("ICH_AP0R0_EL2");
+    s.ap1r[0] = read_sysreg!("ICH_AP1R0_EL2");
+    if implemented >= 2 {
+        s.ap0r[1] = read_sysreg!("ICH_AP0R1_EL2");
+        s.ap1r[1] = read_sysreg!("ICH_AP1R1_EL2");
+    }
+    if implemented == 4 {
+        s.ap0r[2] = read_sysreg!("ICH_AP0R2_EL2");
+        s.ap0r[3] = read_sysreg!("ICH_AP0R3_EL2");
+        s.ap1r[2] = read_sysreg!("ICH_AP1R2_EL2");
+        s.ap1r[3] = read_sysreg!("ICH_AP1R3_EL2");
+    }
+    s
+}
+
 /// Number of list registers (ICH_VTR_EL2.ListRegs + 1).
 pub fn list_register_count() -> usize {
     ((read_sysreg!("ICH_VTR_EL2") & 0x1f) + 1) as usize

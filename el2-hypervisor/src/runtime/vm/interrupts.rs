@@ -77,8 +77,9 @@ pub(super) fn deliverable(vm: &Vm, lrs: &ListRegisters) -> bool {
     lr_pending || vm.vgic.has_pending_deliverable()
 }
 
-/// The fingerprint at a boundary of `epoch`: the epoch's inputs, the vCPU,
-/// the vGIC and a round-robin slice of guest RAM.
+/// The fingerprint at a boundary of `epoch`: the epoch's inputs, the vCPU
+/// (with FP/SIMD and the virtual CPU interface), the vGIC, the emulated
+/// timers and PL011, and a round-robin slice of guest RAM.
 pub(super) fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64, inputs: u64) -> u64 {
     let mut f = Fingerprint::new();
     f.word(inputs);
@@ -87,8 +88,12 @@ pub(super) fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64, inputs: u64
         pc: frame.elr,
         pstate: frame.spsr,
         el1: el2_regs::read_el1_state(),
+        fp: el2_regs::read_fp_state(),
+        cpu_interface: gicv3::read_cpu_interface_state(),
     });
     f.word(vm.vgic.snapshot_hash());
+    f.words(&vm.timers.state_words());
+    f.words(&vm.uart.state_words());
     let (off, len) = fingerprint::memory_slice(epoch, vm.guest_ram.size, 4096);
     // SAFETY: the slice lies inside guest RAM (memory_slice keeps it within
     // `size`), which the hypervisor's identity view (MMU off) can read.
