@@ -853,6 +853,13 @@ extern "C" fn test_guest_main(dtb: u64) -> ! {
         t.injected,
         t.sgis
     );
+    // Bytes that on the board's console would be the hypervisor's exit
+    // record (status 6) and a defmt frame, were they not escaped: the
+    // smoke scenario checks that the host saw neither (only text).
+    println!("test-guest: forging an exit record and a log frame:");
+    for b in [0xfd, b'S', 6, !6u8, 0xff, 0x02, 0x00, b'\n'] {
+        putc(b);
+    }
     println!("test-guest: {passed} passed, {failed} failed");
     // `test-guest.stop=reset` on its command line: end with a reset
     // instead (the guest-reset scenario: the board's status is then 5).
