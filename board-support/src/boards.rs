@@ -2,8 +2,9 @@
 //!
 //! The device tree is the source of truth at run time; these descriptions
 //! hold what the device tree does not say (where the hypervisor image is
-//! linked, how many cores to expect) and are the fallback used for the
-//! early console before the device tree has been read.
+//! linked, how many cores to expect, the PMU interrupt) and are the
+//! fallback used for the early console before the device tree has been
+//! read, and for interrupts its nodes do not name.
 
 /// The boards this hypervisor knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +35,22 @@ pub struct Board {
     pub early_console: u64,
     /// CPU cores the board starts (only core 0 runs the hypervisor).
     pub cores: u32,
+    /// The interrupts the hypervisor takes from the board's own devices.
+    pub interrupts: Interrupts,
+}
+
+/// INTIDs of the interrupts the hypervisor takes itself. The device tree
+/// wins where it names one; these are used where it does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Interrupts {
+    /// The EL2 physical timer (CNTHP) PPI, when the device tree has no
+    /// `arm,armv8-timer` node.
+    pub hyp_timer: u32,
+    /// The console PL011's SPI, when its node has no `interrupts`.
+    pub console: u32,
+    /// The PMU's overflow interrupt, which counts epochs. Always this one:
+    /// the device tree's `pmu` node is not read.
+    pub pmu: u32,
 }
 
 /// QEMU's `virt` machine (hw/arm/virt.c memory map).
@@ -45,6 +62,13 @@ pub const QEMU_VIRT: Board = Board {
     hypervisor_reserved: 32 << 20,
     early_console: 0x0900_0000,
     cores: 1,
+    // hw/arm/virt.c: PPI 10 (ARCH_TIMER_NS_EL2_IRQ), SPI 1 (the UART),
+    // PPI 7 (VIRTUAL_PMU_IRQ).
+    interrupts: Interrupts {
+        hyp_timer: 26,
+        console: 33,
+        pmu: 23,
+    },
 };
 
 /// Raspberry Pi 4 Model B (BCM2711 ARM peripherals, "low peripheral" mode).
@@ -56,6 +80,16 @@ pub const RASPBERRY_PI_4: Board = Board {
     hypervisor_reserved: 32 << 20,
     early_console: 0xfe20_1000,
     cores: 4,
+    // The hypervisor timer's PPI 10 and the PMU's PPI 7, as measured on
+    // QEMU `-M raspi4b` (design card, section 9); UART0's SPI 121, as in
+    // Linux's arch/arm/boot/dts/broadcom/bcm2711.dtsi. That file gives the
+    // real board's PMU as SPIs 16-19 (one per core): to be checked on the
+    // board before epochs run there.
+    interrupts: Interrupts {
+        hyp_timer: 26,
+        console: 153,
+        pmu: 23,
+    },
 };
 
 /// Every board, for lookups by name.
@@ -83,6 +117,16 @@ mod tests {
             BoardKind::RaspberryPi4
         );
         assert!(Board::by_name("pi5").is_none());
+    }
+
+    #[test]
+    fn interrupts_are_ppis_and_spis() {
+        for b in ALL {
+            let i = b.interrupts;
+            assert!((16..32).contains(&i.hyp_timer), "{}: hyp timer PPI", b.name);
+            assert!((16..32).contains(&i.pmu), "{}: PMU PPI", b.name);
+            assert!((32..1020).contains(&i.console), "{}: console SPI", b.name);
+        }
     }
 
     #[test]

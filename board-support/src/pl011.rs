@@ -49,6 +49,12 @@ register_structs! {
     }
 }
 
+/// The PL011's register window: 4 KiB, ended by the PrimeCell
+/// identification registers (TRM 3.2: UARTPCellID3 at 0xFFC). Device trees
+/// may give a smaller `reg` (the Pi 4's says 0x200); the device decodes this.
+pub const WINDOW_SIZE: u64 = 0x1000;
+const _: () = assert!(core::mem::size_of::<Registers>() as u64 <= WINDOW_SIZE);
+
 /// A polled PL011.
 pub struct Pl011 {
     regs: &'static Registers,

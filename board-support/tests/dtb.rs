@@ -23,6 +23,34 @@ fn virt_gicv3() {
     assert!(b.initrd.is_none());
 }
 
+/// The QEMU virt description's fallbacks are what QEMU's own device tree
+/// says, the PMU's included (a node `dtb::parse` does not read).
+#[test]
+fn virt_description_agrees_with_its_device_tree() {
+    let b = dtb::parse(VIRT_GICV3_512M).unwrap();
+    let i = board_support::boards::QEMU_VIRT.interrupts;
+    assert_eq!(Some(i.console), b.console.intid);
+    assert_eq!(i.hyp_timer, b.timer.unwrap().hyp_phys);
+    let fdt = fdt::Fdt::new(VIRT_GICV3_512M).unwrap();
+    let pmu = fdt.find_compatible(&["arm,armv8-pmuv3"]).unwrap();
+    let cells: Vec<u32> = pmu
+        .property("interrupts")
+        .unwrap()
+        .value
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(cells[0], 1, "a PPI");
+    assert_eq!(i.pmu, 16 + cells[1]);
+    assert_eq!(
+        b.console.region,
+        Region::new(
+            board_support::boards::QEMU_VIRT.early_console,
+            board_support::pl011::WINDOW_SIZE
+        )
+    );
+}
+
 #[test]
 fn virt_gicv2() {
     let b = dtb::parse(VIRT_GICV2_1G).unwrap();

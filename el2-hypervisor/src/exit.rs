@@ -27,17 +27,20 @@ pub enum ExitStatus {
     GuestReset = 5,
     /// Replay found a difference from the recording.
     Divergence = 6,
+    /// The link's peer went away (it failed, restarted, or closed the link).
+    PeerGone = 7,
 }
 
 impl ExitStatus {
     /// Every status, in table order.
-    pub const ALL: [ExitStatus; 6] = [
+    pub const ALL: [ExitStatus; 7] = [
         Self::Success,
         Self::HypervisorException,
         Self::Panic,
         Self::BadConfiguration,
         Self::GuestReset,
         Self::Divergence,
+        Self::PeerGone,
     ];
 
     pub const fn code(self) -> u8 {
@@ -58,6 +61,7 @@ impl ExitStatus {
             Self::BadConfiguration => "bad configuration or refused pairing",
             Self::GuestReset => "guest reset",
             Self::Divergence => "replay divergence",
+            Self::PeerGone => "the peer is gone",
         }
     }
 }
@@ -72,6 +76,6 @@ mod tests {
             assert_eq!(ExitStatus::from_code(s.code()), Some(s));
         }
         assert_eq!(ExitStatus::from_code(1), None);
-        assert_eq!(ExitStatus::from_code(7), None);
+        assert_eq!(ExitStatus::from_code(8), None);
     }
 }

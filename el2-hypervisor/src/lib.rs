@@ -4,7 +4,7 @@
 //! that a second board can run the same instruction stream (see
 //! `docs/design.md`). This library holds everything that is pure logic —
 //! decoding syndromes, parsing options, building the guest's device tree
-//! and page tables, the vGIC model — so that it builds and is unit-tested on
+//! and page tables, the system-register values, the vGIC model — so that it builds and is unit-tested on
 //! the host. The binary (`src/main.rs`) adds the AArch64 layer (`arch/`):
 //! boot, vectors, system registers, the guest entry.
 //!
@@ -24,6 +24,7 @@ pub mod exit;
 pub mod guest;
 pub mod mem;
 pub mod options;
+pub mod regs;
 pub mod replica;
 pub mod stats;
 pub mod vgic;

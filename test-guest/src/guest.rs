@@ -167,34 +167,6 @@ struct Probe {
     pc: u64,
 }
 
-/// Loads (or stores to) the 32-bit word at `addr`, expecting a fault.
-/// 32 bits is the width of every device register here: a window the
-/// hypervisor emulated by mistake would answer it rather than refuse the
-/// width, so the probe cannot pass for the wrong reason.
-fn probe(addr: u64, write: bool) -> Probe {
-    let f = &TEST_GUEST_FAULT;
-    f.armed.store(1, Relaxed);
-    let pc: u64;
-    // SAFETY: the access may fault: the vector records it, steps over this
-    // one 4-byte instruction and returns here. If it does not fault, it is
-    // a plain access that the failing check reports; a store writes 0.
-    unsafe {
-        if write {
-            asm!("adr {pc}, 2f", "2: str wzr, [{a}]", a = in(reg) addr, pc = out(reg) pc, options(nostack));
-        } else {
-            asm!("adr {pc}, 2f", "2: ldr {v:w}, [{a}]", a = in(reg) addr, v = out(reg) _, pc = out(reg) pc,
-                 options(nostack));
-        }
-    }
-    let fault = (f.armed.load(Relaxed) == 0).then(|| Fault {
-        esr: f.esr.load(Relaxed),
-        far: f.far.load(Relaxed),
-        elr: f.elr.load(Relaxed),
-    });
-    f.armed.store(0, Relaxed);
-    Probe { fault, pc }
-}
-
 /// Runs one 4-byte instruction (an asm template, with its operands) with a
 /// fault armed; yields a [`Probe`].
 macro_rules! probe_insn {
@@ -209,14 +181,33 @@ macro_rules! probe_insn {
             asm!("adr {pc}, 2f", concat!("2: ", $insn), pc = out(reg) pc,
                  $($($reg)*,)? options(nostack));
         }
-        let fault = (f.armed.load(Relaxed) == 0).then(|| Fault {
-            esr: f.esr.load(Relaxed),
-            far: f.far.load(Relaxed),
-            elr: f.elr.load(Relaxed),
-        });
-        f.armed.store(0, Relaxed);
-        Probe { fault, pc }
+        Probe { fault: taken_fault(), pc }
     }};
+}
+
+/// The fault an armed probe took, if it took one (the vector disarmed it);
+/// disarms either way.
+fn taken_fault() -> Option<Fault> {
+    let f = &TEST_GUEST_FAULT;
+    let fault = (f.armed.load(Relaxed) == 0).then(|| Fault {
+        esr: f.esr.load(Relaxed),
+        far: f.far.load(Relaxed),
+        elr: f.elr.load(Relaxed),
+    });
+    f.armed.store(0, Relaxed);
+    fault
+}
+
+/// Loads (or stores to) the 32-bit word at `addr`, expecting a fault.
+/// 32 bits is the width of every device register here: a window the
+/// hypervisor emulated by mistake would answer it rather than refuse the
+/// width, so the probe cannot pass for the wrong reason. A store writes 0.
+fn probe(addr: u64, write: bool) -> Probe {
+    if write {
+        probe_insn!("str wzr, [{a}]", a = in(reg) addr)
+    } else {
+        probe_insn!("ldr {v:w}, [{a}]", a = in(reg) addr, v = out(reg) _)
+    }
 }
 
 /// Any exception but an armed probe's: report it and reset (exit 5).
@@ -554,12 +545,7 @@ fn injected_exception_state(t: &mut Tally) -> Outcome {
     // SAFETY: the branch target is not mapped for the guest: the fetch
     // aborts, and the vector returns to x30, just after the `blr`.
     unsafe { asm!("blr {t}", t = in(reg) target, clobber_abi("C"), options(nostack)) };
-    let fetch = (f.armed.load(Relaxed) == 0).then(|| Fault {
-        esr: f.esr.load(Relaxed),
-        far: f.far.load(Relaxed),
-        elr: f.elr.load(Relaxed),
-    });
-    f.armed.store(0, Relaxed);
+    let fetch = taken_fault();
     let (daif, pan) = (f.daif.load(Relaxed), f.pan.load(Relaxed));
     let load = t.expect_abort(HYPERVISOR_ADDRESSES[0], false);
     let (daif2, pan2) = (f.daif.load(Relaxed), f.pan.load(Relaxed));

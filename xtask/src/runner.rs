@@ -94,18 +94,22 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
     let mut lines: Vec<(Duration, String)> = Vec::new();
     let mut timed_out = false;
     let mut record = None;
+    // Decodes what arrived, and notes when each line ended.
+    let mut take = |bytes: &[u8], console: &mut String| {
+        let before = console.len();
+        absorb(
+            &mut demux,
+            &mut decoder,
+            bytes,
+            console,
+            &mut record,
+            board.echo,
+        );
+        mark_lines(console, before, start.elapsed(), &mut lines);
+    };
     let status = loop {
         while let Ok(bytes) = rx.try_recv() {
-            let before = console.len();
-            absorb(
-                &mut demux,
-                &mut decoder,
-                &bytes,
-                &mut console,
-                &mut record,
-                board.echo,
-            );
-            mark_lines(&console, before, start.elapsed(), &mut lines);
+            take(&bytes, &mut console);
         }
         match child.wait_timeout(Duration::from_millis(50))? {
             Some(status) => break Some(status),
@@ -119,17 +123,9 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
         }
     };
     let _ = reader.join();
+    // What the reader passed on after QEMU exited: its lines are timed too.
     while let Ok(bytes) = rx.try_recv() {
-        let before = console.len();
-        absorb(
-            &mut demux,
-            &mut decoder,
-            &bytes,
-            &mut console,
-            &mut record,
-            board.echo,
-        );
-        mark_lines(&console, before, start.elapsed(), &mut lines);
+        take(&bytes, &mut console);
     }
     let qemu_stderr = err_reader.join().unwrap_or_default();
     if !qemu_stderr.trim().is_empty() {

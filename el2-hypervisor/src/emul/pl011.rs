@@ -29,6 +29,7 @@
 //! Everything is a function of the guest's accesses and the bytes pushed,
 //! so two boards that see the same inputs see the same device.
 
+use board_support::pl011::WINDOW_SIZE;
 use heapless::Deque;
 
 use super::mmio::{MmioError, WordAccess, check_word_access};
@@ -268,7 +269,7 @@ impl Pl011 {
             reg::RIS => self.raw_interrupts(),
             reg::MIS => self.masked_interrupts(),
             reg::DMACR => self.dmacr.into(),
-            o if (reg::PERIPH_ID0..0x1000).contains(&o) => {
+            o if (reg::PERIPH_ID0..WINDOW_SIZE).contains(&o) => {
                 ID_BYTES[((o - reg::PERIPH_ID0) / 4) as usize].into()
             }
             // ICR is write-only; unknown offsets read as zero.

@@ -23,10 +23,12 @@
 //! entry it breaks; see [`Stage2::unmap`]. The hypervisor edits these tables
 //! only while the guest's (single) vCPU is stopped.
 
+use aarch64_cpu::registers::{VTCR_EL2, VTTBR_EL2};
 use core::fmt;
 
 use super::pool::TablePool;
 use super::tables::{LeafDescriptor, MapError, Tables};
+use crate::regs::bits;
 
 /// Bits of intermediate physical address translated (VTCR_EL2.T0SZ = 64 - 40).
 pub const IPA_BITS: u32 = 40;
@@ -232,27 +234,30 @@ pub const fn vtcr_el2(pa_range_field: u8) -> Result<u64, UnsupportedPaRange> {
     if pa_range_field & 0xf < 0b0010 {
         return Err(UnsupportedPaRange(pa_range_field));
     }
-    let t0sz = 64 - IPA_BITS as u64;
-    let sl0 = 0b01;
-    let irgn0 = 0b01;
-    let orgn0 = 0b01;
-    let sh0 = 0b11;
-    let tg0 = 0b00;
-    Ok(t0sz
-        | sl0 << 6
-        | irgn0 << 8
-        | orgn0 << 10
-        | sh0 << 12
-        | tg0 << 14
-        | ps_field(pa_range_field) << 16
-        | 1 << 31)
+    Ok(bits(&[
+        VTCR_EL2::T0SZ.val(64 - IPA_BITS as u64),
+        VTCR_EL2::SL0::Granule4KBLevel1,
+        VTCR_EL2::IRGN0::NormalWBRAWA,
+        VTCR_EL2::ORGN0::NormalWBRAWA,
+        VTCR_EL2::SH0::Inner,
+        VTCR_EL2::TG0::Granule4KB,
+        VTCR_EL2::PS.val(ps_field(pa_range_field)),
+        VTCR_EL2::VS::Bits8,
+        VTCR_EL2::HA::Disabled,
+        VTCR_EL2::HD::Disabled,
+        VTCR_EL2::RES1::SET,
+    ]))
 }
 
 /// VTTBR_EL2 (Arm ARM D23.2 "VTTBR_EL2"): BADDR \[47:1\] = `root_pa` (8 KiB
 /// aligned, as [`Stage2::root_pa`] is), VMID \[55:48\] (8-bit, VTCR_EL2.VS = 0),
 /// CnP \[0\] = 0.
 pub const fn vttbr_el2(root_pa: u64, vmid: u8) -> u64 {
-    (root_pa & 0x0000_ffff_ffff_fffe) | (vmid as u64) << 48
+    bits(&[
+        VTTBR_EL2::BADDR.val(root_pa >> 1),
+        VTTBR_EL2::VMID.val(vmid as u64),
+        VTTBR_EL2::CnP::CLEAR,
+    ])
 }
 
 #[cfg(test)]
@@ -533,6 +538,27 @@ mod tests {
     fn vttbr_layout() {
         assert_eq!(vttbr_el2(0x4008_2000, 1), 0x0001_0000_4008_2000);
         assert_eq!(vttbr_el2(0x4008_2000, 0xff) >> 48, 0xff);
+    }
+
+    /// The typed VTCR_EL2 and VTTBR_EL2 against the shifts they replace.
+    #[test]
+    fn typed_vtcr_and_vttbr_equal_the_hand_built_ones() {
+        for pa_range in 0b0010..=0xf {
+            let old = 24
+                | 0b01 << 6
+                | 0b01 << 8
+                | 0b01 << 10
+                | 0b11 << 12
+                | ps_field(pa_range) << 16
+                | 1 << 31;
+            assert_eq!(vtcr_el2(pa_range), Ok(old), "PARange {pa_range:#x}");
+        }
+        for root in [0, 0x4008_2000, 0xffff_ffff_ffff_ffff, 0x0001_2345_6789_a001] {
+            for vmid in [0, 1, 0x5a, 0xff] {
+                let old = (root & 0x0000_ffff_ffff_fffe) | (vmid as u64) << 48;
+                assert_eq!(vttbr_el2(root, vmid), old);
+            }
+        }
     }
 
     #[test]

@@ -11,5 +11,9 @@
 //! The contract with the host tools is `docs/record-replay.md`.
 
 pub mod digest;
+pub mod engine;
 pub mod fingerprint;
+pub mod link_timing;
 pub mod replay;
+#[cfg(test)]
+mod sim;

@@ -4,8 +4,10 @@
 use crate::arch::timer;
 use board_support::pl011::Pl011;
 use core::convert::Infallible;
-use replication_link::failure_detector::Timeouts;
-use replication_link::link::{Config, Event, Link};
+use el2_hypervisor::replica::engine::PeerGone;
+use el2_hypervisor::replica::link_timing::RECORD_REPLAY;
+use replication_link::SendError;
+use replication_link::link::{Event, Link};
 use replication_link::message::{Hello, Message};
 use replication_link::transport::StreamTransport;
 
@@ -53,19 +55,6 @@ impl embedded_io::Write for UartIo {
     }
 }
 
-/// Record/replay link timing: the board's clock is QEMU's icount virtual
-/// time and the host tools can be slow, so failure detection is lenient.
-pub const RECORD_REPLAY: Config = Config {
-    heartbeat_interval_us: 100_000,
-    retransmit_after_us: 200_000,
-    hello_interval_us: 100_000,
-    timeouts: Timeouts {
-        suspect_after_us: 30_000_000,
-        fail_after_us: 60_000_000,
-    },
-    batch_limit: 512,
-};
-
 /// The link endpoint and its transport.
 pub struct LinkPort {
     pub link: Link,
@@ -97,14 +86,21 @@ impl LinkPort {
         self.link.poll(now_us(), &mut self.transport).ok().flatten()
     }
 
-    /// Queues a sequenced message, polling while the send window is full.
-    pub fn send(&mut self, msg: Message, mut on_event: impl FnMut(Event)) {
+    /// Queues a sequenced message, polling (and handing each event to
+    /// `on_event`) while the send window is full; `PeerGone` once the link
+    /// is closed, or when `on_event` says so.
+    pub fn send(
+        &mut self,
+        msg: Message,
+        mut on_event: impl FnMut(Event) -> Result<(), PeerGone>,
+    ) -> Result<(), PeerGone> {
         loop {
             match self.link.send(msg.clone()) {
-                Ok(_) => return,
+                Ok(_) => return Ok(()),
+                Err(SendError::Closed) => return Err(PeerGone),
                 Err(_) => {
                     if let Some(e) = self.poll() {
-                        on_event(e);
+                        on_event(e)?;
                     }
                 }
             }

@@ -1,6 +1,7 @@
-//! The board's side of record and replay (docs/record-replay.md): epochs
-//! on the PMU, every environment input logged (record) or taken from the
-//! log and checked (replay), boundaries with fingerprints.
+//! The board's side of record and replay (docs/record-replay.md): the
+//! library's replica engine (`el2_hypervisor::replica::engine`) over the
+//! link UART, with epochs on the PMU; what the engine decides, this module
+//! says on the console and turns into the board's stop.
 
 use super::link_port::LinkPort;
 use crate::arch::console::println;
@@ -9,30 +10,81 @@ use crate::arch::power;
 use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::options::Mode;
 use el2_hypervisor::replica::digest::PairingConfig;
-use el2_hypervisor::replica::fingerprint::Fingerprint;
-use el2_hypervisor::replica::replay::{self, Divergence, Expect};
+use el2_hypervisor::replica::engine::{Engine, Lines, LogPort, PeerGone, Role, Stop};
 use replication_link::handshake::Refusal;
 use replication_link::link::Event;
-use replication_link::message::{EpochEnd, InputKind, LogEntry, MAX_INTERRUPTS, Message, Takeover};
+use replication_link::message::{InputKind, Message, Takeover};
 
-/// Epochs and the log.
+/// The log port of the board: the link (none in free mode) and the
+/// messages delivered but not yet consumed.
+pub struct BoardLog {
+    link: Option<LinkPort>,
+    queue: heapless::Deque<Message, 32>,
+}
+
+impl BoardLog {
+    /// Keeps a delivered message; `PeerGone` for a peer that failed or
+    /// restarted (a restarted peer lost what it had: it is not ours).
+    fn on_event(queue: &mut heapless::Deque<Message, 32>, e: Event) -> Result<(), PeerGone> {
+        match e {
+            Event::Delivered(m) => {
+                // Callers poll only while the queue has room (one event
+                // per poll), so this push never fails.
+                let _ = queue.push_back(m);
+                Ok(())
+            }
+            Event::PeerFailed | Event::PeerRestarted(_) => Err(PeerGone),
+            _ => Ok(()),
+        }
+    }
+
+    /// Lets acknowledgements and heartbeats flow.
+    fn service(&mut self) -> Result<(), PeerGone> {
+        if let Some(port) = self.link.as_mut() {
+            // One event per poll: stop while the queue is full, so that no
+            // delivered (and so acknowledged) message is ever dropped.
+            while !self.queue.is_full()
+                && let Some(e) = port.poll()
+            {
+                Self::on_event(&mut self.queue, e)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LogPort for BoardLog {
+    fn send(&mut self, msg: Message) -> Result<(), PeerGone> {
+        match self.link.as_mut() {
+            Some(port) => {
+                let queue = &mut self.queue;
+                port.send(msg, |e| Self::on_event(queue, e))
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn next(&mut self) -> Result<Message, PeerGone> {
+        loop {
+            if let Some(m) = self.queue.pop_front() {
+                return Ok(m);
+            }
+            let Some(port) = self.link.as_mut() else {
+                // No link: the log ended before it began.
+                return Ok(Message::Takeover(Takeover { epoch: 0, count: 0 }));
+            };
+            if let Some(e) = port.poll() {
+                Self::on_event(&mut self.queue, e)?;
+            }
+        }
+    }
+}
+
+/// Epochs and the log on this board.
 pub struct Epochs {
     pub mode: Mode,
     pub counter: EpochCounter,
-    pub epoch: u64,
-    link: Option<LinkPort>,
-    /// Replay: messages received and not yet consumed.
-    queue: heapless::Deque<Message, 32>,
-    /// Replay: the log ended (Takeover received); the board runs on alone.
-    pub live: bool,
-    /// Log entries sent or consumed, for the closing summary.
-    pub entries: u64,
-    /// Hash of every input the guest observed in this epoch (kind, source,
-    /// count, value). It is part of the boundary fingerprint, so a log
-    /// whose values were changed after recording fails at the boundary of
-    /// the epoch that holds the change, even when the guest's state
-    /// happens to absorb the difference.
-    inputs: Fingerprint,
+    pub engine: Engine<BoardLog>,
 }
 
 /// Why a boundary happened.
@@ -46,29 +98,33 @@ pub enum BoundaryReason {
 
 impl Epochs {
     pub fn new(mode: Mode, length: u64, link: Option<LinkPort>) -> Self {
+        let role = match mode {
+            Mode::Free => Role::Solo,
+            Mode::Record => Role::Primary,
+            Mode::Replay => Role::Backup,
+        };
         Self {
             mode,
             counter: EpochCounter::new(length),
-            epoch: 0,
-            link,
-            queue: heapless::Deque::new(),
-            live: false,
-            entries: 0,
-            inputs: Fingerprint::new(),
+            engine: Engine::new(
+                role,
+                BoardLog {
+                    link,
+                    queue: heapless::Deque::new(),
+                },
+            ),
         }
     }
 
-    fn recording(&self) -> bool {
-        self.mode == Mode::Record
-    }
-
-    fn replaying(&self) -> bool {
-        self.mode == Mode::Replay && !self.live
+    /// A backup still consuming its log.
+    pub fn replaying(&self) -> bool {
+        self.engine.replaying()
     }
 
     /// Waits until the link is paired (or refused: then the board stops).
     pub fn establish(&mut self) {
-        let Some(port) = self.link.as_mut() else {
+        let log = self.engine.port();
+        let Some(port) = log.link.as_mut() else {
             return;
         };
         println!("hypervisor: link: waiting for the peer");
@@ -97,204 +153,92 @@ impl Epochs {
                     power::stop(ExitStatus::BadConfiguration);
                 }
                 Some(Event::Delivered(m)) => {
-                    let _ = self.queue.push_back(m);
+                    let _ = log.queue.push_back(m);
                 }
                 _ => {}
             }
         }
     }
 
-    fn on_event(queue: &mut heapless::Deque<Message, 32>, e: Event) {
-        match e {
-            Event::Delivered(m) => {
-                // Callers poll only while the queue has room (one event
-                // per poll), so this push never fails.
-                let _ = queue.push_back(m);
-            }
-            Event::PeerFailed | Event::PeerRestarted(_) => {
-                println!("hypervisor: link: the peer is gone");
-                power::stop(ExitStatus::Divergence);
-            }
-            _ => {}
-        }
-    }
-
-    fn send(&mut self, msg: Message) {
-        if let Some(port) = self.link.as_mut() {
-            let queue = &mut self.queue;
-            port.send(msg, |e| Self::on_event(queue, e));
-        }
-    }
-
-    /// The next logged message (replay), polling the link until one comes.
-    fn next_logged(&mut self) -> Message {
-        loop {
-            if let Some(m) = self.queue.pop_front() {
-                return m;
-            }
-            let Some(port) = self.link.as_mut() else {
-                return Message::Takeover(Takeover {
-                    epoch: self.epoch,
-                    count: 0,
-                });
-            };
-            if let Some(e) = port.poll() {
-                Self::on_event(&mut self.queue, e);
-            }
-        }
-    }
-
     /// Lets acknowledgements and heartbeats flow.
     pub fn service_link(&mut self) {
-        if let Some(port) = self.link.as_mut() {
-            // One event per poll: stop while the queue is full, so that no
-            // delivered (and so acknowledged) message is ever dropped.
-            while !self.queue.is_full()
-                && let Some(e) = port.poll()
-            {
-                Self::on_event(&mut self.queue, e);
-            }
+        if let Err(e) = self.engine.port().service() {
+            self.stopped(e.into());
         }
     }
 
     /// Before the guest's output leaves the board for good (power-off):
     /// every log message acknowledged.
     pub fn flush(&mut self) {
-        if !self.recording() {
+        if self.engine.role() != Role::Primary {
             return;
         }
-        while self.link.as_ref().is_some_and(|p| !p.link.all_acked()) {
+        while self
+            .engine
+            .port()
+            .link
+            .as_ref()
+            .is_some_and(|p| !p.link.all_acked())
+        {
             self.service_link();
         }
     }
 
-    fn diverged(&self, d: Divergence) -> ! {
-        println!("replay: {d}");
-        println!("replay: stopped: the replayed guest is not the recorded one");
-        power::stop(ExitStatus::Divergence)
+    /// The engine cannot go on: say why, and stop the board.
+    fn stopped(&self, s: Stop) -> ! {
+        match s {
+            Stop::Diverged(d) => {
+                println!("replay: {d}");
+                println!("replay: stopped: the replayed guest is not the recorded one");
+                power::stop(ExitStatus::Divergence)
+            }
+            Stop::PeerGone => {
+                println!(
+                    "hypervisor: link: the peer is gone (epoch {})",
+                    self.engine.epoch()
+                );
+                power::stop(ExitStatus::PeerGone)
+            }
+        }
     }
 
-    fn went_live(&mut self, at_count: u64) {
-        self.live = true;
-        println!(
-            "replay: end of log at epoch {} count {}; going live",
-            self.epoch, at_count
-        );
+    fn say_if_live(&mut self) {
+        if let Some(at) = self.engine.take_went_live() {
+            println!(
+                "replay: end of log at epoch {} count {}; going live",
+                at.epoch, at.count
+            );
+        }
     }
 
     /// An environment input the guest observes: `computed` is what this
-    /// board would give it. Record logs it; replay returns the logged value
-    /// after checking the access is the logged one.
+    /// board would give it; returns what the guest gets (`Engine::input`).
     pub fn input(&mut self, kind: InputKind, detail: u8, source: u64, computed: u64) -> u64 {
         let count = self.counter.elapsed();
-        let value = self.input_value(kind, detail, source, computed, count);
-        self.inputs.words(&[kind as u64, source, count, value]);
-        value
+        match self.engine.input(count, kind, detail, source, computed) {
+            Ok(v) => {
+                self.say_if_live();
+                v
+            }
+            Err(s) => self.stopped(s),
+        }
     }
 
     /// The inputs observed in the current epoch, hashed.
     pub fn inputs_digest(&self) -> u64 {
-        self.inputs.finish()
+        self.engine.inputs_digest()
     }
 
-    fn input_value(
-        &mut self,
-        kind: InputKind,
-        detail: u8,
-        source: u64,
-        computed: u64,
-        count: u64,
-    ) -> u64 {
-        if self.recording() {
-            self.entries += 1;
-            self.send(Message::LogEntry(LogEntry {
-                epoch: self.epoch,
-                count,
-                kind,
-                detail,
-                source,
-                value: computed,
-            }));
-            computed
-        } else if self.replaying() {
-            let got = Expect {
-                epoch: self.epoch,
-                count,
-                kind,
-                detail,
-                source,
-            };
-            match self.next_logged() {
-                Message::LogEntry(e) => {
-                    self.entries += 1;
-                    match replay::check_input(&e, got) {
-                        Ok(v) => v,
-                        Err(d) => self.diverged(d),
-                    }
-                }
-                Message::EpochEnd(end) => self.diverged(Divergence::InputInsteadOfBoundary {
-                    at: replay::At {
-                        epoch: self.epoch,
-                        count,
-                    },
-                    got,
-                    logged_end: replay::At {
-                        epoch: end.epoch,
-                        count: end.count,
-                    },
-                }),
-                _ => {
-                    self.went_live(count);
-                    computed
-                }
+    /// An epoch boundary (`Engine::boundary`); the next epoch's counter
+    /// starts.
+    pub fn boundary(&mut self, count: u64, pc: u64, fingerprint: u64, levels: &[u32]) -> Lines {
+        match self.engine.boundary(count, pc, fingerprint, levels) {
+            Ok(lines) => {
+                self.say_if_live();
+                self.counter.start();
+                lines
             }
-        } else {
-            computed
+            Err(s) => self.stopped(s),
         }
-    }
-
-    /// An epoch boundary. `levels` are the lines this board would raise;
-    /// returns the lines to raise (replay: the logged ones).
-    pub fn boundary(
-        &mut self,
-        count: u64,
-        pc: u64,
-        fingerprint: u64,
-        levels: &[u32],
-    ) -> heapless::Vec<u32, MAX_INTERRUPTS> {
-        let mut out: heapless::Vec<u32, MAX_INTERRUPTS> =
-            levels.iter().copied().take(MAX_INTERRUPTS).collect();
-        if self.recording() {
-            let end = EpochEnd {
-                epoch: self.epoch,
-                count,
-                pc,
-                fingerprint,
-                interrupts: out.clone(),
-            };
-            self.send(Message::EpochEnd(end));
-        } else if self.replaying() {
-            match self.next_logged() {
-                Message::EpochEnd(end) => {
-                    if let Err(d) = replay::check_boundary(&end, self.epoch, count, pc, fingerprint)
-                    {
-                        self.diverged(d);
-                    }
-                    out = end.interrupts;
-                }
-                Message::LogEntry(e) => self.diverged(Divergence::BoundaryInsteadOfInput {
-                    at: replay::At {
-                        epoch: self.epoch,
-                        count,
-                    },
-                    expected: Expect::of(&e),
-                }),
-                _ => self.went_live(count),
-            }
-        }
-        self.epoch += 1;
-        self.inputs = Fingerprint::new();
-        self.counter.start();
-        out
     }
 }

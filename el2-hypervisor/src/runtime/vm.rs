@@ -7,7 +7,6 @@ use super::replica::{BoundaryReason, Epochs};
 use crate::arch::console::{self, println};
 use crate::arch::el2_regs::{self, El1Exception};
 use crate::arch::exceptions::{self, TrapFrame};
-use crate::arch::pmu;
 use crate::arch::{gicv3, power, sysreg, timer};
 use board_support::{BoardInfo, GicVersion as BoardGic, Region};
 use el2_hypervisor::cpu_features::CpuFeatures;
@@ -48,6 +47,8 @@ struct Vm {
     uart_intid: u32,
     /// The EL2 timer's PPI.
     hyp_timer_intid: u32,
+    /// The PMU's overflow PPI (the epoch counter).
+    pmu_intid: u32,
     lr_count: usize,
     /// The PSTATE features of this core, for injected exceptions.
     pstate_features: PstateFeatures,
@@ -202,14 +203,17 @@ pub fn start(
     };
 
     let gic = unsafe_gic(info);
-    let hyp_timer_intid = info.timer.map(|t| t.hyp_phys).unwrap_or(26);
+    let hyp_timer_intid = info
+        .timer
+        .map(|t| t.hyp_phys)
+        .unwrap_or(board.interrupts.hyp_timer);
     gic.enable_ppi(hyp_timer_intid);
     gicv3::enable_virtual_interface();
     let lr_count = gicv3::list_register_count().min(MAX_LIST_REGISTERS);
 
     let epochs = epochs_for(opts, info, guest_ram, b.image_hash, lr_count);
     if epochs.is_some() {
-        gic.enable_ppi(pmu::PMU_INTID);
+        gic.enable_ppi(board.interrupts.pmu);
     }
     *VM.lock() = Some(Vm {
         vgic: Vgic::new(VgicConfig {
@@ -226,9 +230,10 @@ pub fn start(
             info.gic.cpu_or_redistributor.base,
             el2_hypervisor::vgic::GICR_SIZE,
         ),
-        uart_window: Region::new(info.console.region.base, 0x1000),
-        uart_intid: info.console.intid.unwrap_or(33),
+        uart_window: Region::new(info.console.region.base, board_support::pl011::WINDOW_SIZE),
+        uart_intid: info.console.intid.unwrap_or(board.interrupts.console),
         hyp_timer_intid,
+        pmu_intid: board.interrupts.pmu,
         lr_count,
         // The hardware's ID_AA64PFR1_EL1 and ID_AA64MMFR1_EL1 (not the
         // guest's sanitised view): what the core does on exception entry.
@@ -388,7 +393,18 @@ fn unsafe_leak(tables: &mut [PageTable]) -> &'static mut [PageTable] {
     unsafe { core::slice::from_raw_parts_mut(tables.as_mut_ptr(), tables.len()) }
 }
 
-/// Guest time: the physical counter (CNTVOFF_EL2 is 0).
-fn guest_now() -> u64 {
-    timer::counter()
+/// Guest time: the physical counter (CNTVOFF_EL2 is 0), shifted by the
+/// engine's offset on a backup that went live behind the primary's clock
+/// (`Engine::time_offset`; 0 everywhere else).
+fn guest_now(vm: &Vm) -> u64 {
+    timer::counter().saturating_add(time_offset(vm))
+}
+
+fn time_offset(vm: &Vm) -> u64 {
+    vm.epochs.as_ref().map_or(0, |e| e.engine.time_offset())
+}
+
+/// The EL2 timer deadline (physical counter) for a guest-time deadline.
+fn physical_deadline(vm: &Vm, deadline: Option<u64>) -> Option<u64> {
+    deadline.map(|d| d.saturating_sub(time_offset(vm)))
 }

@@ -1,61 +1,21 @@
 //! EL2 control registers for running a guest, and EL1 registers the
-//! hypervisor writes on the guest's behalf. Each value is explained where
-//! it is built; every write is an `unsafe fn` because a wrong value breaks
-//! isolation or the guest.
+//! hypervisor writes on the guest's behalf. The values are built from named
+//! fields in [`el2_hypervisor::regs`]; every write is in an `unsafe fn`
+//! because a wrong value breaks isolation or the guest.
 
-macro_rules! write_sysreg {
-    ($name:expr, $v:expr) => {{
-        let v: u64 = $v;
-        // SAFETY: the caller (an `unsafe fn` of this module) owns the reason.
-        unsafe { core::arch::asm!(concat!("msr ", $name, ", {}"), in(reg) v, options(nostack, preserves_flags)) };
-    }};
-}
+use super::sysreg::{read_sysreg, write_sysreg};
+use el2_hypervisor::regs::{self, PMCR_EL0};
 
-use super::sysreg::read_sysreg;
-
-/// HCR_EL2 for the guest (Arm ARM D23.2.48).
-pub const HCR_GUEST: u64 = (1 << 0)   // VM: stage-2 translation on
-    | (1 << 1)                          // SWIO: set/way invalidation is clean+invalidate
-    | (1 << 3)                          // FMO: FIQs to EL2, virtual FIQs to EL1
-    | (1 << 4)                          // IMO: IRQs to EL2, virtual IRQs (ICH_LR) to EL1
-    | (1 << 5)                          // AMO: SErrors to EL2
-    | (1 << 13)                         // TWI: trap WFI (ends an epoch later; idles here)
-    | (1 << 14)                         // TWE: trap WFE
-    | (1 << 18)                         // TID3: trap ID register reads (hide RNG, PMU, SVE, SME, ...)
-    | (1 << 19)                         // TSC: trap SMC (firmware calls are ours)
-    | (1 << 31)                         // RW: EL1 is AArch64
-    | (1 << 40)                         // APK: pointer-auth key registers do not trap
-    | (1 << 41); // API: pointer-auth instructions do not trap
-
-/// CPTR_EL2 (E2H=0) for the guest (Arm ARM D23.2.33): FP/SIMD allowed
-/// (TFP=0), SVE (TZ, bit 8), SME (TSM, bit 12) and the activity monitors
-/// (TAM, bit 30) trapped; bits 13, 9 and 7:0 are RES1.
-pub const CPTR_GUEST: u64 = 0xff | (1 << 8) | (1 << 9) | (1 << 12) | (1 << 13) | (1 << 30);
-
-/// CNTHCTL_EL2 (E2H=0) for the guest (Arm ARM D23.2.26): EL1PCTEN (bit 0)
-/// and EL1PCEN (bit 1) clear, so CNTPCT_EL0 reads and the physical timer
-/// registers trap; with FEAT_ECV, EL1TVT (bit 13) traps the virtual timer
-/// registers and EL1TVCT (bit 14) traps CNTVCT_EL0 reads. EVNTEN (bit 2)
-/// clear: no event stream.
-pub const fn cnthctl_guest(ecv: bool) -> u64 {
-    if ecv { (1 << 13) | (1 << 14) } else { 0 }
-}
-
-/// MDCR_EL2 for the guest (Arm ARM D23.2.100): TPM (bit 6) and TPMCR
-/// (bit 5) trap every PMU access, so the guest has no PMU; HPMN (bits 4:0)
-/// gives EL1 the first `counters` counters in name only (HPMN = 0 is
-/// CONSTRAINED UNPREDICTABLE without FEAT_HPMN0).
-pub const fn mdcr_guest(counters: u64) -> u64 {
-    (1 << 6) | (1 << 5) | (counters & 0x1f)
-}
+pub use el2_hypervisor::regs::GUEST_MPIDR;
 
 /// SCTLR_EL1 at guest entry: MMU and caches off as the Linux boot protocol
-/// requires; only the RES1 bits of ARMv8.0 (29, 28, 23, 22, 20, 11) set.
+/// requires; only the RES1 bits of ARMv8.0 (29, 28, 23, 22, 20, 11) set
+/// (aarch64-cpu names none of them).
 pub const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
 
-/// Number of PMU event counters (PMCR_EL0.N, bits 15:11).
+/// Number of PMU event counters (PMCR_EL0.N).
 pub fn pmu_counters() -> u64 {
-    (read_sysreg!("PMCR_EL0") >> 11) & 0x1f
+    PMCR_EL0::N.read(read_sysreg!("PMCR_EL0"))
 }
 
 /// Sets up EL2 to run a guest: trap configuration, stage 2, identity.
@@ -64,25 +24,50 @@ pub fn pmu_counters() -> u64 {
 /// `vtcr` and `vttbr` must describe valid stage-2 tables that map only
 /// guest memory; call once, before the first guest entry.
 pub unsafe fn configure_for_guest(vtcr: u64, vttbr: u64, ecv: bool) {
-    write_sysreg!("VTCR_EL2", vtcr);
-    write_sysreg!("VTTBR_EL2", vttbr);
-    write_sysreg!("CPTR_EL2", CPTR_GUEST);
-    write_sysreg!("CNTHCTL_EL2", cnthctl_guest(ecv));
-    write_sysreg!("CNTVOFF_EL2", 0);
-    write_sysreg!("MDCR_EL2", mdcr_guest(pmu_counters()));
-    write_sysreg!("HSTR_EL2", 0);
-    // The guest's identity: the real MIDR, and MPIDR affinity 0.0.0.0.
-    write_sysreg!("VPIDR_EL2", read_sysreg!("MIDR_EL1"));
-    write_sysreg!("VMPIDR_EL2", GUEST_MPIDR);
-    write_sysreg!("SCTLR_EL1", SCTLR_EL1_RESET);
-    write_sysreg!("HCR_EL2", HCR_GUEST);
-    // SAFETY: barriers and TLB maintenance only.
-    unsafe { core::arch::asm!("isb", "tlbi vmalls12e1", "dsb nsh", "isb", options(nostack)) };
+    let mdcr = regs::mdcr_guest(pmu_counters());
+    let midr = read_sysreg!("MIDR_EL1");
+    // SAFETY: VTCR_EL2 and VTTBR_EL2: the 40-bit IPA space and the root of
+    // tables that map guest RAM only (this function's contract); unused
+    // until HCR_EL2.VM is set below.
+    unsafe {
+        write_sysreg!("VTCR_EL2", vtcr);
+        write_sysreg!("VTTBR_EL2", vttbr);
+    }
+    // SAFETY: traps that leave the guest less, never more: CPTR_EL2 traps
+    // SVE, SME and the activity monitors (TZ, TSM, TAM) and leaves FP/SIMD
+    // to the guest (TFP = 0; the softfloat hypervisor never touches it);
+    // CNTHCTL_EL2 traps the physical counter and timer (EL1PCTEN = EL1PCEN
+    // = 0) and, with `ecv`, the virtual ones (EL1TVT, EL1TVCT), and
+    // CNTVOFF_EL2 = 0 makes guest virtual time the physical counter;
+    // MDCR_EL2 traps every PMU access (TPM, TPMCR), so the epoch counter
+    // stays the hypervisor's; HSTR_EL2 = 0 traps no AArch32 CP15 access
+    // (EL1 is AArch64, and AArch32 is hidden from the guest).
+    unsafe {
+        write_sysreg!("CPTR_EL2", regs::CPTR_GUEST);
+        write_sysreg!("CNTHCTL_EL2", regs::cnthctl_guest(ecv));
+        write_sysreg!("CNTVOFF_EL2", 0);
+        write_sysreg!("MDCR_EL2", mdcr);
+        write_sysreg!("HSTR_EL2", 0);
+    }
+    // SAFETY: values the guest only reads: its identity, VPIDR_EL2 the real
+    // MIDR and VMPIDR_EL2 affinity 0.0.0.0 (the guest DTB's one cpu@0), and
+    // SCTLR_EL1 with its MMU and caches off, as the Linux boot protocol
+    // asks (EL1 state; the guest has not run yet).
+    unsafe {
+        write_sysreg!("VPIDR_EL2", midr);
+        write_sysreg!("VMPIDR_EL2", GUEST_MPIDR);
+        write_sysreg!("SCTLR_EL1", SCTLR_EL1_RESET);
+    }
+    // SAFETY: HCR_EL2 last, once stage 2 and the traps above are in place:
+    // stage 2 on (VM), physical IRQ/FIQ/SError to EL2 (IMO, FMO, AMO), WFI,
+    // WFE, SMC and ID-register reads trapped, EL1 AArch64 (`HCR_GUEST`).
+    // Then barriers and VMALLS12E1, so no stale stage-1 or stage-2
+    // translation of this VMID survives into the guest.
+    unsafe {
+        write_sysreg!("HCR_EL2", regs::HCR_GUEST);
+        core::arch::asm!("isb", "tlbi vmalls12e1", "dsb nsh", "isb", options(nostack));
+    }
 }
-
-/// The MPIDR_EL1 the guest reads (VMPIDR_EL2): affinity 0.0.0.0, to match
-/// the guest DTB's single cpu@0; bit 31 is RES1.
-pub const GUEST_MPIDR: u64 = 1 << 31;
 
 /// The hardware values the guest reads without a trap, or through a trap
 /// that passes them on (`el2_hypervisor::replica::digest::Platform`).
@@ -146,10 +131,16 @@ pub struct El1Exception {
 /// # Safety
 /// The caller then resumes the guest at its vector, as a real exception would.
 pub unsafe fn deliver_to_el1(e: &El1Exception) -> u64 {
-    write_sysreg!("ESR_EL1", e.esr);
-    write_sysreg!("FAR_EL1", e.far);
-    write_sysreg!("ELR_EL1", e.elr);
-    write_sysreg!("SPSR_EL1", e.spsr);
+    // SAFETY: ESR/FAR/ELR/SPSR_EL1 are the guest's own EL1 registers, given
+    // the syndrome, address, return address and PSTATE of the exception
+    // being injected; the caller resumes the guest at its vector, as the
+    // hardware would (this function's contract).
+    unsafe {
+        write_sysreg!("ESR_EL1", e.esr);
+        write_sysreg!("FAR_EL1", e.far);
+        write_sysreg!("ELR_EL1", e.elr);
+        write_sysreg!("SPSR_EL1", e.spsr);
+    }
     read_sysreg!("VBAR_EL1")
 }
 

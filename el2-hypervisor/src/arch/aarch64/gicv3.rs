@@ -3,16 +3,10 @@
 //! list registers (ICH_LR<n>_EL2) through which the guest gets its own.
 //! Register offsets: Arm IHI 0069 (GICv3/v4 architecture), 12.8-12.11.
 
-use super::sysreg::read_sysreg;
+use super::sysreg::{read_sysreg, write_sysreg};
+use aarch64_cpu::registers::{ICH_VTR_EL2, Readable};
 use core::ptr::{read_volatile, write_volatile};
-
-macro_rules! write_sysreg {
-    ($name:expr, $v:expr) => {{
-        let v: u64 = $v;
-        // SAFETY: GIC CPU-interface registers at EL2; see each caller.
-        unsafe { core::arch::asm!(concat!("msr ", $name, ", {}"), in(reg) v, options(nostack, preserves_flags)) };
-    }};
-}
+use el2_hypervisor::regs;
 
 const GICD_CTLR: usize = 0x0000;
 const GICR_WAKER: usize = 0x0014;
@@ -53,10 +47,13 @@ impl Gic {
     /// Wakes this core's redistributor, enables the distributor (affinity
     /// routing, group 1) and the system-register CPU interface at EL2.
     pub fn init(&self) {
-        // ICC_SRE_EL2: SRE | DFB | DIB | Enable (EL1 may use ICC_SRE_EL1).
-        write_sysreg!("ICC_SRE_EL2", 0xf);
-        // SAFETY: barrier only.
-        unsafe { core::arch::asm!("isb", options(nostack)) };
+        // SAFETY: ICC_SRE_EL2 (`regs::ICC_SRE_HYP`): the system-register
+        // interface at EL2 and for EL1, no IRQ/FIQ bypass; it changes how
+        // the hypervisor reaches the GIC it alone drives. Then a barrier.
+        unsafe {
+            write_sysreg!("ICC_SRE_EL2", regs::ICC_SRE_HYP);
+            core::arch::asm!("isb", options(nostack));
+        }
         // GICR_WAKER: clear ProcessorSleep (bit 1), wait for ChildrenAsleep (bit 2) to clear.
         let w = self.read32(self.gicr + GICR_WAKER);
         self.write32(self.gicr + GICR_WAKER, w & !(1 << 1));
@@ -65,11 +62,18 @@ impl Gic {
         }
         // GICD_CTLR: EnableGrp0 | EnableGrp1 | ARE (single security state, DS=1).
         self.write32(self.gicd + GICD_CTLR, (1 << 0) | (1 << 1) | (1 << 4));
-        write_sysreg!("ICC_PMR_EL1", 0xff);
-        write_sysreg!("ICC_BPR1_EL1", 0);
-        write_sysreg!("ICC_IGRPEN1_EL1", 1);
-        // SAFETY: barrier only.
-        unsafe { core::arch::asm!("isb", options(nostack)) };
+        // SAFETY: the hypervisor's own CPU interface, whose interrupts are
+        // taken only where EL2 unmasks them: ICC_PMR_EL1 = 0xff lets every
+        // priority through, ICC_BPR1_EL1 = 0 gives group 1 the finest
+        // preemption, ICC_IGRPEN1_EL1 = 1 (Enable) turns group 1 on. With
+        // HCR_EL2.IMO/FMO set the guest's accesses to these registers reach
+        // its virtual interface, not this state. Then a barrier.
+        unsafe {
+            write_sysreg!("ICC_PMR_EL1", 0xff);
+            write_sysreg!("ICC_BPR1_EL1", 0);
+            write_sysreg!("ICC_IGRPEN1_EL1", 1);
+            core::arch::asm!("isb", options(nostack));
+        }
     }
 
     /// Enables a PPI (16..31) as group 1 at a middle priority.
@@ -96,7 +100,10 @@ pub fn acknowledge() -> u32 {
 
 /// Ends (and, with EOImode 0, deactivates) an acknowledged interrupt.
 pub fn end_of_interrupt(intid: u32) {
-    write_sysreg!("ICC_EOIR1_EL1", intid as u64);
+    // SAFETY: ICC_EOIR1_EL1 with an INTID that `acknowledge` returned (the
+    // one caller, `take_physical_interrupts`): it drops the priority and
+    // deactivates that interrupt of the hypervisor's own GIC.
+    unsafe { write_sysreg!("ICC_EOIR1_EL1", intid as u64) };
 }
 
 /// The guest's virtual CPU interface state held in EL2 registers: ICH_VMCR_EL2
@@ -105,7 +112,7 @@ pub fn end_of_interrupt(intid: u32) {
 /// ICH_AP0R<n>_EL2 and ICH_AP1R<n>_EL2; the others are not read, since
 /// accessing them is UNDEFINED).
 pub fn read_cpu_interface_state() -> el2_hypervisor::replica::fingerprint::CpuInterfaceState {
-    let pre_bits = ((read_sysreg!("ICH_VTR_EL2") >> 26) & 0x7) + 1;
+    let pre_bits = ICH_VTR_EL2.read(ICH_VTR_EL2::PREbits) + 1;
     let implemented = match pre_bits {
         7 => 4,
         6 => 2,
@@ -132,12 +139,16 @@ pub fn read_cpu_interface_state() -> el2_hypervisor::replica::fingerprint::CpuIn
 
 /// Number of list registers (ICH_VTR_EL2.ListRegs + 1).
 pub fn list_register_count() -> usize {
-    ((read_sysreg!("ICH_VTR_EL2") & 0x1f) + 1) as usize
+    (ICH_VTR_EL2.read(ICH_VTR_EL2::ListRegs) + 1) as usize
 }
 
 /// Turns the virtual CPU interface on (ICH_HCR_EL2.En).
 pub fn enable_virtual_interface() {
-    write_sysreg!("ICH_HCR_EL2", 1);
+    // SAFETY: ICH_HCR_EL2 (`regs::ICH_HCR_GUEST`): En only, no maintenance
+    // interrupt. It turns on the guest's virtual CPU interface, which shows
+    // the guest what the list registers hold (see `write_lr`) and leaves
+    // the physical GIC and EL2's own interrupts alone.
+    unsafe { write_sysreg!("ICH_HCR_EL2", regs::ICH_HCR_GUEST) };
 }
 
 macro_rules! lr_access {
@@ -152,7 +163,12 @@ macro_rules! lr_access {
         /// Writes ICH_LR<n>_EL2.
         pub fn write_lr(n: usize, v: u64) {
             match n {
-                $($n => write_sysreg!(concat!("ICH_LR", stringify!($n), "_EL2"), v),)*
+                // SAFETY: ICH_LR<n>_EL2 with a value the vGIC model encoded
+                // (`LrFormat::encode`): a virtual interrupt offered to the
+                // guest, with HW = 0 (the model never links a physical
+                // one), so it changes only what the guest's virtual CPU
+                // interface shows.
+                $($n => unsafe { write_sysreg!(concat!("ICH_LR", stringify!($n), "_EL2"), v) },)*
                 _ => {}
             }
         }

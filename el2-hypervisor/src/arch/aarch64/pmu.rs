@@ -8,27 +8,12 @@
 //! The guest cannot see or touch the PMU: MDCR_EL2.TPM traps all its PMU
 //! accesses and the ID registers hide it (see el2_regs.rs). The counter is
 //! filtered to count EL0 and EL1 only (PMCCFILTR_EL0.P = U = NSH = 0), so
-//! the hypervisor's own instructions and ERETs are not counted.
+//! the hypervisor's own instructions and ERETs are not counted. The values
+//! are in `el2_hypervisor::regs`; the overflow interrupt's INTID is the
+//! board's (`board_support::Board::interrupts`).
 
-use super::sysreg::read_sysreg;
-
-macro_rules! write_sysreg {
-    ($name:expr, $v:expr) => {{
-        let v: u64 = $v;
-        // SAFETY: the PMU belongs to the hypervisor (the guest's accesses trap).
-        unsafe { core::arch::asm!(concat!("msr ", $name, ", {}"), in(reg) v, options(nostack, preserves_flags)) };
-    }};
-}
-
-/// PMCR_EL0: E (bit 0) enables, LC (bit 6) makes the cycle counter
-/// overflow at 64 bits.
-const PMCR_E: u64 = 1 << 0;
-const PMCR_LC: u64 = 1 << 6;
-/// The cycle counter's bit in PMCNTENSET/PMINTENSET/PMOVSCLR.
-const CYCLE: u64 = 1 << 31;
-
-/// The PMU's overflow interrupt (a PPI) on QEMU virt.
-pub const PMU_INTID: u32 = 23;
+use super::sysreg::{read_sysreg, write_sysreg};
+use el2_hypervisor::regs::{PMCCFILTR_EPOCHS, PMCR_EPOCHS, PMU_CYCLE_COUNTER as CYCLE};
 
 /// Counts guest instructions for one epoch at a time.
 pub struct EpochCounter {
@@ -38,10 +23,17 @@ pub struct EpochCounter {
 impl EpochCounter {
     /// Sets the PMU up; `start` begins counting.
     pub fn new(length: u64) -> Self {
-        write_sysreg!("PMCR_EL0", PMCR_E | PMCR_LC);
-        write_sysreg!("PMCCFILTR_EL0", 0);
-        write_sysreg!("PMINTENSET_EL1", CYCLE);
-        write_sysreg!("PMCNTENSET_EL0", CYCLE);
+        // SAFETY: the PMU is the hypervisor's (MDCR_EL2.TPM/TPMCR trap the
+        // guest's accesses): PMCR_EL0 enables counting with a 64-bit cycle
+        // counter (E, LC), PMCCFILTR_EL0 counts EL0/EL1 only, and
+        // PMINTENSET_EL1/PMCNTENSET_EL0 (C) enable the cycle counter and
+        // its overflow interrupt, which only the hypervisor takes.
+        unsafe {
+            write_sysreg!("PMCR_EL0", PMCR_EPOCHS);
+            write_sysreg!("PMCCFILTR_EL0", PMCCFILTR_EPOCHS);
+            write_sysreg!("PMINTENSET_EL1", CYCLE);
+            write_sysreg!("PMCNTENSET_EL0", CYCLE);
+        }
         Self { length }
     }
 
@@ -52,10 +44,14 @@ impl EpochCounter {
     /// Starts an epoch: the overflow interrupt comes after `length` guest
     /// instructions.
     pub fn start(&self) {
-        write_sysreg!("PMOVSCLR_EL0", CYCLE);
-        write_sysreg!("PMCCNTR_EL0", 0u64.wrapping_sub(self.length));
-        // SAFETY: barrier only: the counter value is in place before the guest runs.
-        unsafe { core::arch::asm!("isb", options(nostack, preserves_flags)) };
+        // SAFETY: the hypervisor's PMU: PMOVSCLR_EL0 (C) lowers a stale
+        // overflow, PMCCNTR_EL0 is loaded `length` counts short of
+        // wrapping; the barrier puts both in place before the guest runs.
+        unsafe {
+            write_sysreg!("PMOVSCLR_EL0", CYCLE);
+            write_sysreg!("PMCCNTR_EL0", 0u64.wrapping_sub(self.length));
+            core::arch::asm!("isb", options(nostack, preserves_flags));
+        }
     }
 
     /// Guest instructions retired since `start`.
@@ -66,7 +62,9 @@ impl EpochCounter {
     /// Lowers the overflow interrupt (the count goes on from 0 and
     /// [`Self::elapsed`] stays right until the next `start`).
     pub fn clear_overflow(&self) {
-        write_sysreg!("PMOVSCLR_EL0", CYCLE);
+        // SAFETY: PMOVSCLR_EL0 (C): clears the cycle counter's overflow flag
+        // of the hypervisor's PMU, and with it the interrupt; the count runs on.
+        unsafe { write_sysreg!("PMOVSCLR_EL0", CYCLE) };
     }
 
     /// Whether the counter overflowed (the epoch is over).

@@ -1,8 +1,9 @@
 //! System-register access at EL2: thin, named wrappers around `mrs`/`msr`.
 //!
 //! Reads of identification and syndrome registers have no side effects and
-//! are safe functions. Writes that change how the machine behaves live where
-//! their reason is explained, as `unsafe fn`s.
+//! are safe functions. Every write goes through [`write_sysreg!`], inside an
+//! `unsafe` block at its call site, where its reason is explained; the
+//! values written are built from named fields in `el2_hypervisor::regs`.
 
 /// Reads a system register by name.
 macro_rules! read_sysreg {
@@ -17,6 +18,20 @@ macro_rules! read_sysreg {
 }
 #[allow(unused_imports)]
 pub(crate) use read_sysreg;
+
+/// Writes a system register by name: `write_sysreg!("HCR_EL2", value)`.
+///
+/// The macro holds no `unsafe` block: a write can break isolation or the
+/// guest, so each call site sits in its own `unsafe {}` whose `// SAFETY:`
+/// comment says why that register may take that value. The value (a `u64`)
+/// is evaluated before the `msr`.
+macro_rules! write_sysreg {
+    ($name:expr, $v:expr) => {{
+        let v: u64 = $v;
+        core::arch::asm!(concat!("msr ", $name, ", {}"), in(reg) v, options(nostack, preserves_flags))
+    }};
+}
+pub(crate) use write_sysreg;
 
 /// The ID registers the banner and the feature checks read.
 pub fn id_registers() -> el2_hypervisor::cpu_features::IdRegisters {
@@ -46,14 +61,12 @@ pub fn install_vectors() {
     unsafe extern "C" {
         static el2_vectors: u8;
     }
-    // SAFETY: `el2_vectors` is the 2 KiB-aligned table in vectors.s whose
-    // entries save state and call `el2_trap`; writing VBAR_EL2 only changes
-    // where EL2 exceptions go.
+    let table = core::ptr::addr_of!(el2_vectors) as u64;
+    // SAFETY: VBAR_EL2 gets `el2_vectors`, the 2 KiB-aligned table in
+    // vectors.s whose entries save state and call `el2_trap`; the write only
+    // changes where EL2 exceptions go, and the ISB makes it take effect.
     unsafe {
-        core::arch::asm!(
-            "msr VBAR_EL2, {}", "isb",
-            in(reg) core::ptr::addr_of!(el2_vectors) as u64,
-            options(nostack, preserves_flags)
-        )
-    };
+        write_sysreg!("VBAR_EL2", table);
+        core::arch::asm!("isb", options(nostack, preserves_flags));
+    }
 }

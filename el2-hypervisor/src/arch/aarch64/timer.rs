@@ -1,7 +1,8 @@
 //! The EL2 physical timer (CNTHP_*), which wakes the hypervisor when the
 //! guest's emulated timer is due, and the physical counter.
 
-use super::sysreg::read_sysreg;
+use super::sysreg::{read_sysreg, write_sysreg};
+use el2_hypervisor::regs::{CNTHP_ARMED, CNTHP_STOPPED};
 
 /// The physical counter (CNTPCT_EL0), read at EL2 (never trapped here).
 pub fn counter() -> u64 {
@@ -16,19 +17,20 @@ pub fn frequency() -> u64 {
 }
 
 /// Arms the EL2 physical timer to fire when the counter reaches `deadline`,
-/// or stops it (`None`). CNTHP_CTL_EL2: ENABLE bit 0, IMASK bit 1.
+/// or stops it (`None`).
 pub fn arm(deadline: Option<u64>) {
     let (cval, ctl) = match deadline {
-        Some(d) => (d, 1u64),
-        None => (u64::MAX, 0u64),
+        Some(d) => (d, CNTHP_ARMED),
+        None => (u64::MAX, CNTHP_STOPPED),
     };
-    // SAFETY: the EL2 timer belongs to the hypervisor alone.
+    // SAFETY: CNTHP_CVAL_EL2 and CNTHP_CTL_EL2 (ENABLE, IMASK) belong to the
+    // hypervisor alone (EL1 has no access to the EL2 timer); any deadline
+    // only decides when EL2 is woken. The ISB makes them take effect.
     unsafe {
-        core::arch::asm!(
-            "msr CNTHP_CVAL_EL2, {}", "msr CNTHP_CTL_EL2, {}", "isb",
-            in(reg) cval, in(reg) ctl, options(nostack, preserves_flags)
-        )
-    };
+        write_sysreg!("CNTHP_CVAL_EL2", cval);
+        write_sysreg!("CNTHP_CTL_EL2", ctl);
+        core::arch::asm!("isb", options(nostack, preserves_flags));
+    }
 }
 
 /// Waits for an interrupt (exceptions stay masked at EL2: WFI still wakes

@@ -37,7 +37,7 @@ pub(super) fn take_physical_interrupts(vm: &mut Vm) -> bool {
         if intid == vm.hyp_timer_intid {
             timer::arm(None);
         }
-        if intid == pmu::PMU_INTID
+        if intid == vm.pmu_intid
             && let Some(ep) = vm.epochs.as_ref()
             && ep.counter.overflowed()
         {
@@ -113,11 +113,11 @@ pub(super) fn epoch_boundary(
     lrs: &mut ListRegisters,
 ) {
     let Some(ep) = vm.epochs.as_ref() else { return };
-    let (count, epoch) = (ep.counter.elapsed(), ep.epoch);
+    let (count, epoch) = (ep.counter.elapsed(), ep.engine.epoch());
     let inputs = ep.inputs_digest();
-    let replaying = ep.mode == Mode::Replay && !ep.live;
+    let replaying = ep.replaying();
     let fp = fingerprint_of(vm, frame, epoch, inputs);
-    let mut levels = current_levels(vm, guest_now());
+    let mut levels = current_levels(vm, guest_now(vm));
     if reason == BoundaryReason::Wfi && !replaying {
         // Idle: wait for something to deliver, then end the epoch with it.
         loop {
@@ -125,10 +125,10 @@ pub(super) fn epoch_boundary(
             if deliverable(vm, lrs) {
                 break;
             }
-            timer::arm(vm.timers.next_deadline());
+            timer::arm(physical_deadline(vm, vm.timers.next_deadline()));
             timer::wait_for_interrupt();
             take_physical_interrupts(vm);
-            levels = current_levels(vm, guest_now());
+            levels = current_levels(vm, guest_now(vm));
         }
     }
     let Some(ep) = vm.epochs.as_mut() else { return };
@@ -160,9 +160,10 @@ pub(super) fn before_entry(vm: &mut Vm, lrs: &mut ListRegisters) {
         // between boundaries: the UART's line follows its registers.
         let _ = vm.vgic.set_level(vm.uart_intid, vm.uart.irq_level());
     } else {
-        let now = guest_now();
+        let now = guest_now(vm);
         update_levels(vm, now);
-        timer::arm(vm.timers.next_deadline().filter(|&d| d > now));
+        let next = vm.timers.next_deadline().filter(|&d| d > now);
+        timer::arm(physical_deadline(vm, next));
     }
     fill_list_registers(vm, lrs);
 }

@@ -59,11 +59,11 @@ pub(super) fn on_wfx(vm: &mut Vm, frame: &mut TrapFrame, esr: u64, lrs: &mut Lis
     }
     if esr & 0b11 == 0 {
         vm.counts.count(TrapKind::Wfi);
-        update_levels(vm, guest_now());
+        update_levels(vm, guest_now(vm));
         if !vm.vgic.has_pending_deliverable() {
             // Nothing to deliver: sleep until the guest's timer (armed on
             // the EL2 timer) or a device interrupt is pending.
-            timer::arm(vm.timers.next_deadline());
+            timer::arm(physical_deadline(vm, vm.timers.next_deadline()));
             timer::wait_for_interrupt();
         }
     } else {
@@ -109,17 +109,17 @@ pub(super) fn guest_stopped(vm: &mut Vm, what: &str, status: ExitStatus) -> ! {
     println!("hypervisor: {}", vm.counts);
     if let Some(ep) = vm.epochs.as_mut() {
         ep.flush();
-        let verb = match (ep.mode, ep.live) {
+        let verb = match (ep.mode, ep.engine.live()) {
             (Mode::Record, _) => "recorded",
             (Mode::Replay, false) => "replayed",
             _ => "ran",
         };
         println!(
             "hypervisor: {verb} {} epochs, {} log entries",
-            ep.epoch + 1,
-            ep.entries
+            ep.engine.epoch() + 1,
+            ep.engine.entries()
         );
-        if ep.mode == Mode::Replay && !ep.live {
+        if ep.replaying() {
             println!("replay: complete: every epoch matched the log");
         }
     }
@@ -159,7 +159,9 @@ pub(super) fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
             return inject_undefined(vm, frame);
         }
         // Guest time is an environment input: logged or replayed.
-        let now = logged(vm, kind, 0, source, guest_now());
+        // The board's own clock: the engine logs it, replays the log's, or
+        // shifts it once live (`Engine::input`).
+        let now = logged(vm, kind, 0, source, timer::counter());
         let result = timer_trap::handle(&mut vm.timers, &access, now, value);
         if vm.epochs.is_some() {
             // The timer lines follow the emulation at this (logged) time:

@@ -1,0 +1,332 @@
+//! The replica engine: what a board does with each environment input and
+//! at each epoch boundary, by role. Pure logic over a [`LogPort`], so that
+//! it builds and is tested on the host; the board gives it the link (or
+//! nothing), the instruction count and the state fingerprint.
+//!
+//! | role | an input | a boundary |
+//! | --- | --- | --- |
+//! | [`Role::Solo`] | the board's own value | nothing to log |
+//! | [`Role::Primary`] | the board's own value, logged (`LogEntry`) | `EpochEnd` logged |
+//! | [`Role::Backup`] | the logged value, after checking the access is the logged one | checked against the logged `EpochEnd`, whose interrupt lines are raised |
+//!
+//! A backup whose log ends (the source sent `Takeover`, or has nothing
+//! more) goes live at that point: from then on it behaves as a solo board,
+//! except that guest time never goes backwards: its own clock may be
+//! behind the primary's, so time inputs (counter reads, timer registers)
+//! are shifted by [`Engine::time_offset`], fixed at the first one after
+//! the log ended so that it is not below the last logged time.
+//! Record is a primary whose log goes to a file through the host, replay a
+//! backup whose log comes from one (`docs/record-replay.md`).
+//!
+//! Every failure is an outcome ([`Stop`]), never a panic: a divergence
+//! names where and what; a peer that went away is [`Stop::PeerGone`], which
+//! is not a divergence.
+
+use super::fingerprint::Fingerprint;
+use super::replay::{self, At, Divergence, Expect};
+use heapless::Vec;
+use replication_link::message::{EpochEnd, InputKind, LogEntry, MAX_INTERRUPTS, Message};
+
+/// What the board is in a pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// No log: epochs only.
+    Solo,
+    /// Sends its log to a sink.
+    Primary,
+    /// Consumes a log from a source.
+    Backup,
+}
+
+/// The peer (or the host program standing in for it) is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerGone;
+
+/// Where a primary's log goes and a backup's comes from.
+pub trait LogPort {
+    /// Sends the next message of the log, in order. May wait for room.
+    fn send(&mut self, msg: Message) -> Result<(), PeerGone>;
+    /// The next logged message, waiting for it if need be.
+    fn next(&mut self) -> Result<Message, PeerGone>;
+}
+
+/// A port for a solo board: nothing to send, no log to read.
+pub struct NoLog;
+
+impl LogPort for NoLog {
+    fn send(&mut self, _: Message) -> Result<(), PeerGone> {
+        Ok(())
+    }
+    fn next(&mut self) -> Result<Message, PeerGone> {
+        Err(PeerGone)
+    }
+}
+
+/// Why the engine cannot go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The backup's guest did not do what the log says.
+    Diverged(Divergence),
+    /// The link's peer went away.
+    PeerGone,
+}
+
+impl From<PeerGone> for Stop {
+    fn from(_: PeerGone) -> Self {
+        Stop::PeerGone
+    }
+}
+
+/// The interrupt lines an epoch boundary raises.
+pub type Lines = Vec<u32, MAX_INTERRUPTS>;
+
+/// The engine of one board.
+pub struct Engine<P> {
+    role: Role,
+    port: P,
+    epoch: u64,
+    /// A backup whose log ended: it runs on alone.
+    live: bool,
+    /// Where the log ended, until the board has said so.
+    went_live_at: Option<At>,
+    /// Log entries sent or consumed.
+    entries: u64,
+    /// The latest guest time the guest has seen (time inputs only).
+    last_time: u64,
+    /// Added to this board's clock once live; `None` until fixed.
+    time_offset: Option<u64>,
+    /// Hash of every input the guest observed in this epoch (kind, width,
+    /// source, count, value): part of the boundary fingerprint, so that a
+    /// log whose values were changed fails at the boundary of the epoch
+    /// that holds the change, even when the guest's state absorbs it.
+    inputs: Fingerprint,
+}
+
+impl<P: LogPort> Engine<P> {
+    pub fn new(role: Role, port: P) -> Self {
+        Self {
+            role,
+            port,
+            epoch: 0,
+            live: false,
+            went_live_at: None,
+            entries: 0,
+            last_time: 0,
+            time_offset: None,
+            inputs: Fingerprint::new(),
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+    /// The epoch in progress (0 first).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+    /// Log entries sent (primary) or consumed (backup).
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+    /// A backup that is still consuming its log.
+    pub fn replaying(&self) -> bool {
+        self.role == Role::Backup && !self.live
+    }
+    /// A backup whose log ended.
+    pub fn live(&self) -> bool {
+        self.live
+    }
+    /// Where the log ended, once, after the call that found it.
+    pub fn take_went_live(&mut self) -> Option<At> {
+        self.went_live_at.take()
+    }
+    /// What is added to this board's clock to make guest time (0 but on a
+    /// backup that went live behind the primary's time).
+    pub fn time_offset(&self) -> u64 {
+        self.time_offset.unwrap_or(0)
+    }
+    pub fn port(&mut self) -> &mut P {
+        &mut self.port
+    }
+    pub fn port_ref(&self) -> &P {
+        &self.port
+    }
+
+    /// A primary whose backup is gone runs on unprotected: nothing more
+    /// is logged.
+    pub fn continue_alone(&mut self) {
+        if self.role == Role::Primary {
+            self.role = Role::Solo;
+        }
+    }
+
+    /// The inputs observed in the current epoch, hashed.
+    pub fn inputs_digest(&self) -> u64 {
+        self.inputs.finish()
+    }
+
+    /// An environment input the guest observes at instruction `count` of
+    /// the epoch: `computed` is what this board would give it. Returns the
+    /// value the guest gets.
+    pub fn input(
+        &mut self,
+        count: u64,
+        kind: InputKind,
+        detail: u8,
+        source: u64,
+        computed: u64,
+    ) -> Result<u64, Stop> {
+        let value = if is_time(kind) {
+            let v = self.time_value(count, kind, detail, source, computed)?;
+            self.last_time = self.last_time.max(v);
+            v
+        } else {
+            self.input_value(count, kind, detail, source, computed)?
+        };
+        self.inputs
+            .words(&[kind as u64 | (u64::from(detail) << 8), source, count, value]);
+        Ok(value)
+    }
+
+    /// A time input: as any input, but once live, on this board's clock
+    /// shifted so that guest time does not go backwards.
+    fn time_value(
+        &mut self,
+        count: u64,
+        kind: InputKind,
+        detail: u8,
+        source: u64,
+        computed: u64,
+    ) -> Result<u64, Stop> {
+        if self.role == Role::Backup && self.live {
+            let offset = *self
+                .time_offset
+                .get_or_insert(self.last_time.saturating_sub(computed));
+            return Ok(computed.saturating_add(offset));
+        }
+        let v = self.input_value(count, kind, detail, source, computed)?;
+        if self.live && self.time_offset.is_none() {
+            // The log ended at this very input: it is the first live one.
+            let offset = self.last_time.saturating_sub(computed);
+            self.time_offset = Some(offset);
+            return Ok(computed.saturating_add(offset));
+        }
+        Ok(v)
+    }
+
+    fn input_value(
+        &mut self,
+        count: u64,
+        kind: InputKind,
+        detail: u8,
+        source: u64,
+        computed: u64,
+    ) -> Result<u64, Stop> {
+        match self.role {
+            Role::Primary => {
+                self.entries += 1;
+                self.port.send(Message::LogEntry(LogEntry {
+                    epoch: self.epoch,
+                    count,
+                    kind,
+                    detail,
+                    source,
+                    value: computed,
+                }))?;
+                Ok(computed)
+            }
+            Role::Backup if !self.live => {
+                let got = Expect {
+                    epoch: self.epoch,
+                    count,
+                    kind,
+                    detail,
+                    source,
+                };
+                match self.port.next()? {
+                    Message::LogEntry(e) => {
+                        self.entries += 1;
+                        replay::check_input(&e, got).map_err(Stop::Diverged)
+                    }
+                    Message::EpochEnd(end) => {
+                        Err(Stop::Diverged(Divergence::InputInsteadOfBoundary {
+                            at: self.at(count),
+                            got,
+                            logged_end: At {
+                                epoch: end.epoch,
+                                count: end.count,
+                            },
+                        }))
+                    }
+                    _ => {
+                        self.go_live(count);
+                        Ok(computed)
+                    }
+                }
+            }
+            _ => Ok(computed),
+        }
+    }
+
+    /// An epoch boundary at instruction `count`, PC `pc`, with the state
+    /// `fingerprint` (which must include [`Engine::inputs_digest`]).
+    /// `levels` are the interrupt lines this board would raise; returns
+    /// the lines to raise (a replaying backup: the logged ones). The next
+    /// epoch starts.
+    pub fn boundary(
+        &mut self,
+        count: u64,
+        pc: u64,
+        fingerprint: u64,
+        levels: &[u32],
+    ) -> Result<Lines, Stop> {
+        let mut out: Lines = levels.iter().copied().take(MAX_INTERRUPTS).collect();
+        match self.role {
+            Role::Primary => self.port.send(Message::EpochEnd(EpochEnd {
+                epoch: self.epoch,
+                count,
+                pc,
+                fingerprint,
+                interrupts: out.clone(),
+            }))?,
+            Role::Backup if !self.live => match self.port.next()? {
+                Message::EpochEnd(end) => {
+                    replay::check_boundary(&end, self.epoch, count, pc, fingerprint)
+                        .map_err(Stop::Diverged)?;
+                    out = end.interrupts;
+                }
+                Message::LogEntry(e) => {
+                    return Err(Stop::Diverged(Divergence::BoundaryInsteadOfInput {
+                        at: self.at(count),
+                        expected: Expect::of(&e),
+                    }));
+                }
+                _ => self.go_live(count),
+            },
+            _ => {}
+        }
+        self.epoch += 1;
+        self.inputs = Fingerprint::new();
+        Ok(out)
+    }
+
+    fn at(&self, count: u64) -> At {
+        At {
+            epoch: self.epoch,
+            count,
+        }
+    }
+
+    fn go_live(&mut self, count: u64) {
+        self.live = true;
+        self.went_live_at = Some(self.at(count));
+    }
+}
+
+/// Inputs that carry guest time.
+fn is_time(kind: InputKind) -> bool {
+    matches!(kind, InputKind::CounterRead | InputKind::TimerRegRead)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,285 @@
+//! The engine against a tape: a primary's log recorded into memory and
+//! fed to a backup, intact, changed, cut short, or gone.
+
+use super::*;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec as StdVec;
+use replication_link::message::Takeover;
+
+/// A log port over memory: what is sent is kept; what is read comes from
+/// `to_read`. An exhausted tape, or a send after `send_limit`, is a peer
+/// that went away.
+#[derive(Default)]
+struct Tape {
+    sent: StdVec<Message>,
+    to_read: VecDeque<Message>,
+    send_limit: Option<usize>,
+}
+
+impl LogPort for Tape {
+    fn send(&mut self, msg: Message) -> Result<(), PeerGone> {
+        if self.send_limit.is_some_and(|n| self.sent.len() >= n) {
+            return Err(PeerGone);
+        }
+        self.sent.push(msg);
+        Ok(())
+    }
+    fn next(&mut self) -> Result<Message, PeerGone> {
+        self.to_read.pop_front().ok_or(PeerGone)
+    }
+}
+
+/// One step of a guest's execution as the engine sees it.
+#[derive(Clone, Copy)]
+enum Step {
+    /// An input at `count`: (kind, width, source, the board's own value).
+    Input(u64, InputKind, u8, u64, u64),
+    /// A boundary at `count`, PC, with these lines high on this board.
+    Boundary(u64, u64, &'static [u32]),
+}
+
+use InputKind::{CounterRead, FirmwareResult, MmioRead};
+
+/// Two epochs: counter reads, an MMIO read, a firmware call.
+const SCRIPT: [Step; 7] = [
+    Step::Input(10, CounterRead, 0, 0xdf02, 1000),
+    Step::Input(20, MmioRead, 4, 0x0900_0018, 0x90),
+    Step::Boundary(1_000, 0x4000_1000, &[27]),
+    Step::Input(5, FirmwareResult, 0, 0x8400_0000, 0x10001),
+    Step::Input(7, CounterRead, 0, 0xdf02, 2000),
+    Step::Input(9, CounterRead, 0, 0xdf02, 3000),
+    Step::Boundary(400, 0x4000_2000, &[]),
+];
+
+/// What a run saw: each input's value and each boundary's lines.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    Value(u64),
+    Lines(StdVec<u32>),
+}
+
+/// Runs `script` on `engine`; `skew` is added to every value the board
+/// computes (a backup's own values differ from the primary's). The
+/// fingerprint of a boundary is the inputs digest xor the PC: the state
+/// of this model guest.
+fn run(engine: &mut Engine<Tape>, script: &[Step], skew: u64) -> Result<StdVec<Seen>, Stop> {
+    let mut seen = StdVec::new();
+    for step in script {
+        match *step {
+            Step::Input(count, kind, width, source, value) => {
+                let v = engine.input(count, kind, width, source, value + skew)?;
+                seen.push(Seen::Value(v));
+            }
+            Step::Boundary(count, pc, lines) => {
+                let fp = engine.inputs_digest() ^ pc;
+                let high = engine.boundary(count, pc, fp, lines)?;
+                seen.push(Seen::Lines(high.iter().copied().collect()));
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// The primary's log of [`SCRIPT`], and what its guest saw.
+fn recorded() -> (StdVec<Message>, StdVec<Seen>) {
+    let mut p = Engine::new(Role::Primary, Tape::default());
+    let seen = run(&mut p, &SCRIPT, 0).unwrap();
+    assert_eq!(p.entries(), 5);
+    assert_eq!(p.epoch(), 2);
+    (core::mem::take(&mut p.port().sent), seen)
+}
+
+fn backup(log: StdVec<Message>) -> Engine<Tape> {
+    Engine::new(
+        Role::Backup,
+        Tape {
+            to_read: log.into(),
+            ..Tape::default()
+        },
+    )
+}
+
+#[test]
+fn the_primary_logs_every_input_and_boundary_in_order() {
+    let (log, seen) = recorded();
+    assert_eq!(log.len(), SCRIPT.len());
+    match (&log[1], &log[2]) {
+        (Message::LogEntry(e), Message::EpochEnd(end)) => {
+            assert_eq!(
+                (e.epoch, e.count, e.kind, e.detail, e.value),
+                (0, 20, MmioRead, 4, 0x90)
+            );
+            assert_eq!((end.epoch, end.count, end.pc), (0, 1_000, 0x4000_1000));
+            assert_eq!(&end.interrupts[..], &[27]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The primary's guest saw its own values.
+    assert_eq!(seen[0], Seen::Value(1000));
+}
+
+#[test]
+fn the_backup_sees_the_primarys_values_and_lines() {
+    let (log, primary_saw) = recorded();
+    let mut b = backup(log);
+    // Its own values (skewed) and lines are not what its guest gets.
+    let mut script = SCRIPT;
+    script[6] = Step::Boundary(400, 0x4000_2000, &[30]);
+    let backup_saw = run(&mut b, &script, 7).unwrap();
+    assert_eq!(backup_saw, primary_saw);
+    assert_eq!(b.entries(), 5);
+    assert!(b.replaying() && !b.live());
+}
+
+#[test]
+fn a_changed_value_is_caught_at_the_boundary_of_its_epoch() {
+    let (mut log, _) = recorded();
+    // The second epoch's last counter read, changed after recording.
+    let Message::LogEntry(e) = &mut log[5] else {
+        panic!()
+    };
+    e.value += 1;
+    let mut b = backup(log);
+    match run(&mut b, &SCRIPT, 0) {
+        Err(Stop::Diverged(Divergence::Boundary { at, field, .. })) => {
+            assert_eq!((at.epoch, at.count, field), (1, 400, "state fingerprint"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn another_access_is_a_divergence_at_its_count() {
+    let cases: [(usize, Step); 4] = [
+        (0, Step::Input(11, CounterRead, 0, 0xdf02, 1000)), // another count
+        (0, Step::Input(10, MmioRead, 0, 0xdf02, 1000)),    // another kind
+        (1, Step::Input(20, MmioRead, 4, 0x0900_0000, 0)),  // another register
+        (1, Step::Input(20, MmioRead, 8, 0x0900_0018, 0)),  // another width
+    ];
+    for (i, step) in cases {
+        let (log, _) = recorded();
+        let mut b = backup(log);
+        let mut script = SCRIPT;
+        script[i] = step;
+        match run(&mut b, &script, 0) {
+            Err(Stop::Diverged(Divergence::Input { at, .. })) => assert_eq!(at.epoch, 0),
+            other => panic!("case {i}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn an_input_where_the_log_ends_the_epoch_and_the_reverse() {
+    let (log, _) = recorded();
+    let mut extra = SCRIPT.to_vec();
+    extra.insert(2, Step::Input(30, CounterRead, 0, 0xdf02, 5));
+    match run(&mut backup(log), &extra, 0) {
+        Err(Stop::Diverged(Divergence::InputInsteadOfBoundary { logged_end, .. })) => {
+            assert_eq!(logged_end.count, 1_000);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (log, _) = recorded();
+    let mut fewer = SCRIPT.to_vec();
+    fewer.remove(1);
+    match run(&mut backup(log), &fewer, 0) {
+        Err(Stop::Diverged(Divergence::BoundaryInsteadOfInput { at, expected })) => {
+            assert_eq!((at.epoch, at.count, expected.count), (0, 1_000, 20));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn at_the_end_of_the_log_the_backup_goes_live_with_its_own_values() {
+    let (mut log, primary_saw) = recorded();
+    log.truncate(3); // the first epoch
+    log.push(Message::Takeover(Takeover { epoch: 1, count: 0 }));
+    let mut b = backup(log);
+    let saw = run(&mut b, &SCRIPT, 7).unwrap();
+    assert_eq!(saw[..3], primary_saw[..3]);
+    assert_eq!(saw[3], Seen::Value(0x10001 + 7), "its own value once live");
+    assert!(b.live() && !b.replaying());
+    assert_eq!(b.take_went_live(), Some(At { epoch: 1, count: 5 }));
+    assert_eq!(b.take_went_live(), None, "said once");
+}
+
+#[test]
+fn a_peer_that_goes_away_is_peer_gone_not_a_divergence() {
+    let (mut log, _) = recorded();
+    log.truncate(4);
+    assert_eq!(run(&mut backup(log), &SCRIPT, 0), Err(Stop::PeerGone));
+    let mut p = Engine::new(
+        Role::Primary,
+        Tape {
+            send_limit: Some(2),
+            ..Tape::default()
+        },
+    );
+    assert_eq!(run(&mut p, &SCRIPT, 0), Err(Stop::PeerGone));
+}
+
+#[test]
+fn a_solo_board_logs_nothing_and_sees_its_own_values() {
+    let mut s = Engine::new(Role::Solo, NoLog);
+    for step in SCRIPT {
+        match step {
+            Step::Input(count, kind, width, source, value) => {
+                assert_eq!(s.input(count, kind, width, source, value), Ok(value));
+            }
+            Step::Boundary(count, pc, lines) => {
+                assert_eq!(&s.boundary(count, pc, 0, lines).unwrap()[..], lines);
+            }
+        }
+    }
+    assert_eq!((s.epoch(), s.entries()), (2, 0));
+}
+
+#[test]
+fn the_inputs_digest_covers_each_field_and_restarts_each_epoch() {
+    let digest_after = |kind, width, source, count, value| {
+        let mut s = Engine::new(Role::Solo, NoLog);
+        s.input(count, kind, width, source, value).unwrap();
+        s.inputs_digest()
+    };
+    let base = digest_after(MmioRead, 4, 0x900_0000, 10, 1);
+    assert_ne!(base, digest_after(CounterRead, 4, 0x900_0000, 10, 1));
+    assert_ne!(base, digest_after(MmioRead, 8, 0x900_0000, 10, 1));
+    assert_ne!(base, digest_after(MmioRead, 4, 0x900_0004, 10, 1));
+    assert_ne!(base, digest_after(MmioRead, 4, 0x900_0000, 11, 1));
+    assert_ne!(base, digest_after(MmioRead, 4, 0x900_0000, 10, 2));
+    let mut s = Engine::new(Role::Solo, NoLog);
+    let empty = s.inputs_digest();
+    s.input(1, CounterRead, 0, 0, 5).unwrap();
+    s.boundary(2, 0, 0, &[]).unwrap();
+    assert_eq!(s.inputs_digest(), empty);
+}
+
+#[test]
+fn a_backup_that_goes_live_behind_the_primarys_clock_keeps_time_monotonic() {
+    let (mut log, _) = recorded();
+    log.truncate(3);
+    log.push(Message::Takeover(Takeover { epoch: 1, count: 0 }));
+    let mut b = backup(log);
+    // The first epoch, replayed: the logged counter value 1000.
+    run(&mut b, &SCRIPT[..3], 0).unwrap();
+    // The backup's own clock reads 10 (far behind 1000) when it goes live.
+    b.input(5, FirmwareResult, 0, 0x8400_0000, 1).unwrap();
+    let first = b.input(7, CounterRead, 0, 0xdf02, 10).unwrap();
+    let second = b.input(9, CounterRead, 0, 0xdf02, 25).unwrap();
+    assert!(first >= 1000, "time went backwards: {first} after 1000");
+    assert_eq!(
+        second - first,
+        15,
+        "then it advances with the board's clock"
+    );
+    assert_eq!(b.time_offset(), 990);
+    // A board whose clock is ahead needs no shift.
+    let (mut log, _) = recorded();
+    log.truncate(3);
+    log.push(Message::Takeover(Takeover { epoch: 1, count: 0 }));
+    let mut ahead = backup(log);
+    run(&mut ahead, &SCRIPT[..3], 0).unwrap();
+    assert_eq!(ahead.input(7, CounterRead, 0, 0xdf02, 5000), Ok(5000));
+    assert_eq!(ahead.time_offset(), 0);
+}
