@@ -17,7 +17,8 @@ use tock_registers::fields::FieldValue;
 use tock_registers::{RegisterLongName, register_bitfields};
 
 /// The bits of `fields` together, as tock-registers' `a + b + ...` gives
-/// them, but in a `const`.
+/// them, but in a `const`. Meant for `const` items: called at run time it
+/// is a loop over the slice.
 pub const fn bits<R: RegisterLongName>(fields: &[FieldValue<u64, R>]) -> u64 {
     let mut v = 0;
     let mut i = 0;
@@ -41,7 +42,8 @@ register_bitfields! {u64,
         /// Enables the counter's event stream.
         EVNTEN OFFSET(2) NUMBITS(1) []
     ],
-    /// CPTR_EL2 (Arm ARM D23.2.33): the fields aarch64-cpu 11 lacks (it has TAM only).
+    /// CPTR_EL2 (Arm ARM D23.2.33): the fields aarch64-cpu 11 lacks (it has
+    /// TAM only).
     pub CPTR_EL2_EXT [
         /// RES1.
         RES1_13 OFFSET(13) NUMBITS(1) [],
@@ -119,32 +121,26 @@ pub const CPTR_GUEST: u64 = bits(&[CPTR_EL2::TAM::SET])
     ]);
 const _: () = assert!(CPTR_GUEST == 0x4000_33ff);
 
-/// CNTHCTL_EL2 for the guest (Arm ARM D23.2.26): CNTPCT_EL0 reads and the physical
-/// timer registers trap (EL1PCTEN, EL1PCEN clear); with FEAT_ECV the virtual
-/// timer registers and CNTVCT_EL0 reads trap too. No event stream, no
-/// physical counter offset.
+/// CNTHCTL_EL2 for the guest (Arm ARM D23.2.26): CNTPCT_EL0 reads and the
+/// physical timer registers trap (EL1PCTEN, EL1PCEN clear); with FEAT_ECV
+/// the virtual timer registers and CNTVCT_EL0 reads trap too. No event
+/// stream, no physical counter offset.
 pub const fn cnthctl_guest(ecv: bool) -> u64 {
-    let physical = bits(&[CNTHCTL_EL2::EL1PCTEN::CLEAR, CNTHCTL_EL2::EL1PCEN::CLEAR]);
-    let fixed = bits(&[CNTHCTL_EL2_EXT::EVNTEN::CLEAR, CNTHCTL_EL2_EXT::ECV::CLEAR]);
-    let virt = if ecv {
-        bits(&[CNTHCTL_EL2_EXT::EL1TVT::SET, CNTHCTL_EL2_EXT::EL1TVCT::SET])
-    } else {
-        0
-    };
-    physical | fixed | virt
+    // Named constants, so that the `bits` loops run at compile time.
+    const ALWAYS: u64 = bits(&[CNTHCTL_EL2::EL1PCTEN::CLEAR, CNTHCTL_EL2::EL1PCEN::CLEAR])
+        | bits(&[CNTHCTL_EL2_EXT::EVNTEN::CLEAR, CNTHCTL_EL2_EXT::ECV::CLEAR]);
+    const VIRTUAL: u64 = bits(&[CNTHCTL_EL2_EXT::EL1TVT::SET, CNTHCTL_EL2_EXT::EL1TVCT::SET]);
+    if ecv { ALWAYS | VIRTUAL } else { ALWAYS }
 }
 const _: () = assert!(cnthctl_guest(true) == 0x6000 && cnthctl_guest(false) == 0);
 
-/// MDCR_EL2 for the guest (Arm ARM D23.2.100): TPM and TPMCR trap every PMU access,
-/// so the guest has no PMU; HPMN gives EL1 the first `counters` counters in
-/// name only (HPMN = 0 is CONSTRAINED UNPREDICTABLE without FEAT_HPMN0).
-/// `counters` is cut to HPMN's 5 bits.
+/// MDCR_EL2 for the guest (Arm ARM D23.2.100): TPM and TPMCR trap every PMU
+/// access, so the guest has no PMU; HPMN gives EL1 the first `counters`
+/// counters in name only (HPMN = 0 is CONSTRAINED UNPREDICTABLE without
+/// FEAT_HPMN0). `counters` is cut to HPMN's 5 bits.
 pub const fn mdcr_guest(counters: u64) -> u64 {
-    bits(&[
-        MDCR_EL2::TPM::SET,
-        MDCR_EL2::TPMCR::SET,
-        MDCR_EL2::HPMN.val(counters),
-    ])
+    const NO_PMU: u64 = bits(&[MDCR_EL2::TPM::SET, MDCR_EL2::TPMCR::SET]);
+    NO_PMU | MDCR_EL2::HPMN.val(counters).value
 }
 const _: () = assert!(mdcr_guest(6) == 0x66 && mdcr_guest(0x3f) == 0x7f);
 

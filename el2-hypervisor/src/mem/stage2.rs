@@ -234,30 +234,29 @@ pub const fn vtcr_el2(pa_range_field: u8) -> Result<u64, UnsupportedPaRange> {
     if pa_range_field & 0xf < 0b0010 {
         return Err(UnsupportedPaRange(pa_range_field));
     }
-    Ok(bits(&[
+    // Every field but PS is fixed: a named constant, folded at compile time.
+    const FIXED: u64 = bits(&[
         VTCR_EL2::T0SZ.val(64 - IPA_BITS as u64),
         VTCR_EL2::SL0::Granule4KBLevel1,
         VTCR_EL2::IRGN0::NormalWBRAWA,
         VTCR_EL2::ORGN0::NormalWBRAWA,
         VTCR_EL2::SH0::Inner,
         VTCR_EL2::TG0::Granule4KB,
-        VTCR_EL2::PS.val(ps_field(pa_range_field)),
         VTCR_EL2::VS::Bits8,
         VTCR_EL2::HA::Disabled,
         VTCR_EL2::HD::Disabled,
         VTCR_EL2::RES1::SET,
-    ]))
+    ]);
+    Ok(FIXED | VTCR_EL2::PS.val(ps_field(pa_range_field)).value)
 }
 
 /// VTTBR_EL2 (Arm ARM D23.2 "VTTBR_EL2"): BADDR \[47:1\] = `root_pa` (8 KiB
 /// aligned, as [`Stage2::root_pa`] is), VMID \[55:48\] (8-bit, VTCR_EL2.VS = 0),
 /// CnP \[0\] = 0.
 pub const fn vttbr_el2(root_pa: u64, vmid: u8) -> u64 {
-    bits(&[
-        VTTBR_EL2::BADDR.val(root_pa >> 1),
-        VTTBR_EL2::VMID.val(vmid as u64),
-        VTTBR_EL2::CnP::CLEAR,
-    ])
+    VTTBR_EL2::BADDR.val(root_pa >> 1).value
+        | VTTBR_EL2::VMID.val(vmid as u64).value
+        | VTTBR_EL2::CnP::CLEAR.value
 }
 
 #[cfg(test)]
