@@ -176,6 +176,40 @@ fn line_matches(line: &str, want: &str) -> bool {
     true
 }
 
+/// `target/tandem/smoke`, made if need be.
+fn smoke_dir() -> Result<std::path::PathBuf> {
+    let dir = paths::out_dir().join("smoke");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The test guest's bundle for a scenario: the suite's, or one with the
+/// scenario's command line; with one kernel byte flipped if it asks for a
+/// damaged bundle (the header, and the image hash it claims, untouched).
+fn test_guest_bundle(s: &Scenario, inputs: &Inputs) -> Result<std::path::PathBuf> {
+    let missing = || anyhow::anyhow!("this scenario needs the test guest");
+    let bundle = match &s.guest_cmdline {
+        None => inputs.test_guest_bundle.clone().ok_or_else(missing)?,
+        Some(cmdline) => {
+            let kernel = inputs.test_guest_kernel.as_ref().ok_or_else(missing)?;
+            let bundle = smoke_dir()?.join(format!("{}.bundle", s.name));
+            guest::write_bundle(kernel, None, cmdline, &bundle)?;
+            bundle
+        }
+    };
+    if !s.damage_bundle {
+        return Ok(bundle);
+    }
+    let mut bytes = std::fs::read(&bundle)?;
+    // The kernel is the first part, at the first part boundary.
+    let at = el2_hypervisor::guest::bundle::PART_ALIGN as usize + 64;
+    anyhow::ensure!(bytes.len() > at, "the bundle is too short to damage");
+    bytes[at] ^= 0x01;
+    let damaged = smoke_dir()?.join(format!("{}.damaged.bundle", s.name));
+    std::fs::write(&damaged, bytes)?;
+    Ok(damaged)
+}
+
 /// A device tree with nothing a board needs: the root's cells and an empty
 /// `/chosen`, which QEMU requires to add the memory and command line.
 fn bare_dtb() -> Result<Vec<u8>> {
@@ -246,46 +280,13 @@ fn run_one(
         v.insert("BUNDLE".into(), bundle.display().to_string());
     }
     if s.test_guest {
-        let bundle = match &s.guest_cmdline {
-            None => inputs
-                .test_guest_bundle
-                .clone()
-                .context("this scenario needs the test guest")?,
-            Some(cmdline) => {
-                let kernel = inputs
-                    .test_guest_kernel
-                    .as_ref()
-                    .context("this scenario needs the test guest")?;
-                let bundle = paths::out_dir()
-                    .join("smoke")
-                    .join(format!("{}.bundle", s.name));
-                std::fs::create_dir_all(paths::out_dir().join("smoke"))?;
-                guest::write_bundle(kernel, None, cmdline, &bundle)?;
-                bundle
-            }
-        };
-        let bundle = if s.damage_bundle {
-            let mut bytes = std::fs::read(&bundle)?;
-            // The kernel starts at 4 KiB (el2_hypervisor::guest::bundle).
-            let at = 4096 + 64;
-            anyhow::ensure!(bytes.len() > at, "the bundle is too short to damage");
-            bytes[at] ^= 0x01;
-            let damaged = paths::out_dir()
-                .join("smoke")
-                .join(format!("{}.damaged.bundle", s.name));
-            std::fs::create_dir_all(paths::out_dir().join("smoke"))?;
-            std::fs::write(&damaged, bytes)?;
-            damaged
-        } else {
-            bundle
-        };
+        let bundle = test_guest_bundle(s, inputs)?;
         v.insert("BUNDLE".into(), bundle.display().to_string());
     }
     match s.dtb.as_deref() {
         None => {}
         Some("bare") => {
-            let path = paths::out_dir().join("smoke").join("bare.dtb");
-            std::fs::create_dir_all(paths::out_dir().join("smoke"))?;
+            let path = smoke_dir()?.join("bare.dtb");
             std::fs::write(&path, bare_dtb()?)?;
             v.insert("DTB".into(), path.display().to_string());
         }

@@ -198,20 +198,16 @@ impl<P: LogPort> Engine<P> {
         source: u64,
         computed: u64,
     ) -> Result<u64, Stop> {
-        if self.role == Role::Backup && self.live {
-            let offset = *self
-                .time_offset
-                .get_or_insert(self.last_time.saturating_sub(computed));
-            return Ok(computed.saturating_add(offset));
-        }
+        // A live board's input is its own value (the log may end at this
+        // very input); `live` is only ever set on a backup.
         let v = self.input_value(count, kind, detail, source, computed)?;
-        if self.live && self.time_offset.is_none() {
-            // The log ended at this very input: it is the first live one.
-            let offset = self.last_time.saturating_sub(computed);
-            self.time_offset = Some(offset);
-            return Ok(computed.saturating_add(offset));
+        if !self.live {
+            return Ok(v);
         }
-        Ok(v)
+        let offset = *self
+            .time_offset
+            .get_or_insert(self.last_time.saturating_sub(computed));
+        Ok(computed.saturating_add(offset))
     }
 
     fn input_value(
