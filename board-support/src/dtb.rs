@@ -100,6 +100,8 @@ pub struct Uart {
 
 /// Up to this many RAM banks are kept.
 pub const MAX_MEMORY_BANKS: usize = 4;
+/// Most `virtio,mmio` slots kept from the device tree (QEMU virt has 32).
+pub const MAX_VIRTIO_SLOTS: usize = 32;
 
 /// What the hypervisor needs to know about the board, read from its DTB.
 #[derive(Clone, Debug)]
@@ -110,6 +112,9 @@ pub struct BoardInfo<'a> {
     /// The replication link's UART: the first PL011 that is not the console
     /// (QEMU virt's second `-serial`). Never given to the guest.
     pub link_uart: Option<Uart>,
+    /// Every `virtio,mmio` slot (QEMU virt has 32; the pair's Ethernet
+    /// link NIC is one of them). Never given to the guest.
+    pub virtio_mmio: heapless::Vec<Region, MAX_VIRTIO_SLOTS>,
     pub gic: GicInfo,
     pub timer: Option<TimerIntids>,
     pub psci: Option<PsciMethod>,
@@ -192,6 +197,15 @@ pub fn parse(blob: &[u8]) -> Result<BoardInfo<'_>, DtbError> {
             region,
             intid: interrupts3(n).first().copied(),
         });
+    let virtio_mmio = fdt
+        .all_nodes()
+        .filter(|n| {
+            n.compatible()
+                .is_some_and(|c| c.all().any(|x| x == "virtio,mmio"))
+        })
+        .filter_map(|n| first_reg(n, "virtio,mmio reg").ok())
+        .take(MAX_VIRTIO_SLOTS)
+        .collect();
     Ok(BoardInfo {
         model: fdt
             .find_node("/")
@@ -201,6 +215,7 @@ pub fn parse(blob: &[u8]) -> Result<BoardInfo<'_>, DtbError> {
         memory: memory_banks(&fdt)?,
         console,
         link_uart,
+        virtio_mmio,
         gic: gic(&fdt)?,
         timer: timer(&fdt),
         psci: psci(&fdt),

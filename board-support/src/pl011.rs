@@ -20,6 +20,13 @@ register_bitfields! [u32,
         /// UART busy sending.
         BUSY OFFSET(3) NUMBITS(1) []
     ],
+    /// UARTLCR_H, TRM 3.3.7.
+    pub LCR_H [
+        /// Word length: 0b11 is 8 bits.
+        WLEN OFFSET(5) NUMBITS(2) [Eight = 0b11],
+        /// FIFOs enabled (16 deep) rather than one-byte holding registers.
+        FEN OFFSET(4) NUMBITS(1) []
+    ],
     /// UARTCR, TRM 3.3.8.
     pub CR [
         RXE OFFSET(9) NUMBITS(1) [],
@@ -38,7 +45,7 @@ register_structs! {
         (0x1c => _reserved1),
         (0x24 => pub IBRD: ReadWrite<u32>),
         (0x28 => pub FBRD: ReadWrite<u32>),
-        (0x2c => pub LCR_H: ReadWrite<u32>),
+        (0x2c => pub LCR_H: ReadWrite<u32, LCR_H::Register>),
         (0x30 => pub CR: ReadWrite<u32, CR::Register>),
         (0x34 => pub IFLS: ReadWrite<u32>),
         (0x38 => pub IMSC: ReadWrite<u32>),
@@ -100,6 +107,13 @@ impl Pl011 {
         for &b in bytes {
             self.write_byte(b);
         }
+    }
+
+    /// Turns the FIFOs on, 8-bit words, no parity, one stop bit. Call once,
+    /// before the peer sends: a write that changes FEN empties the receive
+    /// FIFO (QEMU's PL011 drops what it held: DESIGN section 9).
+    pub fn enable_fifos(&self) {
+        self.regs.LCR_H.write(LCR_H::WLEN::Eight + LCR_H::FEN::SET);
     }
 
     /// A received byte, if one is waiting.

@@ -2,18 +2,22 @@
 //! one place that says how the host tells the hypervisor's words from the
 //! guest's.
 //!
-//! The console carries three things, and the guest controls one of them:
+//! The console carries four things, and the guest controls one of them:
 //!
 //! | bytes | what |
 //! | --- | --- |
 //! | `0xFF` frame `0x00` | a defmt log frame of the hypervisor (rzCOBS, ends with `0x00`) |
 //! | `0xFD 'S' s !s` | the hypervisor's exit record: the board stops with status `s` ([`crate::exit::ExitStatus`]) |
-//! | `0xFE b` | one byte `b` (`0xFD`, `0xFE` or `0xFF`) of text, escaped |
-//! | any other byte | text (the hypervisor's own, or the guest's through the emulated PL011) |
+//! | `0xFC n b1 .. bn` | `n` (1 to 255) bytes of the guest's console output, as the guest wrote them ([`guest_chunks`]) |
+//! | `0xFE b` | one byte `b` (`0xFC` to `0xFF`) of the hypervisor's text, escaped |
+//! | any other byte | the hypervisor's own text |
 //!
-//! Every text byte, the guest's included, goes through [`escape`]: a guest
-//! cannot start a frame or an exit record, so it cannot forge a log line
-//! or the board's exit status. Under QEMU the exit record is how the exit
+//! The guest's bytes travel length-delimited, so whatever they hold they
+//! end where the length says: a guest cannot start a frame or an exit
+//! record, so it cannot forge a log line or the board's exit status, and
+//! the host can tell the guest's console (what a pair shows the user as
+//! the guest's output) from the hypervisor's words about it. The
+//! hypervisor's text goes through [`escape`]. Under QEMU the exit record is how the exit
 //! status reaches the host: PSCI `SYSTEM_OFF` always makes QEMU exit 0, and
 //! semihosting, the other way out, is a door into the host that the guest
 //! could use too (docs/design.md, "Exit status").
@@ -26,10 +30,22 @@ pub const ESCAPE: u8 = 0xfe;
 pub const EXIT_MARKER: u8 = 0xfd;
 /// The exit record's second byte.
 pub const EXIT_TAG: u8 = b'S';
+/// Starts a chunk of guest output: a length byte, then that many bytes.
+pub const GUEST_MARKER: u8 = 0xfc;
 
-/// Whether a text byte must be escaped.
+/// Whether a byte of the hypervisor's text must be escaped.
 pub const fn needs_escape(byte: u8) -> bool {
-    byte >= EXIT_MARKER
+    byte >= GUEST_MARKER
+}
+
+/// Writes the guest's output as chunks of at most 255 bytes, each
+/// `GUEST_MARKER, n`, then the `n` bytes unchanged.
+pub fn guest_chunks(bytes: &[u8], mut out: impl FnMut(&[u8])) {
+    for chunk in bytes.chunks(usize::from(u8::MAX)) {
+        // `chunks(255)` makes every chunk 1..=255 bytes long.
+        out(&[GUEST_MARKER, chunk.len() as u8]);
+        out(chunk);
+    }
 }
 
 /// Writes text bytes, escaping the ones that mean something else.
@@ -85,9 +101,10 @@ mod tests {
     #[test]
     fn marker_bytes_are_escaped() {
         assert_eq!(
-            escaped(&[b'a', 0xff, 0x00, 0xfd, b'S', 0, 0xff, 0xfe]),
+            escaped(&[b'a', 0xff, 0x00, 0xfd, b'S', 0, 0xff, 0xfe, 0xfc, 0xfb]),
             [
-                b'a', ESCAPE, 0xff, 0x00, ESCAPE, 0xfd, b'S', 0, ESCAPE, 0xff, ESCAPE, 0xfe
+                b'a', ESCAPE, 0xff, 0x00, ESCAPE, 0xfd, b'S', 0, ESCAPE, 0xff, ESCAPE, 0xfe,
+                ESCAPE, 0xfc, 0xfb
             ]
         );
     }
@@ -108,6 +125,26 @@ mod tests {
                 i += 1;
             }
         }
+    }
+
+    #[test]
+    fn guest_output_is_length_delimited() {
+        let mut v = Vec::new();
+        let bytes: Vec<u8> = (0..600u32).map(|i| (i % 256) as u8).collect();
+        guest_chunks(&bytes, |b| v.extend_from_slice(b));
+        // 255 + 255 + 90, each behind its two-byte header.
+        assert_eq!(v.len(), 600 + 3 * 2);
+        assert_eq!(&v[..2], &[GUEST_MARKER, 255]);
+        assert_eq!(&v[257..259], &[GUEST_MARKER, 255]);
+        assert_eq!(&v[514..516], &[GUEST_MARKER, 90]);
+        let mut back = Vec::new();
+        back.extend_from_slice(&v[2..257]);
+        back.extend_from_slice(&v[259..514]);
+        back.extend_from_slice(&v[516..]);
+        assert_eq!(back, bytes);
+        let mut none = Vec::new();
+        guest_chunks(&[], |b| none.extend_from_slice(b));
+        assert!(none.is_empty());
     }
 
     #[test]

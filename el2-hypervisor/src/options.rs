@@ -27,6 +27,60 @@ pub enum Mode {
     Record,
     /// Take every environment input from the link and check each boundary.
     Replay,
+    /// The primary of a live pair: log to the backup board, hold the
+    /// guest's output until the backup has what precedes it, and run on
+    /// alone if the backup dies.
+    Primary,
+    /// The backup of a live pair: replay the primary's log as it comes,
+    /// emit nothing, and take over when the primary dies.
+    Backup,
+}
+
+impl Mode {
+    /// A live pair (the peer is a board), not a file through the host.
+    pub const fn is_pair(self) -> bool {
+        matches!(self, Mode::Primary | Mode::Backup)
+    }
+    /// Whether this mode needs the link.
+    pub const fn has_link(self) -> bool {
+        !matches!(self, Mode::Free)
+    }
+}
+
+/// Which device carries the link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LinkMedium {
+    /// The board's second PL011 (COBS-framed byte stream).
+    #[default]
+    Serial,
+    /// A virtio-net device (one packet per Ethernet frame).
+    Ethernet,
+}
+
+/// Failure-detection timing of a live pair, in milliseconds of the board's
+/// clock (under QEMU `-icount`, virtual time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PairTiming {
+    /// A heartbeat after this long without sending (`tandem.heartbeat-ms`).
+    pub heartbeat_ms: u64,
+    /// The peer is declared dead after this long unheard (`tandem.fail-ms`).
+    pub fail_ms: u64,
+}
+
+impl PairTiming {
+    /// Defaults that suit two QEMU boards on one loaded host: a board's
+    /// clock runs with its instructions, and a host stall of a second or
+    /// two (QEMU translating a new kernel path) must not pass for a death.
+    pub const DEFAULT: Self = Self {
+        heartbeat_ms: 20,
+        fail_ms: 2_000,
+    };
+}
+
+impl Default for PairTiming {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 /// Epoch length used by record and replay when `tandem.epoch` is not given.
@@ -44,6 +98,10 @@ pub struct Options {
     /// part of the pairing digest, so two boards seeded apart refuse to
     /// pair. `None` when not given (record/replay need it: xtask gives it).
     pub seed: Option<u64>,
+    /// The link's device (`tandem.link=serial|ethernet`).
+    pub link: LinkMedium,
+    /// A live pair's failure detection.
+    pub timing: PairTiming,
     /// A deliberate failure, honoured only by `test-hooks` builds.
     pub selftest: Option<SelfTest>,
     /// Stop after the banner instead of starting a guest.
@@ -113,6 +171,27 @@ pub fn parse(cmdline: &str) -> Result<Options, OptionError<'_>> {
                     "free" => Mode::Free,
                     "record" => Mode::Record,
                     "replay" => Mode::Replay,
+                    "primary" => Mode::Primary,
+                    "backup" => Mode::Backup,
+                    _ => return Err(OptionError::BadValue { name, value }),
+                }
+            }
+            "link" => {
+                o.link = match value {
+                    "serial" => LinkMedium::Serial,
+                    "ethernet" => LinkMedium::Ethernet,
+                    _ => return Err(OptionError::BadValue { name, value }),
+                }
+            }
+            "heartbeat-ms" => {
+                o.timing.heartbeat_ms = match number(value) {
+                    Some(n) if (1..=10_000).contains(&n) => n,
+                    _ => return Err(OptionError::BadValue { name, value }),
+                }
+            }
+            "fail-ms" => {
+                o.timing.fail_ms = match number(value) {
+                    Some(n) if (10..=600_000).contains(&n) => n,
                     _ => return Err(OptionError::BadValue { name, value }),
                 }
             }
@@ -135,6 +214,14 @@ pub fn parse(cmdline: &str) -> Result<Options, OptionError<'_>> {
     }
     if o.mode != Mode::Free && o.epoch == 0 {
         o.epoch = DEFAULT_EPOCH;
+    }
+    if o.timing.heartbeat_ms.saturating_mul(4) > o.timing.fail_ms {
+        // Fewer than four heartbeats per timeout: one late packet would
+        // declare a live peer dead.
+        return Err(OptionError::BadValue {
+            name: "fail-ms",
+            value: "(less than four heartbeat intervals)",
+        });
     }
     Ok(o)
 }
@@ -173,6 +260,25 @@ mod tests {
         assert!(parse("tandem.epoch=5").is_err());
         assert!(parse("tandem.epoch=ten").is_err());
         assert!(parse("tandem.mode=mirror").is_err());
+    }
+
+    #[test]
+    fn pair_options() {
+        let o = parse("tandem.mode=backup tandem.link=ethernet tandem.fail-ms=500").unwrap();
+        assert_eq!((o.mode, o.link), (Mode::Backup, LinkMedium::Ethernet));
+        assert!(o.mode.is_pair() && o.mode.has_link());
+        assert_eq!(o.timing.fail_ms, 500);
+        assert_eq!(o.timing.heartbeat_ms, PairTiming::DEFAULT.heartbeat_ms);
+        assert_eq!(
+            parse("tandem.mode=primary").unwrap().link,
+            LinkMedium::Serial
+        );
+        assert!(!Mode::Record.is_pair() && !Mode::Free.has_link());
+        assert!(parse("tandem.link=wifi").is_err());
+        assert!(parse("tandem.heartbeat-ms=0").is_err());
+        // A timeout of fewer than four heartbeats is refused.
+        assert!(parse("tandem.heartbeat-ms=100 tandem.fail-ms=300").is_err());
+        assert!(parse("tandem.heartbeat-ms=100 tandem.fail-ms=400").is_ok());
     }
 
     #[test]

@@ -1,12 +1,14 @@
-//! The board's console stream, as the host sees it: text from the
-//! hypervisor and the guest, the hypervisor's defmt log frames, and its
-//! exit record, laid out as `el2_hypervisor::console_stream` says (text
-//! bytes that could start a frame or a record arrive escaped, so the guest
-//! can forge neither). This module splits the stream and decodes the
+//! The board's console stream, as the host sees it: the hypervisor's text,
+//! the guest's output (length-delimited chunks), the hypervisor's defmt
+//! log frames, and its exit record, laid out as
+//! `el2_hypervisor::console_stream` says (so the guest can forge neither a
+//! frame nor a record, nor pass for the hypervisor). This module splits the stream and decodes the
 //! frames with defmt's own decoder, so the user reads plain lines.
 
 use defmt_decoder::{DecodeError, StreamDecoder, Table};
-use el2_hypervisor::console_stream::{ESCAPE, EXIT_MARKER, FRAME_MARKER, parse_exit_record};
+use el2_hypervisor::console_stream::{
+    ESCAPE, EXIT_MARKER, FRAME_MARKER, GUEST_MARKER, parse_exit_record,
+};
 
 /// Splits console bytes into text, defmt frames and the exit record.
 #[derive(Default)]
@@ -23,12 +25,19 @@ enum State {
     Frame,
     /// Inside the exit record, with this many of its 3 bytes read.
     Exit(usize),
+    /// After a guest chunk's marker: its length byte comes next.
+    GuestLength,
+    /// Inside a guest chunk, with this many bytes to go.
+    Guest(u8),
 }
 
 /// A piece of the console stream.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Piece {
+    /// The hypervisor's text.
     Text(Vec<u8>),
+    /// The guest's console output (`\r` removed, as from text).
+    Guest(Vec<u8>),
     /// One complete defmt frame, including its 0x00 terminator.
     Frame(Vec<u8>),
     /// The exit record: the board's status, or `None` if the record was
@@ -40,13 +49,30 @@ impl Demux {
     pub fn push(&mut self, bytes: &[u8]) -> Vec<Piece> {
         let mut out = Vec::new();
         let mut text = Vec::new();
-        let flush = |text: &mut Vec<u8>, out: &mut Vec<Piece>| {
+        let mut guest = Vec::new();
+        let flush = |text: &mut Vec<u8>, guest: &mut Vec<u8>, out: &mut Vec<Piece>| {
             if !text.is_empty() {
                 out.push(Piece::Text(std::mem::take(text)));
+            }
+            if !guest.is_empty() {
+                out.push(Piece::Guest(std::mem::take(guest)));
             }
         };
         for &b in bytes {
             match self.state {
+                State::GuestLength => {
+                    self.state = if b == 0 { State::Text } else { State::Guest(b) };
+                }
+                State::Guest(left) => {
+                    if b != b'\r' {
+                        guest.push(b);
+                    }
+                    self.state = if left == 1 {
+                        State::Text
+                    } else {
+                        State::Guest(left - 1)
+                    };
+                }
                 State::Frame => {
                     if b == 0 && self.frame.is_empty() {
                         // defmt's rzCOBS encoder sends one 0x00 before its
@@ -76,20 +102,29 @@ impl Demux {
                 }
                 State::Text => match b {
                     FRAME_MARKER => {
-                        flush(&mut text, &mut out);
+                        flush(&mut text, &mut guest, &mut out);
                         self.state = State::Frame;
                     }
                     EXIT_MARKER => {
-                        flush(&mut text, &mut out);
+                        flush(&mut text, &mut guest, &mut out);
                         self.state = State::Exit(0);
+                    }
+                    GUEST_MARKER => {
+                        flush(&mut text, &mut guest, &mut out);
+                        self.state = State::GuestLength;
                     }
                     ESCAPE => self.state = State::Escaped,
                     b'\r' => {}
-                    _ => text.push(b),
+                    _ => {
+                        if !guest.is_empty() {
+                            flush(&mut Vec::new(), &mut guest, &mut out);
+                        }
+                        text.push(b)
+                    }
                 },
             }
         }
-        flush(&mut text, &mut out);
+        flush(&mut text, &mut guest, &mut out);
         out
     }
 }
@@ -156,13 +191,18 @@ mod tests {
     }
 
     #[test]
-    fn escaped_text_is_text_and_the_exit_record_is_read() {
-        use el2_hypervisor::console_stream::{escape, exit_record};
-        // What a guest that prints every marker byte, and a forged exit
-        // record, looks like after the hypervisor escaped it.
-        let guest = [b'x', 0xff, 0x01, 0x00, 0xfd, b'S', 0, 0xff, 0xfe, b'\n'];
+    fn guest_output_is_the_guests_and_the_exit_record_is_read() {
+        use el2_hypervisor::console_stream::{escape, exit_record, guest_chunks};
+        // What a guest that prints every marker byte, a forged exit record
+        // and a forged guest chunk looks like on the console, between the
+        // hypervisor's own words.
+        let guest = [
+            b'x', 0xff, 0x01, 0x00, 0xfd, b'S', 0, 0xff, 0xfe, 0xfc, 3, b'\n',
+        ];
         let mut stream = Vec::new();
-        escape(&guest, |b| stream.extend_from_slice(b));
+        escape(b"hv ", |b| stream.extend_from_slice(b));
+        guest_chunks(&guest, |b| stream.extend_from_slice(b));
+        escape(&[b'h', 0xfc, b'\n'], |b| stream.extend_from_slice(b));
         stream.extend_from_slice(&exit_record(6));
         let mut d = Demux::default();
         let mut pieces = Vec::new();
@@ -170,15 +210,19 @@ mod tests {
         for b in &stream {
             pieces.extend(d.push(std::slice::from_ref(b)));
         }
-        let text: Vec<u8> = pieces
-            .iter()
-            .filter_map(|p| match p {
-                Piece::Text(t) => Some(t.clone()),
-                _ => None,
-            })
-            .flatten()
-            .collect();
-        assert_eq!(text, guest);
+        let of = |guest_side: bool| -> Vec<u8> {
+            pieces
+                .iter()
+                .filter_map(|p| match p {
+                    Piece::Text(t) if !guest_side => Some(t.clone()),
+                    Piece::Guest(t) if guest_side => Some(t.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .collect()
+        };
+        assert_eq!(of(true), guest);
+        assert_eq!(of(false), [b'h', b'v', b' ', b'h', 0xfc, b'\n']);
         assert_eq!(pieces.last(), Some(&Piece::Exit(Some(6))));
         assert_eq!(
             pieces

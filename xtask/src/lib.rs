@@ -12,6 +12,7 @@ pub mod guest;
 pub mod image;
 pub mod linkhost;
 pub mod lint;
+pub mod pair;
 pub mod paths;
 pub mod qemu;
 pub mod recording;

@@ -48,6 +48,8 @@ enum Cmd {
         #[arg(long)]
         long: bool,
     },
+    /// Run the guest replicated on a live pair of QEMU boards, optionally killing one (docs/pair.md).
+    Pair(PairArgs),
     /// Record a guest run: a board in record mode, its log of inputs kept in --log (docs/record-replay.md).
     Record(LinkArgs),
     /// Replay a recorded log on a board in replay mode, which checks every epoch against it.
@@ -76,6 +78,49 @@ struct LinkArgs {
     #[arg(long, default_value_t = 1800)]
     timeout: u64,
     /// Do not echo the board's console.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    guest: GuestArgs,
+}
+
+/// Options of `pair`.
+#[derive(clap::Args)]
+struct PairArgs {
+    /// What joins the two boards.
+    #[arg(long, value_enum, default_value_t = xtask::pair::LinkKind::Ethernet)]
+    link: xtask::pair::LinkKind,
+    /// Kill a board with SIGKILL: primary|backup @ epoch=N | after=SECONDS | random (repeatable).
+    #[arg(long)]
+    kill: Vec<xtask::pair::kill::KillSpec>,
+    /// Guest instructions per epoch (`tandem.epoch`).
+    #[arg(long, default_value_t = 1_000_000)]
+    epoch: u64,
+    /// Board RAM (QEMU -m syntax).
+    #[arg(long, default_value = "1G")]
+    memory: String,
+    /// QEMU CPU model and properties (the guest needs FEAT_ECV: max).
+    #[arg(long, default_value = "max")]
+    cpu: String,
+    /// The boards' random-number seed, and the seed of `--kill ...@random`.
+    #[arg(long, default_value_t = xtask::qemu::DEFAULT_SEED)]
+    seed: u64,
+    /// Heartbeat interval of the boards, ms of board time (`tandem.heartbeat-ms`).
+    #[arg(long)]
+    heartbeat_ms: Option<u64>,
+    /// A peer unheard this long is declared dead, ms of board time (`tandem.fail-ms`).
+    #[arg(long)]
+    fail_ms: Option<u64>,
+    /// Give the backup another seed (to see a mismatched pair refused).
+    #[arg(long)]
+    backup_seed: Option<u64>,
+    /// Give the backup another epoch length (to see a mismatched pair refused).
+    #[arg(long)]
+    backup_epoch: Option<u64>,
+    /// Kill both boards after this many seconds (0: never).
+    #[arg(long, default_value_t = 1800)]
+    timeout: u64,
+    /// Do not print the merged guest console.
     #[arg(long)]
     quiet: bool,
     #[command(flatten)]
@@ -212,8 +257,59 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             no_unit,
             long,
         } => test(smoke_filter.as_deref(), no_unit, long),
+        Cmd::Pair(a) => pair(a),
         Cmd::Record(a) => record_or_replay(a, false),
         Cmd::Replay(a) => record_or_replay(a, true),
+    }
+}
+
+/// `pair`: the work is in `xtask::pair`.
+fn pair(a: PairArgs) -> Result<()> {
+    setup::ensure()?;
+    let img = image::build(ImageKind::VIRT)?;
+    let Some(bundle) = a.guest.bundle()? else {
+        bail!("a pair needs a guest (drop --no-guest)");
+    };
+    let dir = xtask::pair::default_dir();
+    step(&format!(
+        "starting a pair over {} (epochs of {}); each board's console, and the pid files, in {}",
+        a.link.option(),
+        a.epoch,
+        dir.display()
+    ));
+    let o = xtask::pair::PairOptions {
+        image: &img,
+        bundle: &bundle,
+        link: a.link,
+        epoch: a.epoch,
+        memory: a.memory,
+        cpu: a.cpu,
+        seed: a.seed,
+        kills: a.kill,
+        heartbeat_ms: a.heartbeat_ms,
+        fail_ms: a.fail_ms,
+        backup: xtask::pair::BackupOverrides {
+            seed: a.backup_seed,
+            epoch: a.backup_epoch,
+        },
+        timeout: match a.timeout {
+            0 => Duration::MAX,
+            s => Duration::from_secs(s),
+        },
+        echo: !a.quiet,
+        dir,
+    };
+    let out = xtask::pair::run(&o)?;
+    println!();
+    for line in xtask::pair::report::closing(&out) {
+        println!("{line}");
+    }
+    match out.finisher() {
+        Some(_) => Ok(()),
+        None => bail!(
+            "the guest did not complete (see the consoles in {})",
+            o.dir.display()
+        ),
     }
 }
 

@@ -195,7 +195,7 @@ fn absorb(
 ) {
     for piece in demux.push(bytes) {
         let text = match piece {
-            Piece::Text(t) => String::from_utf8_lossy(&t).into_owned(),
+            Piece::Text(t) | Piece::Guest(t) => String::from_utf8_lossy(&t).into_owned(),
             Piece::Exit(s) => {
                 *record = Some(s);
                 let mut line = match s {

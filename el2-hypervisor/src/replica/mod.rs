@@ -14,6 +14,7 @@ pub mod digest;
 pub mod engine;
 pub mod fingerprint;
 pub mod link_timing;
+pub mod pair_lines;
 pub mod replay;
 #[cfg(test)]
 mod sim;

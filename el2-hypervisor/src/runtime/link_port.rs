@@ -1,15 +1,17 @@
 //! The replication link on the board: a `replication_link::Link` over the
-//! second PL011 (polled), with the physical counter as its clock.
+//! second PL011 (polled; record, replay, a serial pair) or a virtio-net NIC
+//! (an Ethernet pair), with the physical counter as its clock.
 
 use crate::arch::timer;
+use crate::arch::virtio_net::VirtioNet;
 use board_support::pl011::Pl011;
 use core::convert::Infallible;
 use el2_hypervisor::replica::engine::PeerGone;
-use el2_hypervisor::replica::link_timing::RECORD_REPLAY;
-use replication_link::SendError;
-use replication_link::link::{Event, Link};
+use replication_link::framing::ethernet::BROADCAST;
+use replication_link::link::{Config, Event, Link};
 use replication_link::message::{Hello, Message};
-use replication_link::transport::StreamTransport;
+use replication_link::transport::{EthernetTransport, StreamTransport};
+use replication_link::{DEFAULT_WINDOW, EthernetFraming, SendError};
 
 /// The link UART as an `embedded-io` byte stream.
 pub struct UartIo(Pl011);
@@ -55,10 +57,22 @@ impl embedded_io::Write for UartIo {
     }
 }
 
+/// What carries the link's packets.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per board, in a static: no heap, and the variants are within 25% of each other"
+)]
+enum Medium {
+    Serial(StreamTransport<UartIo>),
+    Ethernet(EthernetTransport<VirtioNet>),
+}
+
 /// The link endpoint and its transport.
 pub struct LinkPort {
     pub link: Link,
-    transport: StreamTransport<UartIo>,
+    medium: Medium,
+    /// Sequenced messages queued so far (the output rule counts in these).
+    sent: u64,
 }
 
 /// Microseconds on the physical counter.
@@ -68,22 +82,60 @@ pub fn now_us() -> u64 {
 }
 
 impl LinkPort {
+    /// The link over a PL011.
+    ///
     /// # Safety
     /// `base` is the link PL011, used by nothing else.
-    pub unsafe fn new(base: u64, hello: Hello) -> Self {
+    pub unsafe fn serial(base: u64, hello: Hello, config: Config) -> Self {
         // SAFETY: forwarded from the caller.
         let uart = unsafe { Pl011::new(base as usize) };
+        // Before our first Hello, so before the peer can have sent
+        // anything that a FIFO reset would drop.
+        uart.enable_fifos();
         Self {
-            link: Link::new(hello, RECORD_REPLAY),
-            transport: StreamTransport::new(UartIo(uart)),
+            link: Link::new(hello, config),
+            medium: Medium::Serial(StreamTransport::new(UartIo(uart))),
+            sent: 0,
+        }
+    }
+
+    /// The link over a NIC: our frames go to the broadcast address (the
+    /// two boards are alone on their wire), and we take frames sent to
+    /// our MAC or broadcast.
+    pub fn ethernet(nic: VirtioNet, hello: Hello, config: Config) -> Self {
+        let framing = EthernetFraming {
+            local: nic.mac(),
+            peer: BROADCAST,
+        };
+        Self {
+            link: Link::new(hello, config),
+            medium: Medium::Ethernet(EthernetTransport::new(nic, framing)),
+            sent: 0,
         }
     }
 
     /// Runs the link once; returns the next event, if any.
     pub fn poll(&mut self) -> Option<Event> {
-        // The UART never fails (Infallible); a malformed packet is the
-        // link's business and never an error here.
-        self.link.poll(now_us(), &mut self.transport).ok().flatten()
+        // The UART never fails (Infallible), and a NIC transfer that fails
+        // loses a packet, which the link retransmits; a malformed packet is
+        // the link's business. None of them is an error here.
+        let now = now_us();
+        match &mut self.medium {
+            Medium::Serial(t) => self.link.poll(now, t).ok().flatten(),
+            Medium::Ethernet(t) => self.link.poll(now, t).ok().flatten(),
+        }
+    }
+
+    /// Sequenced messages queued since the start.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// Sequenced messages the peer has acknowledged (every one before the
+    /// first still in the send window).
+    pub fn acked(&self) -> u64 {
+        let in_flight = DEFAULT_WINDOW.saturating_sub(self.link.window_free()) as u64;
+        self.sent.saturating_sub(in_flight)
     }
 
     /// Queues a sequenced message, polling (and handing each event to
@@ -96,7 +148,10 @@ impl LinkPort {
     ) -> Result<(), PeerGone> {
         loop {
             match self.link.send(msg.clone()) {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.sent += 1;
+                    return Ok(());
+                }
                 Err(SendError::Closed) => return Err(PeerGone),
                 Err(_) => {
                     if let Some(e) = self.poll() {

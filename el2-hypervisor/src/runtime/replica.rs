@@ -100,8 +100,8 @@ impl Epochs {
     pub fn new(mode: Mode, length: u64, link: Option<LinkPort>) -> Self {
         let role = match mode {
             Mode::Free => Role::Solo,
-            Mode::Record => Role::Primary,
-            Mode::Replay => Role::Backup,
+            Mode::Record | Mode::Primary => Role::Primary,
+            Mode::Replay | Mode::Backup => Role::Backup,
         };
         Self {
             mode,

@@ -7,6 +7,7 @@ use super::replica::{BoundaryReason, Epochs};
 use crate::arch::console::{self, println};
 use crate::arch::el2_regs::{self, El1Exception};
 use crate::arch::exceptions::{self, TrapFrame};
+use crate::arch::virtio_net::VirtioNet;
 use crate::arch::{gicv3, power, sysreg, timer};
 use board_support::{BoardInfo, GicVersion as BoardGic, Region};
 use el2_hypervisor::cpu_features::CpuFeatures;
@@ -21,9 +22,10 @@ use el2_hypervisor::esr::{self, ExceptionClass, Width};
 use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::guest::{bundle, dtb as guest_dtb, layout};
 use el2_hypervisor::mem::{PageTable, Stage2, Stage2Attrs, TablePool, vtcr_el2, vttbr_el2};
-use el2_hypervisor::options::{Mode, Options};
+use el2_hypervisor::options::{LinkMedium, Mode, Options};
 use el2_hypervisor::replica::digest::{self, PairingConfig};
 use el2_hypervisor::replica::fingerprint::{self, Fingerprint, VcpuState};
+use el2_hypervisor::replica::link_timing;
 use el2_hypervisor::stats::{TrapCounts, TrapKind};
 use el2_hypervisor::vgic::{GicVersion, MAX_LIST_REGISTERS, Vgic, VgicConfig};
 use replication_link::message::{Hello, InputKind, Role};
@@ -286,7 +288,7 @@ fn unsafe_gic(info: &BoardInfo<'_>) -> gicv3::Gic {
     gic
 }
 
-/// Epochs for the chosen mode: record and replay need the link UART.
+/// Epochs for the chosen mode: record, replay and a pair need the link.
 fn epochs_for(
     opts: &Options,
     info: &BoardInfo<'_>,
@@ -297,9 +299,44 @@ fn epochs_for(
     if opts.mode == Mode::Free && opts.epoch == 0 {
         return None;
     }
-    let link = match opts.mode {
-        Mode::Free => None,
-        Mode::Record | Mode::Replay => {
+    if !opts.mode.has_link() {
+        return Some(Epochs::new(opts.mode, opts.epoch, None));
+    }
+    let role = if matches!(opts.mode, Mode::Record | Mode::Primary) {
+        Role::Primary
+    } else {
+        Role::Backup
+    };
+    let config = PairingConfig {
+        epoch: opts.epoch,
+        guest_ram: guest_ram.size,
+        platform: platform_digest(lr_count),
+        seed: opts.seed.unwrap_or(digest::NO_SEED),
+    };
+    let hello = Hello::new(
+        role,
+        timer::counter(),
+        digest::digest(el2_regs::build_digest()),
+        digest::digest(image_hash),
+        config.digest(),
+    );
+    let medium = if opts.mode.is_pair() {
+        opts.link
+    } else {
+        // Record and replay talk to a host program over the link UART.
+        LinkMedium::Serial
+    };
+    let timing = if opts.mode.is_pair() {
+        link_timing::pair(
+            opts.timing.heartbeat_ms,
+            opts.timing.fail_ms,
+            medium == LinkMedium::Serial,
+        )
+    } else {
+        link_timing::RECORD_REPLAY
+    };
+    let port = match medium {
+        LinkMedium::Serial => {
             let Some(uart) = info.link_uart else {
                 fail(
                     ExitStatus::BadConfiguration,
@@ -309,30 +346,25 @@ fn epochs_for(
                     ),
                 );
             };
-            let role = if opts.mode == Mode::Record {
-                Role::Primary
-            } else {
-                Role::Backup
-            };
-            let config = PairingConfig {
-                epoch: opts.epoch,
-                guest_ram: guest_ram.size,
-                platform: platform_digest(lr_count),
-                seed: opts.seed.unwrap_or(digest::NO_SEED),
-            };
-            let hello = Hello::new(
-                role,
-                timer::counter(),
-                digest::digest(el2_regs::build_digest()),
-                digest::digest(image_hash),
-                config.digest(),
-            );
             // SAFETY: the DTB names this PL011; it is not the console and the
             // guest never sees it (the guest DTB has only the console).
-            Some(unsafe { LinkPort::new(uart.region.base, hello) })
+            unsafe { LinkPort::serial(uart.region.base, hello, timing) }
+        }
+        LinkMedium::Ethernet => {
+            let slots: heapless::Vec<(u64, u64), { board_support::dtb::MAX_VIRTIO_SLOTS }> =
+                info.virtio_mmio.iter().map(|r| (r.base, r.size)).collect();
+            // SAFETY: the DTB names these virtio-mmio slots; the hypervisor
+            // alone drives them (the guest DTB has none, stage 2 maps none).
+            match unsafe { VirtioNet::probe(&slots) } {
+                Ok(nic) => LinkPort::ethernet(nic, hello, timing),
+                Err(e) => fail(
+                    ExitStatus::BadConfiguration,
+                    format_args!("tandem.link=ethernet: {e}"),
+                ),
+            }
         }
     };
-    Some(Epochs::new(opts.mode, opts.epoch, link))
+    Some(Epochs::new(opts.mode, opts.epoch, Some(port)))
 }
 
 /// The platform lane of the pairing digest: every hardware-derived value

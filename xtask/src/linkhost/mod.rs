@@ -21,7 +21,7 @@ mod link;
 mod recorder;
 mod report;
 mod session;
-mod socket;
+pub(crate) mod socket;
 #[cfg(test)]
 mod testing;
 

@@ -168,7 +168,7 @@ pub(super) fn is_closed(e: &TransportError<io::Error>) -> bool {
 
 /// A fresh socket path under `target/tandem/` (or the temp dir when that
 /// path is too long for a Unix socket).
-pub(super) fn socket_path() -> PathBuf {
+pub(crate) fn socket_path() -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
     let name = format!(
         "link-{}-{}.sock",

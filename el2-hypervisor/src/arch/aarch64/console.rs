@@ -47,10 +47,10 @@ pub fn write_fmt(args: core::fmt::Arguments<'_>) {
     }
 }
 
-/// Writes the guest's console bytes, escaped.
+/// Writes the guest's console bytes, as guest chunks.
 pub fn write_guest(bytes: &[u8]) {
     if let Some(uart) = CONSOLE.lock().as_ref() {
-        console_stream::escape(bytes, |b| uart.write_raw(b));
+        console_stream::guest_chunks(bytes, |b| uart.write_raw(b));
     }
 }
 

@@ -11,3 +11,4 @@ pub mod pmu;
 pub mod power;
 pub mod sysreg;
 pub mod timer;
+pub mod virtio_net;

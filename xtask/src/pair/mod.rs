@@ -1,0 +1,331 @@
+//! `cargo xtask pair`: two QEMU boards, a primary and a backup, joined
+//! board to board (virtio-net over `-netdev stream`, or their second
+//! PL011s over a chardev socket; no host program in the path), running one
+//! guest replicated; kills on request; one merged guest console, each
+//! board's own console kept, and a closing report (docs/pair.md).
+//!
+//! | module | job |
+//! | --- | --- |
+//! | [`kill`] | `--kill WHO@WHEN`, a seeded random epoch |
+//! | [`board`] | one QEMU board: start, pid file, SIGKILL |
+//! | [`watch`] | one board's console: demux, transcript, its `pair:` lines |
+//! | [`merge`] | the guest console as the outside world saw it |
+//! | [`report`] | the live status line and the closing report |
+
+pub mod board;
+pub mod kill;
+pub mod merge;
+pub mod report;
+pub mod watch;
+
+use crate::console::table_from_elf;
+use crate::image::Image;
+use crate::paths;
+use crate::qemu::{self, Vars};
+use anyhow::{Context, Result};
+use board::{Board, Chunk};
+use kill::{KillSpec, Trigger, Who};
+use merge::Merged;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+use watch::{Seen, Watch};
+
+/// Which link joins the boards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LinkKind {
+    /// virtio-net on each board, `-netdev stream` between them.
+    Ethernet,
+    /// The boards' second PL011s, a chardev socket between them.
+    Serial,
+}
+
+impl LinkKind {
+    pub fn config(self) -> &'static str {
+        match self {
+            LinkKind::Ethernet => "virt-pair-ethernet",
+            LinkKind::Serial => "virt-pair-serial",
+        }
+    }
+    pub fn option(self) -> &'static str {
+        match self {
+            LinkKind::Ethernet => "ethernet",
+            LinkKind::Serial => "serial",
+        }
+    }
+}
+
+/// What differs on the backup, to see a mismatched pair refused.
+#[derive(Clone, Debug, Default)]
+pub struct BackupOverrides {
+    pub seed: Option<u64>,
+    pub epoch: Option<u64>,
+}
+
+/// Everything a pair run needs.
+pub struct PairOptions<'a> {
+    pub image: &'a Image,
+    pub bundle: &'a Path,
+    pub link: LinkKind,
+    pub epoch: u64,
+    pub memory: String,
+    pub cpu: String,
+    pub seed: u64,
+    pub kills: Vec<KillSpec>,
+    /// Board options: failure detection.
+    pub heartbeat_ms: Option<u64>,
+    pub fail_ms: Option<u64>,
+    pub backup: BackupOverrides,
+    pub timeout: Duration,
+    /// Print the merged guest console as it happens.
+    pub echo: bool,
+    /// Where the consoles and pid files go (`target/tandem/pair`).
+    pub dir: PathBuf,
+}
+
+/// How a pair run went.
+pub struct PairOutcome {
+    /// What each board's console said (primary first).
+    pub seen: [Seen; 2],
+    pub merged: Merged,
+    /// The kills that happened: who, the trigger, when (since the start).
+    pub kills: Vec<(Who, Trigger, Duration)>,
+    /// How each QEMU ended, in words.
+    pub exits: [String; 2],
+    pub killed: [bool; 2],
+    pub timed_out: bool,
+    pub wall: Duration,
+    /// When the first board started.
+    pub start: Instant,
+    pub link: LinkKind,
+    pub epoch: u64,
+}
+
+impl PairOutcome {
+    /// The board that ran the guest to its end (powered off, status 0).
+    pub fn finisher(&self) -> Option<Who> {
+        let done = |w: Who| self.seen[w.index()].status() == Some(0) && !self.killed[w.index()];
+        let took_over = self.seen[Who::Backup.index()].takeover.is_some();
+        if took_over && done(Who::Backup) {
+            Some(Who::Backup)
+        } else if !took_over && done(Who::Primary) {
+            Some(Who::Primary)
+        } else {
+            None
+        }
+    }
+
+    /// Wall time from a kill of the primary to the backup's takeover line.
+    pub fn detection_wall(&self) -> Option<Duration> {
+        let (_, _, killed) = self.kills.iter().find(|(w, _, _)| *w == Who::Primary)?;
+        let (_, at) = self.seen[Who::Backup.index()].takeover?;
+        at.duration_since(self.start).checked_sub(*killed)
+    }
+}
+
+/// The default directory of a pair's files.
+pub fn default_dir() -> PathBuf {
+    paths::out_dir().join("pair")
+}
+
+/// Runs a pair to its end.
+///
+/// # Errors
+/// A board cannot be started, or the files cannot be written. How the
+/// boards ended is in the outcome, not an error.
+pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
+    std::fs::create_dir_all(&o.dir).with_context(|| format!("creating {}", o.dir.display()))?;
+    let sock = crate::linkhost::socket::socket_path();
+    let _ = std::fs::remove_file(&sock);
+    let elf = std::fs::read(&o.image.elf).ok();
+    let table = elf.as_deref().and_then(table_from_elf);
+    let mut watches = [
+        Watch::new(Who::Primary, table.as_ref()),
+        Watch::new(Who::Backup, table.as_ref()),
+    ];
+    let mut merged = Merged::new(o.echo);
+
+    let (tx, rx) = mpsc::channel::<Chunk>();
+    let start = Instant::now();
+    let primary = Board::start(
+        Who::Primary,
+        o.link.config(),
+        &vars_for(o, Who::Primary, &sock),
+        o.dir.join("primary.pid"),
+        tx.clone(),
+    )?;
+    // The primary listens; the backup connects to it (and retries).
+    wait_for_socket(&sock, Duration::from_secs(10));
+    let backup = Board::start(
+        Who::Backup,
+        o.link.config(),
+        &vars_for(o, Who::Backup, &sock),
+        o.dir.join("backup.pid"),
+        tx,
+    )?;
+    let mut boards = [primary, backup];
+    let mut triggers: Vec<(Who, Trigger)> = o
+        .kills
+        .iter()
+        .map(|k| {
+            let t = kill::resolve(*k, o.seed, o.epoch);
+            if k.when == kill::When::Random {
+                crate::util::step(&format!(
+                    "--kill {k} with seed {}: the {} dies at epoch {}",
+                    o.seed,
+                    k.who,
+                    match t {
+                        Trigger::Epoch(e) => e,
+                        Trigger::After(_) => 0,
+                    }
+                ));
+            }
+            (k.who, t)
+        })
+        .collect();
+    let mut kills = Vec::new();
+    let mut status = report::StatusLine::new(o.echo);
+    let mut timed_out = false;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(chunk) => {
+                let w = &mut watches[chunk.who.index()];
+                for ev in w.push(&chunk.bytes, chunk.at) {
+                    merged.on(chunk.who, ev, &status);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        triggers.retain(|&(who, t)| {
+            let due = match t {
+                Trigger::Epoch(n) => watches[who.index()]
+                    .seen
+                    .status
+                    .is_some_and(|(s, _)| s.epoch >= n),
+                Trigger::After(d) => start.elapsed() >= d,
+            };
+            let board = &mut boards[who.index()];
+            if board.poll_exit() {
+                crate::util::step(&format!("the {who} ended before its kill ({t:?}) was due"));
+                return false;
+            }
+            if due {
+                board.kill();
+                kills.push((who, t, start.elapsed()));
+                merged.note(
+                    &format!("[pair] killed the {who} (SIGKILL, {t:?})"),
+                    &status,
+                );
+            }
+            !due
+        });
+        for b in boards.iter_mut() {
+            b.poll_exit();
+        }
+        status.update([&watches[0].seen, &watches[1].seen]);
+        if start.elapsed() > o.timeout {
+            timed_out = true;
+            for b in boards.iter_mut() {
+                b.kill();
+            }
+        }
+    }
+    status.finish();
+    let mut exits = [String::new(), String::new()];
+    let mut killed = [false, false];
+    let mut stderr = [String::new(), String::new()];
+    for b in boards.iter_mut() {
+        let i = b.who.index();
+        stderr[i] = b.finish();
+        exits[i] = b.describe_exit();
+        killed[i] = b.was_killed();
+    }
+    let [wp, wb] = watches;
+    let seen = [
+        wp.close(&boards[0].command_line, &stderr[0]),
+        wb.close(&boards[1].command_line, &stderr[1]),
+    ];
+    for who in Who::BOTH {
+        std::fs::write(
+            o.dir.join(format!("{who}.console.txt")),
+            seen[who.index()].transcript(),
+        )?;
+    }
+    merged.flush(&status);
+    std::fs::write(o.dir.join("merged.console.txt"), merged.text())?;
+    let _ = std::fs::remove_file(&sock);
+    Ok(PairOutcome {
+        seen,
+        merged,
+        kills,
+        exits,
+        killed,
+        timed_out,
+        wall: start.elapsed(),
+        start,
+        link: o.link,
+        epoch: o.epoch,
+    })
+}
+
+/// One board's QEMU variables.
+fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Vars {
+    let mut v = Vars::new();
+    v.insert("IMAGE".into(), o.image.bin.display().to_string());
+    v.insert("GIC".into(), "3".into());
+    v.insert("CPU".into(), o.cpu.clone());
+    v.insert("MEM".into(), o.memory.clone());
+    v.insert("BUNDLE".into(), o.bundle.display().to_string());
+    v.insert("LINK_SOCK".into(), sock.display().to_string());
+    let listens = who == Who::Primary;
+    v.insert(
+        "NET_ROLE".into(),
+        if listens {
+            "server=on"
+        } else {
+            "server=off,reconnect-ms=200"
+        }
+        .into(),
+    );
+    v.insert(
+        "CHAR_ROLE".into(),
+        if listens {
+            "server=on,wait=off"
+        } else {
+            "reconnect-ms=200"
+        }
+        .into(),
+    );
+    v.insert(
+        "MAC".into(),
+        format!("52:54:00:7a:00:{:02x}", who.index() + 1),
+    );
+    let (seed, epoch) = match who {
+        Who::Primary => (o.seed, o.epoch),
+        Who::Backup => (
+            o.backup.seed.unwrap_or(o.seed),
+            o.backup.epoch.unwrap_or(o.epoch),
+        ),
+    };
+    let mut opts = format!(
+        "tandem.mode={} tandem.epoch={epoch} tandem.link={}",
+        who.name(),
+        o.link.option()
+    );
+    if let Some(h) = o.heartbeat_ms {
+        opts.push_str(&format!(" tandem.heartbeat-ms={h}"));
+    }
+    if let Some(f) = o.fail_ms {
+        opts.push_str(&format!(" tandem.fail-ms={f}"));
+    }
+    qemu::set_board_cmdline(&mut v, seed, &opts);
+    v
+}
+
+fn wait_for_socket(sock: &Path, limit: Duration) {
+    let start = Instant::now();
+    while !sock.exists() && start.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
