@@ -98,6 +98,7 @@ impl Hello {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::PROTOCOL_VERSION;
 
     fn hello(role: Role) -> Hello {
         Hello::new(role, 1, [1; 32], [2; 32], [3; 32])
@@ -125,10 +126,13 @@ mod tests {
     fn each_difference_is_named() {
         let p = hello(Role::Primary);
         let mut b = hello(Role::Backup);
-        b.version = 2;
+        b.version = 1; // a peer that predates `Released`
         assert_eq!(
             p.check_peer(&b),
-            Err(Refusal::ProtocolVersion { ours: 1, theirs: 2 })
+            Err(Refusal::ProtocolVersion {
+                ours: PROTOCOL_VERSION,
+                theirs: 1
+            })
         );
         let mut b = hello(Role::Backup);
         b.build[31] ^= 1;

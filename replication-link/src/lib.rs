@@ -38,6 +38,23 @@
 //! | reliability | [`reliable`], [`failure_detector`] | go-back-N window, receiver, liveness |
 //! | endpoint | [`link`] | handshake, events, timers |
 //!
+//! ## Messages
+//!
+//! | tag | message | class | bytes |
+//! | --- | --- | --- | --- |
+//! | `0x01` | [`Hello`] | link control | 113 |
+//! | `0x02` | [`LogEntry`] | sequenced | 35 |
+//! | `0x03` | [`EpochEnd`] | sequenced | 34 + 4 × interrupts |
+//! | `0x04` | [`Ack`] | link control | 5 |
+//! | `0x05` | [`Heartbeat`] | link control | 17 |
+//! | `0x06` | [`Takeover`] | sequenced | 17 |
+//! | `0x07` | [`StateChunk`] | sequenced | 23 + data |
+//! | `0x08` | [`Released`] (since protocol version 2) | sequenced | 9 |
+//!
+//! Sequenced messages are numbered, delivered in order, exactly once, and
+//! acknowledged; the link's own control messages are not. Each type's
+//! documentation has its byte layout.
+//!
 //! ## Memory per endpoint (bytes, 64-bit target)
 //!
 //! | item | size |
@@ -106,7 +123,7 @@ pub use handshake::Refusal;
 pub use link::{Config, DEFAULT_WINDOW, Event, Link, LinkState, Stats};
 pub use message::{
     Ack, Digest, EpochEnd, Heartbeat, Hello, InputKind, LogEntry, MAX_INTERRUPTS, MAX_MESSAGE,
-    Message, PROTOCOL_VERSION, Role, STATE_CHUNK_MAX, StateChunk, Takeover,
+    Message, PROTOCOL_VERSION, Released, Role, STATE_CHUNK_MAX, StateChunk, Takeover,
 };
 pub use packet::{MAX_PACKET, Packet, PacketWriter};
 pub use reliable::Seq;

@@ -195,7 +195,7 @@ impl<const W: usize> Link<W> {
     }
 
     /// Queues a sequenced message (`LogEntry`, `EpochEnd`, `Takeover`,
-    /// `StateChunk`); returns its sequence number. It goes out at the next
+    /// `StateChunk`, `Released`); returns its sequence number. It goes out at the next
     /// [`poll`](Self::poll) once the link is established.
     ///
     /// # Errors

@@ -14,7 +14,10 @@ use crate::error::{DecodeError, DecodeReason, EncodeError};
 /// The four bytes that open every [`Hello`]: `b"TNDM"`.
 pub const MAGIC: [u8; 4] = *b"TNDM";
 /// The protocol version this crate speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+///
+/// Version 2 added [`Released`] (tag `0x08`): a version 1 peer would refuse
+/// that tag mid-run, so the handshake refuses the pairing up front.
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Most interrupts (INTIDs) one [`EpochEnd`] carries.
 pub const MAX_INTERRUPTS: usize = 16;
 /// Most data bytes one [`StateChunk`] carries (a 4 KiB page is four chunks).
@@ -44,6 +47,8 @@ pub enum Tag {
     Takeover = 0x06,
     /// [`StateChunk`]
     StateChunk = 0x07,
+    /// [`Released`]
+    Released = 0x08,
 }
 
 impl Tag {
@@ -56,6 +61,7 @@ impl Tag {
             0x05 => Self::Heartbeat,
             0x06 => Self::Takeover,
             0x07 => Self::StateChunk,
+            0x08 => Self::Released,
             _ => return None,
         })
     }
@@ -492,6 +498,31 @@ impl StateChunk {
     }
 }
 
+/// How much guest output the primary has let leave the board: `output`
+/// bytes in total, counted from the start of the run. The primary sends it
+/// (at epoch boundaries) so that a backup may drop the output of its own
+/// guest that is already out, and keep only what it would have to emit if
+/// it took over now (the output rule, DESIGN.md §5 and §10): without it
+/// the backup's buffer would grow without bound.
+///
+/// Sequenced, so it arrives after every log message sent before it; a
+/// backup takes the largest value seen (it never goes down).
+///
+/// | offset | size | field |
+/// | --- | --- | --- |
+/// | 0 | 1 | tag `0x08` |
+/// | 1 | 8 | output: bytes released in total |
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Released {
+    /// Bytes of guest output released in total, from the start.
+    pub output: u64,
+}
+
+impl Released {
+    /// Encoded size, tag included.
+    pub const WIRE_SIZE: usize = 9;
+}
+
 /// Every message of the protocol.
 ///
 /// A `Message` is a fixed-size value (1,064 bytes on a 64-bit target,
@@ -517,6 +548,8 @@ pub enum Message {
     Takeover(Takeover),
     /// State transfer (sequenced).
     StateChunk(StateChunk),
+    /// How much output the primary released (sequenced).
+    Released(Released),
 }
 
 impl Message {
@@ -530,6 +563,7 @@ impl Message {
             Self::Heartbeat(_) => Tag::Heartbeat,
             Self::Takeover(_) => Tag::Takeover,
             Self::StateChunk(_) => Tag::StateChunk,
+            Self::Released(_) => Tag::Released,
         }
     }
 
@@ -550,6 +584,7 @@ impl Message {
             Self::Heartbeat(_) => Heartbeat::WIRE_SIZE,
             Self::Takeover(_) => Takeover::WIRE_SIZE,
             Self::StateChunk(m) => m.wire_size(),
+            Self::Released(_) => Released::WIRE_SIZE,
         }
     }
 
@@ -585,6 +620,7 @@ impl Message {
                 w.u64(m.count)
             }
             Self::StateChunk(m) => m.encode_body(w),
+            Self::Released(m) => w.u64(m.output),
         }
     }
 
@@ -639,6 +675,7 @@ impl Message {
                 count: r.u64()?,
             }),
             Tag::StateChunk => Self::StateChunk(StateChunk::decode_body(r)?),
+            Tag::Released => Self::Released(Released { output: r.u64()? }),
         })
     }
 }
@@ -651,6 +688,9 @@ const _: () = assert!(Ack::WIRE_SIZE == 1 + 4);
 const _: () = assert!(Heartbeat::WIRE_SIZE == 1 + 2 * 8);
 const _: () = assert!(Takeover::WIRE_SIZE == 1 + 2 * 8);
 const _: () = assert!(StateChunk::HEADER_SIZE == 1 + 4 + 8 + 8 + 2);
+const _: () = assert!(Released::WIRE_SIZE == 1 + 8);
+// A `Released` does not size a `Message`: the memory table stands.
+const _: () = assert!(core::mem::size_of::<Released>() < core::mem::size_of::<StateChunk>());
 const _: () = assert!(MAX_INTERRUPTS <= u8::MAX as usize);
 const _: () = assert!(STATE_CHUNK_MAX <= u16::MAX as usize);
 

@@ -235,19 +235,21 @@ impl Iterator for Messages<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{Ack, Takeover};
+    use crate::message::{Ack, Released, Takeover};
 
     #[test]
     fn packet_bytes() {
         let msgs = [
             Message::Ack(Ack { up_to: 3 }),
             Message::Takeover(Takeover { epoch: 1, count: 2 }),
+            Message::Released(Released { output: 0x105 }),
         ];
         let mut buf = [0u8; 64];
         let n = Packet::encode(0x10, &msgs, &mut buf).unwrap();
-        assert_eq!(n, PACKET_OVERHEAD + 5 + 17);
-        assert_eq!(&buf[..5], &[0x10, 0, 0, 0, 2]);
+        assert_eq!(n, PACKET_OVERHEAD + 5 + 17 + 9);
+        assert_eq!(&buf[..5], &[0x10, 0, 0, 0, 3]);
         assert_eq!(&buf[5..10], &[0x04, 3, 0, 0, 0]);
+        assert_eq!(&buf[27..36], &[0x08, 0x05, 0x01, 0, 0, 0, 0, 0, 0]);
         let crc = crc32c(&buf[..n - 4]);
         assert_eq!(&buf[n - 4..n], &crc.to_le_bytes());
         let p = Packet::parse(&buf[..n]).unwrap();

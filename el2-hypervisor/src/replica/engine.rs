@@ -9,23 +9,37 @@
 //! | [`Role::Primary`] | the board's own value, logged (`LogEntry`) | `EpochEnd` logged |
 //! | [`Role::Backup`] | the logged value, after checking the access is the logged one | checked against the logged `EpochEnd`, whose interrupt lines are raised |
 //!
-//! A backup whose log ends (the source sent `Takeover`, or has nothing
-//! more) goes live at that point: from then on it behaves as a solo board,
-//! except that guest time never goes backwards: its own clock may be
-//! behind the primary's, so time inputs (counter reads, timer registers)
-//! are shifted by [`Engine::time_offset`], fixed at the first one after
-//! the log ended so that it is not below the last logged time.
+//! A backup whose log ends (the source sent `Takeover`, or, with failover,
+//! the primary is gone and all it sent is replayed) goes live at that
+//! point: from then on it behaves as a solo board, except that guest time
+//! never goes backwards: its own clock may be behind the primary's, so
+//! time inputs (counter reads, timer registers) are shifted by
+//! [`Engine::time_offset`], fixed at the first one after the log ended so
+//! that it is not below the last logged time.
 //! Record is a primary whose log goes to a file through the host, replay a
 //! backup whose log comes from one (`docs/record-replay.md`).
+//!
+//! A primary reports how much guest output it released with
+//! [`Engine::released`] (a `Released` message, the output rule of
+//! [`output`](super::output)); a replaying backup takes those marks out of
+//! the log as it goes ([`Engine::peer_released`]): they are not log
+//! entries.
 //!
 //! Every failure is an outcome ([`Stop`]), never a panic: a divergence
 //! names where and what; a peer that went away is [`Stop::PeerGone`], which
 //! is not a divergence.
+//!
+//! What a gone peer means depends on what the peer is:
+//!
+//! | peer | a primary's send fails | a replaying backup's log fails |
+//! | --- | --- | --- |
+//! | a host program (record, replay: the default) | [`Stop::PeerGone`] | [`Stop::PeerGone`] |
+//! | another board ([`Engine::with_failover`]) | it continues alone ([`Engine::take_backup_lost`]) | it goes live there ([`LiveReason::PeerGone`]) |
 
 use super::fingerprint::Fingerprint;
 use super::replay::{self, At, Divergence, Expect};
 use heapless::Vec;
-use replication_link::message::{EpochEnd, InputKind, LogEntry, MAX_INTERRUPTS, Message};
+use replication_link::message::{EpochEnd, InputKind, LogEntry, MAX_INTERRUPTS, Message, Released};
 
 /// What the board is in a pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +61,12 @@ pub trait LogPort {
     /// Sends the next message of the log, in order. May wait for room.
     fn send(&mut self, msg: Message) -> Result<(), PeerGone>;
     /// The next logged message, waiting for it if need be.
+    ///
+    /// Every message the port already holds (delivered by the link) is
+    /// returned before it reports the peer gone: a backup that takes over
+    /// must first replay all of the log it received, or it would go live
+    /// at a point the primary had passed (and whose output it may have
+    /// released).
     fn next(&mut self) -> Result<Message, PeerGone>;
 }
 
@@ -67,7 +87,7 @@ impl LogPort for NoLog {
 pub enum Stop {
     /// The backup's guest did not do what the log says.
     Diverged(Divergence),
-    /// The link's peer went away.
+    /// The link's peer went away (and the engine has no failover).
     PeerGone,
 }
 
@@ -75,6 +95,24 @@ impl From<PeerGone> for Stop {
     fn from(_: PeerGone) -> Self {
         Stop::PeerGone
     }
+}
+
+/// Why a backup's log ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveReason {
+    /// The log says so: a `Takeover` (the end of a recorded log), or
+    /// another message that is not part of a log.
+    EndOfLog,
+    /// The primary is gone (with failover): everything it got through was
+    /// replayed.
+    PeerGone,
+}
+
+/// Where a backup went live, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WentLive {
+    pub at: At,
+    pub why: LiveReason,
 }
 
 /// The interrupt lines an epoch boundary raises.
@@ -87,8 +125,16 @@ pub struct Engine<P> {
     epoch: u64,
     /// A backup whose log ended: it runs on alone.
     live: bool,
-    /// Where the log ended, until the board has said so.
-    went_live_at: Option<At>,
+    /// Where and why the log ended, until the board has said so.
+    went_live: Option<WentLive>,
+    /// The peer is another board: a gone peer is a failover, not a stop.
+    failover: bool,
+    /// A primary whose backup went away: the epoch, until the board has
+    /// said so.
+    backup_lost: Option<u64>,
+    /// The primary's released output, as the last `Released` said
+    /// (backup); the last total sent in one (primary).
+    released: u64,
     /// Log entries sent or consumed.
     entries: u64,
     /// The latest guest time the guest has seen (time inputs only).
@@ -109,12 +155,23 @@ impl<P: LogPort> Engine<P> {
             port,
             epoch: 0,
             live: false,
-            went_live_at: None,
+            went_live: None,
+            failover: false,
+            backup_lost: None,
+            released: 0,
             entries: 0,
             last_time: 0,
             time_offset: None,
             inputs: Fingerprint::new(),
         }
+    }
+
+    /// The peer is another board of a live pair, not a host program: a
+    /// primary whose backup is gone continues alone, and a backup whose
+    /// primary is gone goes live where the log it received ends.
+    pub fn with_failover(mut self) -> Self {
+        self.failover = true;
+        self
     }
 
     pub fn role(&self) -> Role {
@@ -136,9 +193,19 @@ impl<P: LogPort> Engine<P> {
     pub fn live(&self) -> bool {
         self.live
     }
-    /// Where the log ended, once, after the call that found it.
-    pub fn take_went_live(&mut self) -> Option<At> {
-        self.went_live_at.take()
+    /// Where and why the log ended, once, after the call that found it.
+    pub fn take_went_live(&mut self) -> Option<WentLive> {
+        self.went_live.take()
+    }
+    /// The epoch in which a primary (with failover) found its backup gone
+    /// and went on alone, once, after the call that found it.
+    pub fn take_backup_lost(&mut self) -> Option<u64> {
+        self.backup_lost.take()
+    }
+    /// How much output the primary has released, by the largest
+    /// `Released` this backup consumed from its log (0 before any).
+    pub fn peer_released(&self) -> u64 {
+        self.released
     }
     /// What is added to this board's clock to make guest time (0 but on a
     /// backup that went live behind the primary's time).
@@ -158,6 +225,19 @@ impl<P: LogPort> Engine<P> {
         if self.role == Role::Primary {
             self.role = Role::Solo;
         }
+    }
+
+    /// A primary has released `total` bytes of guest output since the
+    /// start: tells the backup (a `Released`) when that is more than it
+    /// last told it. Nothing on other roles. The board calls it at epoch
+    /// boundaries, so that the backup's buffer stays bounded.
+    pub fn released(&mut self, total: u64) -> Result<(), Stop> {
+        if self.role != Role::Primary || total <= self.released {
+            return Ok(());
+        }
+        self.log(Message::Released(Released { output: total }))?;
+        self.released = total;
+        Ok(())
     }
 
     /// The inputs observed in the current epoch, hashed.
@@ -220,8 +300,7 @@ impl<P: LogPort> Engine<P> {
     ) -> Result<u64, Stop> {
         match self.role {
             Role::Primary => {
-                self.entries += 1;
-                self.port.send(Message::LogEntry(LogEntry {
+                self.log(Message::LogEntry(LogEntry {
                     epoch: self.epoch,
                     count,
                     kind,
@@ -239,12 +318,12 @@ impl<P: LogPort> Engine<P> {
                     detail,
                     source,
                 };
-                match self.port.next()? {
-                    Message::LogEntry(e) => {
+                match self.next_logged()? {
+                    Ok(Message::LogEntry(e)) => {
                         self.entries += 1;
                         replay::check_input(&e, got).map_err(Stop::Diverged)
                     }
-                    Message::EpochEnd(end) => {
+                    Ok(Message::EpochEnd(end)) => {
                         Err(Stop::Diverged(Divergence::InputInsteadOfBoundary {
                             at: self.at(count),
                             got,
@@ -254,8 +333,12 @@ impl<P: LogPort> Engine<P> {
                             },
                         }))
                     }
-                    _ => {
-                        self.go_live(count);
+                    Ok(_) => {
+                        self.go_live(count, LiveReason::EndOfLog);
+                        Ok(computed)
+                    }
+                    Err(why) => {
+                        self.go_live(count, why);
                         Ok(computed)
                     }
                 }
@@ -278,26 +361,27 @@ impl<P: LogPort> Engine<P> {
     ) -> Result<Lines, Stop> {
         let mut out: Lines = levels.iter().copied().take(MAX_INTERRUPTS).collect();
         match self.role {
-            Role::Primary => self.port.send(Message::EpochEnd(EpochEnd {
+            Role::Primary => self.log(Message::EpochEnd(EpochEnd {
                 epoch: self.epoch,
                 count,
                 pc,
                 fingerprint,
                 interrupts: out.clone(),
             }))?,
-            Role::Backup if !self.live => match self.port.next()? {
-                Message::EpochEnd(end) => {
+            Role::Backup if !self.live => match self.next_logged()? {
+                Ok(Message::EpochEnd(end)) => {
                     replay::check_boundary(&end, self.epoch, count, pc, fingerprint)
                         .map_err(Stop::Diverged)?;
                     out = end.interrupts;
                 }
-                Message::LogEntry(e) => {
+                Ok(Message::LogEntry(e)) => {
                     return Err(Stop::Diverged(Divergence::BoundaryInsteadOfInput {
                         at: self.at(count),
                         expected: Expect::of(&e),
                     }));
                 }
-                _ => self.go_live(count),
+                Ok(_) => self.go_live(count, LiveReason::EndOfLog),
+                Err(why) => self.go_live(count, why),
             },
             _ => {}
         }
@@ -313,9 +397,44 @@ impl<P: LogPort> Engine<P> {
         }
     }
 
-    fn go_live(&mut self, count: u64) {
+    fn go_live(&mut self, count: u64, why: LiveReason) {
         self.live = true;
-        self.went_live_at = Some(self.at(count));
+        self.went_live = Some(WentLive {
+            at: self.at(count),
+            why,
+        });
+    }
+
+    /// A primary's log message, sent. With failover a gone backup is not a
+    /// stop: the primary goes on alone (nothing more is logged).
+    fn log(&mut self, msg: Message) -> Result<(), Stop> {
+        let entry = matches!(msg, Message::LogEntry(_));
+        match self.port.send(msg) {
+            Ok(()) => {
+                self.entries += u64::from(entry);
+                Ok(())
+            }
+            Err(PeerGone) if self.failover => {
+                self.backup_lost = Some(self.epoch);
+                self.continue_alone();
+                Ok(())
+            }
+            Err(PeerGone) => Err(Stop::PeerGone),
+        }
+    }
+
+    /// A backup's next log message, the primary's `Released` marks taken
+    /// out on the way (recorded, not entries). `Ok(Err(LiveReason::PeerGone))`:
+    /// with failover, the primary is gone and the log ends here.
+    fn next_logged(&mut self) -> Result<Result<Message, LiveReason>, Stop> {
+        loop {
+            match self.port.next() {
+                Ok(Message::Released(r)) => self.released = self.released.max(r.output),
+                Ok(m) => return Ok(Ok(m)),
+                Err(PeerGone) if self.failover => return Ok(Err(LiveReason::PeerGone)),
+                Err(PeerGone) => return Err(Stop::PeerGone),
+            }
+        }
     }
 }
 

@@ -8,12 +8,15 @@
 //! a fingerprint of the guest state and the interrupt lines that are high
 //! from then on. A replaying board takes every value from the log and
 //! checks everything else against it: [`replay`] says what differs.
-//! The contract with the host tools is `docs/record-replay.md`.
+//! The contract with the host tools is `docs/record-replay.md`. The
+//! output rule of a live pair (the primary holds output until the backup
+//! has the log before it) is [`output`].
 
 pub mod digest;
 pub mod engine;
 pub mod fingerprint;
 pub mod link_timing;
+pub mod output;
 pub mod pair_lines;
 pub mod replay;
 #[cfg(test)]

@@ -203,10 +203,10 @@ impl Epochs {
     }
 
     fn say_if_live(&mut self) {
-        if let Some(at) = self.engine.take_went_live() {
+        if let Some(live) = self.engine.take_went_live() {
             println!(
                 "replay: end of log at epoch {} count {}; going live",
-                at.epoch, at.count
+                live.at.epoch, live.at.count
             );
         }
     }

@@ -160,6 +160,17 @@ fn takeover_bytes() {
 }
 
 #[test]
+fn released_bytes() {
+    roundtrip(
+        &Message::Released(Released {
+            output: 0x0102_0304_0506_0708,
+        }),
+        &[0x08, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01],
+    );
+    assert_eq!(Released::WIRE_SIZE, 9);
+}
+
+#[test]
 fn state_chunk_bytes() {
     let msg = Message::StateChunk(StateChunk {
         transfer: 5,
@@ -240,4 +251,25 @@ fn sequenced_classes() {
     assert!(!Message::Ack(Ack { up_to: 0 }).is_sequenced());
     assert!(!Message::Hello(hello()).is_sequenced());
     assert!(Message::Takeover(Takeover { epoch: 0, count: 0 }).is_sequenced());
+    assert!(Message::Released(Released { output: 0 }).is_sequenced());
+}
+
+#[test]
+fn every_tag_byte_is_known_or_refused() {
+    // The tags of this version are 0x01..=0x08; every other byte is a typed
+    // refusal (a peer of a later version is refused at the handshake).
+    for t in 0..=u8::MAX {
+        let mut buf = [0u8; MAX_MESSAGE];
+        buf[0] = t;
+        let known = (0x01..=0x08).contains(&t);
+        let got = Message::decode(&buf);
+        if !known {
+            assert_eq!(
+                got.unwrap_err(),
+                DecodeError::new(DecodeReason::UnknownTag, 0)
+            );
+        } else if let Ok((m, _)) = got {
+            assert_eq!(m.tag() as u8, t);
+        }
+    }
 }

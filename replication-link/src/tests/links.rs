@@ -227,7 +227,8 @@ fn sequenced_message() -> impl Strategy<Value = Message> {
                 data: heapless::Vec::from_slice(&data).unwrap(),
             })
         });
-    prop_oneof![6 => log, 2 => end, 1 => take, 1 => chunk]
+    let released = any::<u64>().prop_map(|output| Message::Released(Released { output }));
+    prop_oneof![6 => log, 2 => end, 1 => take, 1 => chunk, 1 => released]
 }
 
 fn faults(reorder: bool) -> impl Strategy<Value = Faults> {

@@ -43,6 +43,9 @@ fn sample_messages(rng: &mut Rng) -> Vec<Message> {
         epoch: 1,
     }));
     v.push(Message::Takeover(Takeover { epoch: 2, count: 3 }));
+    v.push(Message::Released(Released {
+        output: rng.next_u64(),
+    }));
     let len = rng.below(64) as usize;
     v.push(Message::StateChunk(StateChunk {
         transfer: 1,

@@ -68,12 +68,12 @@ fn mismatched_boards_are_refused_on_both_consoles() {
         },
     );
     let mut b = hello(Role::Backup, 2);
-    b.version = 2;
+    b.version = 1; // a peer that predates `Released`
     refused_both_ways(
         p.clone(),
         b,
-        Refusal::ProtocolVersion { ours: 1, theirs: 2 },
         Refusal::ProtocolVersion { ours: 2, theirs: 1 },
+        Refusal::ProtocolVersion { ours: 1, theirs: 2 },
     );
     refused_both_ways(
         p,

@@ -4,7 +4,7 @@
 use super::*;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec as StdVec;
-use replication_link::message::Takeover;
+use replication_link::message::{Released, Takeover};
 
 /// A log port over memory: what is sent is kept; what is read comes from
 /// `to_read`. An exhausted tape, or a send after `send_limit`, is a peer
@@ -200,7 +200,13 @@ fn at_the_end_of_the_log_the_backup_goes_live_with_its_own_values() {
     assert_eq!(saw[..3], primary_saw[..3]);
     assert_eq!(saw[3], Seen::Value(0x10001 + 7), "its own value once live");
     assert!(b.live() && !b.replaying());
-    assert_eq!(b.take_went_live(), Some(At { epoch: 1, count: 5 }));
+    assert_eq!(
+        b.take_went_live(),
+        Some(WentLive {
+            at: At { epoch: 1, count: 5 },
+            why: LiveReason::EndOfLog
+        })
+    );
     assert_eq!(b.take_went_live(), None, "said once");
 }
 
@@ -282,4 +288,143 @@ fn a_backup_that_goes_live_behind_the_primarys_clock_keeps_time_monotonic() {
     run(&mut ahead, &SCRIPT[..3], 0).unwrap();
     assert_eq!(ahead.input(7, CounterRead, 0, 0xdf02, 5000), Ok(5000));
     assert_eq!(ahead.time_offset(), 0);
+}
+
+fn released(output: u64) -> Message {
+    Message::Released(Released { output })
+}
+
+#[test]
+fn released_marks_are_taken_out_of_the_log_and_never_go_down() {
+    let (mut log, primary_saw) = recorded();
+    // log: entry, entry, end, entry, entry, entry, end. A mark where the
+    // backup expects a boundary, then one where it expects an input.
+    log.insert(2, released(10));
+    log.insert(4, released(4));
+    log.insert(8, released(12));
+    let mut b = backup(log);
+    let mut saw = run(&mut b, &SCRIPT[..4], 0).unwrap();
+    assert_eq!(b.peer_released(), 10, "a lower mark changes nothing");
+    saw.extend(run(&mut b, &SCRIPT[4..], 0).unwrap());
+    assert_eq!(saw, primary_saw);
+    assert_eq!(b.peer_released(), 12);
+    assert_eq!(b.entries(), 5, "marks are not log entries");
+    assert!(b.replaying());
+}
+
+#[test]
+fn the_primary_tells_how_far_it_released_when_that_grew() {
+    let mut p = Engine::new(Role::Primary, Tape::default());
+    for total in [0, 5, 5, 3, 9] {
+        p.released(total).unwrap();
+    }
+    assert_eq!(p.port().sent, [released(5), released(9)]);
+    assert_eq!(p.entries(), 0);
+    // Nobody else sends marks.
+    for role in [Role::Solo, Role::Backup] {
+        let mut e = Engine::new(role, Tape::default());
+        e.released(5).unwrap();
+        assert!(e.port().sent.is_empty(), "{role:?}");
+    }
+    // Without failover a gone backup stops the primary, as for any send.
+    let mut p = Engine::new(
+        Role::Primary,
+        Tape {
+            send_limit: Some(0),
+            ..Tape::default()
+        },
+    );
+    assert_eq!(p.released(1), Err(Stop::PeerGone));
+}
+
+#[test]
+fn with_failover_a_backup_goes_live_where_the_log_it_received_ends() {
+    // Gone before an input: everything received is replayed first.
+    let (mut log, primary_saw) = recorded();
+    log.truncate(4);
+    log.push(released(3));
+    let mut b = backup(log).with_failover();
+    let saw = run(&mut b, &SCRIPT, 7).unwrap();
+    assert_eq!(saw[..4], primary_saw[..4]);
+    assert_eq!(saw[4], Seen::Value(2000 + 7), "its own value once live");
+    assert_eq!(b.peer_released(), 3, "the mark before the end was taken");
+    assert_eq!(
+        b.take_went_live(),
+        Some(WentLive {
+            at: At { epoch: 1, count: 7 },
+            why: LiveReason::PeerGone
+        })
+    );
+    assert!(b.live() && b.port().to_read.is_empty());
+    // Gone before a boundary: the board's own lines from then on.
+    let (mut log, _) = recorded();
+    log.truncate(6);
+    let mut b = backup(log).with_failover();
+    let mut script = SCRIPT;
+    script[6] = Step::Boundary(400, 0x4000_2000, &[30]);
+    let saw = run(&mut b, &script, 0).unwrap();
+    assert_eq!(saw[6], Seen::Lines([30].into()));
+    assert_eq!(
+        b.take_went_live().map(|w| (w.at, w.why)),
+        Some((
+            At {
+                epoch: 1,
+                count: 400
+            },
+            LiveReason::PeerGone
+        ))
+    );
+    assert_eq!(b.entries(), 5);
+}
+
+#[test]
+fn with_failover_a_primary_whose_backup_is_gone_continues_alone() {
+    // (messages the port takes, the epoch in which the next one fails):
+    // at a boundary, at an input, at a mark.
+    for (limit, epoch) in [(2, 0), (3, 1)] {
+        let mut p = Engine::new(
+            Role::Primary,
+            Tape {
+                send_limit: Some(limit),
+                ..Tape::default()
+            },
+        )
+        .with_failover();
+        let (_, primary_saw) = recorded();
+        assert_eq!(run(&mut p, &SCRIPT, 0).unwrap(), primary_saw);
+        assert_eq!(p.role(), Role::Solo);
+        assert_eq!(p.take_backup_lost(), Some(epoch), "limit {limit}");
+        assert_eq!(p.take_backup_lost(), None, "said once");
+        assert_eq!(p.port().sent.len(), limit, "nothing logged after");
+        assert_eq!(p.epoch(), 2);
+    }
+    let mut p = Engine::new(
+        Role::Primary,
+        Tape {
+            send_limit: Some(0),
+            ..Tape::default()
+        },
+    )
+    .with_failover();
+    assert_eq!(p.released(4), Ok(()));
+    assert_eq!((p.role(), p.take_backup_lost()), (Role::Solo, Some(0)));
+    assert_eq!(p.entries(), 0, "an entry not sent is not counted");
+}
+
+#[test]
+fn any_message_that_is_not_a_log_ends_it() {
+    let (mut log, _) = recorded();
+    log.truncate(3);
+    log.push(Message::StateChunk(replication_link::message::StateChunk {
+        transfer: 0,
+        offset: 0,
+        total: 0,
+        data: Vec::new(),
+    }));
+    let mut b = backup(log).with_failover();
+    run(&mut b, &SCRIPT, 0).unwrap();
+    assert_eq!(
+        b.take_went_live().map(|w| w.why),
+        Some(LiveReason::EndOfLog)
+    );
 }
