@@ -56,7 +56,7 @@ echo "tandem-guest: init started"
 mount -t tracefs tracefs /sys/kernel/tracing
 cat /sys/kernel/tracing/trace_pipe > /dev/null &
 tracer=$!
-dmesg -w > /dev/null &
+cat /dev/kmsg > /dev/null &
 reader=$!
 echo "tandem-guest: kmsg line from user space" > /dev/kmsg
 echo "tandem-guest: trace marker" > /sys/kernel/tracing/trace_marker

@@ -13,6 +13,7 @@ pub mod image;
 pub mod linkhost;
 pub mod lint;
 pub mod pair;
+pub mod pair_suite;
 pub mod paths;
 pub mod qemu;
 pub mod recording;

@@ -429,6 +429,14 @@ fn test(filter: Option<&str>, no_unit: bool, long: bool) -> Result<()> {
     )?;
     p += rp;
     f += rf;
+    let (pp, pf) = xtask::pair_suite::run(
+        &inputs.release,
+        inputs.bundle.as_deref().expect("built above"),
+        filter,
+        long,
+    )?;
+    p += pp;
+    f += pf;
     println!("smoke: {p} passed, {f} failed");
     passed += p;
     failed += f;

@@ -17,7 +17,7 @@ use core::fmt;
 /// Every pair line starts with this.
 pub const PREFIX: &str = "pair: ";
 /// How often a board writes its status, in microseconds of guest time.
-pub const STATUS_EVERY_US: u64 = 250_000;
+pub const STATUS_EVERY_US: u64 = 20_000;
 
 /// A board's progress.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,31 +1,56 @@
-//! The board's side of record and replay (docs/record-replay.md): the
-//! library's replica engine (`el2_hypervisor::replica::engine`) over the
-//! link UART, with epochs on the PMU; what the engine decides, this module
-//! says on the console and turns into the board's stop.
+//! The board's side of record, replay and a live pair
+//! (docs/record-replay.md, docs/pair.md): the library's replica engine
+//! (`el2_hypervisor::replica::engine`) over the link, with epochs on the
+//! PMU, and the output rule (`el2_hypervisor::replica::output`) on the
+//! guest's console. What the engine decides, this module says on the
+//! console and turns into the board's stop.
 
-use super::link_port::LinkPort;
-use crate::arch::console::println;
+use super::link_port::{LinkPort, now_us};
+use crate::arch::console::{self, println};
 use crate::arch::pmu::EpochCounter;
-use crate::arch::power;
+use crate::arch::{power, timer};
 use el2_hypervisor::exit::ExitStatus;
-use el2_hypervisor::options::Mode;
+use el2_hypervisor::options::{Mode, PairTiming};
 use el2_hypervisor::replica::digest::PairingConfig;
-use el2_hypervisor::replica::engine::{Engine, Lines, LogPort, PeerGone, Role, Stop};
+use el2_hypervisor::replica::engine::{Engine, Lines, LiveReason, LogPort, PeerGone, Role, Stop};
+use el2_hypervisor::replica::output::{BackupOutput, OutputHold};
+use el2_hypervisor::replica::pair_lines::{self, BackupLost, Status, Summary, Takeover};
 use replication_link::handshake::Refusal;
 use replication_link::link::Event;
-use replication_link::message::{InputKind, Message, Takeover};
+use replication_link::message::{InputKind, Message, Takeover as TakeoverMessage};
 
-/// The log port of the board: the link (none in free mode) and the
-/// messages delivered but not yet consumed.
+/// Guest output a primary holds for the output rule; the guest waits
+/// only when this is full.
+const HOLD_BYTES: usize = 4096;
+/// Runs of output between two log messages, held at once.
+const HOLD_SEGMENTS: usize = 256;
+/// Guest output a backup keeps for a takeover: past the primary's
+/// released mark it holds at most the primary's hold plus what its guest
+/// produces between two marks (`replica::output`), so four holds' worth.
+const KEPT_BYTES: usize = 4 * HOLD_BYTES;
+
+/// The log port of the board: the link (none in free mode), the messages
+/// delivered but not yet consumed, and whether the peer is gone.
 pub struct BoardLog {
     link: Option<LinkPort>,
     queue: heapless::Deque<Message, 32>,
+    /// The peer failed or restarted. What it delivered before stays in
+    /// `queue` and is consumed first (the engine's `LogPort` contract).
+    gone: bool,
+    /// Sequenced messages consumed (a backup), and their encoded bytes;
+    /// a primary's are the link port's.
+    consumed: u64,
+    log_bytes: u64,
 }
 
 impl BoardLog {
-    /// Keeps a delivered message; `PeerGone` for a peer that failed or
-    /// restarted (a restarted peer lost what it had: it is not ours).
-    fn on_event(queue: &mut heapless::Deque<Message, 32>, e: Event) -> Result<(), PeerGone> {
+    /// Keeps a delivered message; a peer that failed or restarted (a
+    /// restarted peer lost what it had: it is not ours) is gone.
+    fn on_event(
+        queue: &mut heapless::Deque<Message, 32>,
+        gone: &mut bool,
+        e: Event,
+    ) -> Result<(), PeerGone> {
         match e {
             Event::Delivered(m) => {
                 // Callers poll only while the queue has room (one event
@@ -33,32 +58,49 @@ impl BoardLog {
                 let _ = queue.push_back(m);
                 Ok(())
             }
-            Event::PeerFailed | Event::PeerRestarted(_) => Err(PeerGone),
+            Event::PeerFailed | Event::PeerRestarted(_) => {
+                *gone = true;
+                Err(PeerGone)
+            }
             _ => Ok(()),
         }
     }
 
-    /// Lets acknowledgements and heartbeats flow.
+    /// Lets acknowledgements and heartbeats flow; `PeerGone` once the
+    /// peer is gone.
     fn service(&mut self) -> Result<(), PeerGone> {
         if let Some(port) = self.link.as_mut() {
             // One event per poll: stop while the queue is full, so that no
             // delivered (and so acknowledged) message is ever dropped.
-            while !self.queue.is_full()
+            while !self.gone
+                && !self.queue.is_full()
                 && let Some(e) = port.poll()
             {
-                Self::on_event(&mut self.queue, e)?;
+                Self::on_event(&mut self.queue, &mut self.gone, e)?;
             }
         }
-        Ok(())
+        if self.gone { Err(PeerGone) } else { Ok(()) }
+    }
+
+    /// Messages the peer acknowledged, of those sent.
+    fn acked(&self) -> u64 {
+        self.link.as_ref().map_or(0, LinkPort::acked)
+    }
+    fn sent(&self) -> u64 {
+        self.link.as_ref().map_or(0, LinkPort::sent)
     }
 }
 
 impl LogPort for BoardLog {
     fn send(&mut self, msg: Message) -> Result<(), PeerGone> {
+        if self.gone {
+            return Err(PeerGone);
+        }
         match self.link.as_mut() {
             Some(port) => {
-                let queue = &mut self.queue;
-                port.send(msg, |e| Self::on_event(queue, e))
+                self.log_bytes += msg.wire_size() as u64;
+                let (queue, gone) = (&mut self.queue, &mut self.gone);
+                port.send(msg, |e| Self::on_event(queue, gone, e))
             }
             None => Ok(()),
         }
@@ -67,17 +109,45 @@ impl LogPort for BoardLog {
     fn next(&mut self) -> Result<Message, PeerGone> {
         loop {
             if let Some(m) = self.queue.pop_front() {
+                self.consumed += 1;
+                self.log_bytes += m.wire_size() as u64;
                 return Ok(m);
+            }
+            if self.gone {
+                return Err(PeerGone);
             }
             let Some(port) = self.link.as_mut() else {
                 // No link: the log ended before it began.
-                return Ok(Message::Takeover(Takeover { epoch: 0, count: 0 }));
+                return Ok(Message::Takeover(TakeoverMessage { epoch: 0, count: 0 }));
             };
-            if let Some(e) = port.poll() {
-                Self::on_event(&mut self.queue, e)?;
+            match port.poll() {
+                // A gone peer is noted; the loop then drains the queue.
+                Some(e) => {
+                    let _ = Self::on_event(&mut self.queue, &mut self.gone, e);
+                }
+                // Caught up with the primary: wait a little rather than
+                // spin, so that the board's clock (the link's) follows
+                // host time while it waits, as the failure detector's
+                // timeout assumes, and the host core is free for the
+                // primary (the link device raises no interrupt).
+                None => pause(),
             }
         }
     }
+}
+
+/// Where the guest's console output goes.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per board, inside the VM's static; no heap to box into"
+)]
+enum Output {
+    /// Straight out: no pair, or a board that runs alone now.
+    Direct,
+    /// A primary's: held until the backup holds what precedes it.
+    Held(OutputHold<HOLD_BYTES, HOLD_SEGMENTS>),
+    /// A backup's: kept, for a takeover, past what the primary released.
+    Kept(BackupOutput<KEPT_BYTES>),
 }
 
 /// Epochs and the log on this board.
@@ -85,6 +155,12 @@ pub struct Epochs {
     pub mode: Mode,
     pub counter: EpochCounter,
     pub engine: Engine<BoardLog>,
+    output: Output,
+    timing: PairTiming,
+    /// Guest time (µs) of the last status line.
+    last_status_us: u64,
+    /// The output hold's figures once it is gone (backup lost).
+    hold_summary: Option<Summary>,
 }
 
 /// Why a boundary happened.
@@ -97,22 +173,37 @@ pub enum BoundaryReason {
 }
 
 impl Epochs {
-    pub fn new(mode: Mode, length: u64, link: Option<LinkPort>) -> Self {
+    pub fn new(mode: Mode, length: u64, link: Option<LinkPort>, timing: PairTiming) -> Self {
         let role = match mode {
             Mode::Free => Role::Solo,
             Mode::Record | Mode::Primary => Role::Primary,
             Mode::Replay | Mode::Backup => Role::Backup,
         };
+        let log = BoardLog {
+            link,
+            queue: heapless::Deque::new(),
+            gone: false,
+            consumed: 0,
+            log_bytes: 0,
+        };
+        let mut engine = Engine::new(role, log);
+        if mode.is_pair() {
+            // The peer is a board: its death is a takeover or a board
+            // running on alone, not the end.
+            engine = engine.with_failover();
+        }
         Self {
             mode,
             counter: EpochCounter::new(length),
-            engine: Engine::new(
-                role,
-                BoardLog {
-                    link,
-                    queue: heapless::Deque::new(),
-                },
-            ),
+            engine,
+            output: match mode {
+                Mode::Primary => Output::Held(OutputHold::new()),
+                Mode::Backup => Output::Kept(BackupOutput::new()),
+                _ => Output::Direct,
+            },
+            timing,
+            last_status_us: 0,
+            hold_summary: None,
         }
     }
 
@@ -146,11 +237,11 @@ impl Epochs {
                         "hypervisor: link: pairing refused: {}",
                         ours.differences(&theirs)
                     );
-                    power::stop(ExitStatus::BadConfiguration);
+                    self.refused();
                 }
                 Some(Event::Refused(r)) => {
                     println!("hypervisor: link: pairing refused: {r}");
-                    power::stop(ExitStatus::BadConfiguration);
+                    self.refused();
                 }
                 Some(Event::Delivered(m)) => {
                     let _ = log.queue.push_back(m);
@@ -160,28 +251,164 @@ impl Epochs {
         }
     }
 
-    /// Lets acknowledgements and heartbeats flow.
+    /// Stops a refused board, after letting its peer hear the refusal (the
+    /// link keeps answering Hellos) so that both consoles name it.
+    fn refused(&mut self) -> ! {
+        let until = now_us() + 500_000;
+        if let Some(port) = self.engine.port().link.as_mut() {
+            while now_us() < until {
+                let _ = port.poll();
+            }
+        }
+        power::stop(ExitStatus::BadConfiguration)
+    }
+
+    /// Lets acknowledgements and heartbeats flow, lets out the output they
+    /// allow, and notices a peer gone.
     pub fn service_link(&mut self) {
-        if let Err(e) = self.engine.port().service() {
-            self.stopped(e.into());
+        let gone = self.engine.port().service().is_err();
+        if gone && !self.mode.is_pair() {
+            // Record and replay: the host program is the peer.
+            self.stopped(Stop::PeerGone);
+        }
+        if gone && self.engine.role() == Role::Primary {
+            // The engine would find out at its next send; say it now.
+            self.engine.continue_alone();
+            let epoch = self.engine.epoch();
+            self.backup_lost(epoch);
+        }
+        self.after_engine();
+    }
+
+    /// When the link next needs servicing while the guest idles: the
+    /// physical counter value at which to wake (a heartbeat is due), or
+    /// `None` with no live link.
+    pub fn idle_wake(&self) -> Option<u64> {
+        let log = self.engine.port_ref();
+        if log.link.is_none() || log.gone || self.engine.role() == Role::Solo {
+            return None;
+        }
+        let ticks = timer::frequency() * self.timing.heartbeat_ms / 1_000;
+        Some(timer::counter() + ticks.max(1))
+    }
+
+    /// The guest's console output: out, held or kept by the output rule.
+    pub fn guest_output(&mut self, bytes: &[u8]) {
+        loop {
+            let sent = self.engine.port_ref().sent();
+            match &mut self.output {
+                Output::Direct => return console::write_guest(bytes),
+                Output::Kept(k) => return k.push(bytes),
+                Output::Held(h) => {
+                    if h.push(bytes, sent, now_us()).is_ok() {
+                        self.release_held();
+                        return;
+                    }
+                }
+            }
+            // The hold is full: the guest waits here for acknowledgements
+            // (or for the backup to be declared gone).
+            self.service_link();
         }
     }
 
-    /// Before the guest's output leaves the board for good (power-off):
-    /// every log message acknowledged.
-    pub fn flush(&mut self) {
-        if self.engine.role() != Role::Primary {
+    /// Lets out the held output whose log messages are all acknowledged.
+    fn release_held(&mut self) {
+        let acked = self.engine.port_ref().acked();
+        if let Output::Held(h) = &mut self.output {
+            h.release(acked, now_us(), console::write_guest);
+        }
+    }
+
+    /// What follows any engine call: a backup gone, a takeover, output.
+    fn after_engine(&mut self) {
+        if let Some(epoch) = self.engine.take_backup_lost() {
+            self.backup_lost(epoch);
+        }
+        if let Some(live) = self.engine.take_went_live() {
+            self.went_live(live.at.epoch, live.at.count, live.why);
+        }
+        if let Output::Kept(k) = &mut self.output {
+            k.mark(self.engine.peer_released());
+        }
+        self.release_held();
+    }
+
+    fn backup_lost(&mut self, epoch: u64) {
+        println!("{}", BackupLost { epoch });
+        println!("hypervisor: pair: the backup is gone (epoch {epoch}); continuing unprotected");
+        if let Output::Held(h) = &mut self.output {
+            h.release_all(now_us(), console::write_guest);
+            self.hold_summary = Some(self.summary());
+        }
+        self.output = Output::Direct;
+    }
+
+    fn went_live(&mut self, epoch: u64, count: u64, why: LiveReason) {
+        if !self.mode.is_pair() {
+            println!("replay: end of log at epoch {epoch} count {count}; going live");
             return;
         }
-        while self
-            .engine
-            .port()
-            .link
-            .as_ref()
-            .is_some_and(|p| !p.link.all_acked())
-        {
-            self.service_link();
+        let mut released = 0;
+        if let Output::Kept(k) = &mut self.output {
+            k.mark(self.engine.peer_released());
+            released = k.kept() as u64;
         }
+        let silent_ms = match why {
+            LiveReason::PeerGone => self.timing.fail_ms,
+            LiveReason::EndOfLog => 0,
+        };
+        // The line first: the host marks the takeover before the output
+        // that follows it.
+        println!(
+            "{}",
+            Takeover {
+                epoch,
+                count,
+                silent_ms,
+                released,
+            }
+        );
+        println!(
+            "hypervisor: pair: the primary is gone (nothing heard for {silent_ms} ms); took over at epoch {epoch} count {count}, running on unprotected"
+        );
+        if let Output::Kept(k) = &mut self.output {
+            if k.lost() > 0 {
+                println!(
+                    "hypervisor: pair: FAULT: {} bytes of output were lost from the takeover buffer",
+                    k.lost()
+                );
+            }
+            k.take_unreleased(console::write_guest);
+        }
+        self.output = Output::Direct;
+    }
+
+    /// Before the guest's output leaves the board for good (power-off):
+    /// every log message acknowledged (a primary), then the hold emptied.
+    pub fn flush(&mut self) {
+        if self.engine.role() == Role::Primary {
+            while self
+                .engine
+                .port_ref()
+                .link
+                .as_ref()
+                .is_some_and(|p| !p.link.all_acked())
+                && self.engine.role() == Role::Primary
+            {
+                self.service_link();
+            }
+        }
+        if self.engine.replaying() && self.mode.is_pair() {
+            // A backup whose guest stopped where the primary's did: let
+            // the acknowledgement of that last message out, or the primary
+            // would wait for it and find its backup gone.
+            let until = now_us() + 4 * 1_000 * self.timing.heartbeat_ms;
+            while now_us() < until && !self.engine.port_ref().gone {
+                let _ = self.engine.port().service();
+            }
+        }
+        self.release_held();
     }
 
     /// The engine cannot go on: say why, and stop the board.
@@ -202,22 +429,13 @@ impl Epochs {
         }
     }
 
-    fn say_if_live(&mut self) {
-        if let Some(live) = self.engine.take_went_live() {
-            println!(
-                "replay: end of log at epoch {} count {}; going live",
-                live.at.epoch, live.at.count
-            );
-        }
-    }
-
     /// An environment input the guest observes: `computed` is what this
     /// board would give it; returns what the guest gets (`Engine::input`).
     pub fn input(&mut self, kind: InputKind, detail: u8, source: u64, computed: u64) -> u64 {
         let count = self.counter.elapsed();
         match self.engine.input(count, kind, detail, source, computed) {
             Ok(v) => {
-                self.say_if_live();
+                self.after_engine();
                 v
             }
             Err(s) => self.stopped(s),
@@ -234,11 +452,90 @@ impl Epochs {
     pub fn boundary(&mut self, count: u64, pc: u64, fingerprint: u64, levels: &[u32]) -> Lines {
         match self.engine.boundary(count, pc, fingerprint, levels) {
             Ok(lines) => {
-                self.say_if_live();
+                if let Output::Held(h) = &self.output {
+                    // How far the primary released: the backup's buffer
+                    // is trimmed by it.
+                    let total = h.released_total();
+                    if let Err(s) = self.engine.released(total) {
+                        self.stopped(s);
+                    }
+                }
+                self.after_engine();
+                self.status_if_due();
                 self.counter.start();
                 lines
             }
             Err(s) => self.stopped(s),
         }
     }
+
+    fn status_if_due(&mut self) {
+        if !self.mode.is_pair() {
+            return;
+        }
+        let now = now_us();
+        if now < self.last_status_us + pair_lines::STATUS_EVERY_US {
+            return;
+        }
+        self.last_status_us = now;
+        println!("{}", self.status());
+    }
+
+    fn status(&self) -> Status {
+        let log = self.engine.port_ref();
+        let held = match &self.output {
+            Output::Held(h) => h.held() as u64,
+            Output::Kept(k) => k.kept() as u64,
+            Output::Direct => 0,
+        };
+        Status {
+            epoch: self.engine.epoch(),
+            guest_us: now_us().saturating_add(self.engine.time_offset() / ticks_per_us()),
+            msgs: log.sent().max(log.consumed),
+            log_bytes: log.log_bytes,
+            acked: log.acked(),
+            held,
+        }
+    }
+
+    /// What this board did, for the closing report.
+    pub fn summary(&self) -> Summary {
+        if let Some(s) = self.hold_summary {
+            return Summary {
+                epochs: self.engine.epoch() + 1,
+                ..s
+            };
+        }
+        let st = self.status();
+        let mut s = Summary {
+            epochs: self.engine.epoch() + 1,
+            msgs: st.msgs,
+            log_bytes: st.log_bytes,
+            acked: st.acked,
+            ..Summary::default()
+        };
+        if let Output::Held(h) = &self.output {
+            let h = h.stats();
+            s.hold_capacity = h.capacity as u64;
+            s.hold_max = h.max_held as u64;
+            s.released = h.released;
+            s.full_waits = h.full_waits;
+            s.hold_p50_us = h.p50_us;
+            s.hold_p99_us = h.p99_us;
+        }
+        s
+    }
+}
+
+/// Sleeps for about a millisecond of the board's clock.
+fn pause() {
+    timer::arm(Some(timer::counter() + (timer::frequency() / 1_000).max(1)));
+    timer::wait_for_interrupt();
+    // Disarmed, the timer's line drops and nothing is left pending for
+    // the guest's next run.
+    timer::arm(None);
+}
+
+fn ticks_per_us() -> u64 {
+    (timer::frequency() / 1_000_000).max(1)
 }

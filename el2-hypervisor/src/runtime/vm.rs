@@ -300,7 +300,7 @@ fn epochs_for(
         return None;
     }
     if !opts.mode.has_link() {
-        return Some(Epochs::new(opts.mode, opts.epoch, None));
+        return Some(Epochs::new(opts.mode, opts.epoch, None, opts.timing));
     }
     let role = if matches!(opts.mode, Mode::Record | Mode::Primary) {
         Role::Primary
@@ -364,7 +364,7 @@ fn epochs_for(
             }
         }
     };
-    Some(Epochs::new(opts.mode, opts.epoch, Some(port)))
+    Some(Epochs::new(opts.mode, opts.epoch, Some(port), opts.timing))
 }
 
 /// The platform lane of the pairing digest: every hardware-derived value

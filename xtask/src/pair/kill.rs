@@ -45,7 +45,8 @@ impl fmt::Display for Who {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum When {
     /// Once the board says it is in this epoch (its status lines, every
-    /// quarter second of guest time: the kill lands at or a little after).
+    /// 20 ms of guest time, about 20 epochs of the default length: the kill
+    /// lands at that epoch or a little after).
     Epoch(u64),
     /// This long after both boards started.
     After(Duration),

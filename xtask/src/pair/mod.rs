@@ -139,10 +139,6 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
     let _ = std::fs::remove_file(&sock);
     let elf = std::fs::read(&o.image.elf).ok();
     let table = elf.as_deref().and_then(table_from_elf);
-    let mut watches = [
-        Watch::new(Who::Primary, table.as_ref()),
-        Watch::new(Who::Backup, table.as_ref()),
-    ];
     let mut merged = Merged::new(o.echo);
 
     let (tx, rx) = mpsc::channel::<Chunk>();
@@ -164,6 +160,21 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
         tx,
     )?;
     let mut boards = [primary, backup];
+    let transcript = |who: Who| o.dir.join(format!("{who}.console.txt"));
+    let mut watches = [
+        Watch::new(
+            Who::Primary,
+            table.as_ref(),
+            &boards[0].command_line,
+            Some(&transcript(Who::Primary)),
+        ),
+        Watch::new(
+            Who::Backup,
+            table.as_ref(),
+            &boards[1].command_line,
+            Some(&transcript(Who::Backup)),
+        ),
+    ];
     let mut triggers: Vec<(Who, Trigger)> = o
         .kills
         .iter()
@@ -242,16 +253,7 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
         killed[i] = b.was_killed();
     }
     let [wp, wb] = watches;
-    let seen = [
-        wp.close(&boards[0].command_line, &stderr[0]),
-        wb.close(&boards[1].command_line, &stderr[1]),
-    ];
-    for who in Who::BOTH {
-        std::fs::write(
-            o.dir.join(format!("{who}.console.txt")),
-            seen[who.index()].transcript(),
-        )?;
-    }
+    let seen = [wp.close(&stderr[0]), wb.close(&stderr[1])];
     merged.flush(&status);
     std::fs::write(o.dir.join("merged.console.txt"), merged.text())?;
     let _ = std::fs::remove_file(&sock);

@@ -8,6 +8,8 @@ use crate::console::{Demux, LogDecoder, Piece};
 use defmt_decoder::Table;
 use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::replica::pair_lines::{BackupLost, Status, Summary, Takeover};
+use std::io::Write;
+use std::path::Path;
 use std::time::Instant;
 
 /// What a board's console said that matters to the pair.
@@ -59,18 +61,41 @@ pub struct Watch<'t> {
     demux: Demux,
     decoder: LogDecoder<'t>,
     line: String,
+    /// The transcript as it grows (`tail -f` it while the pair runs).
+    file: Option<std::fs::File>,
+    written: usize,
     pub seen: Seen,
 }
 
 impl<'t> Watch<'t> {
-    pub fn new(who: Who, table: Option<&'t Table>) -> Self {
-        Self {
+    /// Watches the board started with `command_line`, its transcript
+    /// written to `path` as it comes (`None`: kept in memory only).
+    pub fn new(
+        who: Who,
+        table: Option<&'t Table>,
+        command_line: &str,
+        path: Option<&Path>,
+    ) -> Self {
+        let mut w = Self {
             who,
             demux: Demux::default(),
             decoder: LogDecoder::new(table),
             line: String::new(),
+            file: path.and_then(|p| std::fs::File::create(p).ok()),
+            written: 0,
             seen: Seen::default(),
+        };
+        w.seen.transcript = format!("$ {command_line}\n");
+        w.write_out();
+        w
+    }
+
+    fn write_out(&mut self) {
+        if let Some(f) = self.file.as_mut() {
+            let _ = f.write_all(&self.seen.transcript.as_bytes()[self.written..]);
+            let _ = f.flush();
         }
+        self.written = self.seen.transcript.len();
     }
 
     /// Takes console bytes that arrived at `at`; returns what matters.
@@ -117,6 +142,7 @@ impl<'t> Watch<'t> {
                 }
             }
         }
+        self.write_out();
         out
     }
 
@@ -141,20 +167,18 @@ impl<'t> Watch<'t> {
         self.seen.lines.push(line);
     }
 
-    /// The board ended: keep its command line and QEMU's stderr in the
-    /// transcript, and return what was seen.
-    pub fn close(mut self, command_line: &str, stderr: &str) -> Seen {
+    /// The board ended: keep QEMU's stderr in the transcript, and return
+    /// what was seen.
+    pub fn close(mut self, stderr: &str) -> Seen {
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.on_line(line, Instant::now(), &mut Vec::new());
         }
-        let mut t = format!("$ {command_line}\n");
-        t.push_str(&self.seen.transcript);
         if !stderr.trim().is_empty() {
-            t.push_str("\n[qemu stderr]\n");
-            t.push_str(stderr);
+            self.seen.transcript.push_str("\n[qemu stderr]\n");
+            self.seen.transcript.push_str(stderr);
         }
-        self.seen.transcript = t;
+        self.write_out();
         self.seen
     }
 }
@@ -166,7 +190,7 @@ mod tests {
 
     #[test]
     fn pair_lines_are_read_from_the_hypervisor_only() {
-        let mut w = Watch::new(Who::Backup, None);
+        let mut w = Watch::new(Who::Backup, None, "qemu", None);
         let mut stream = Vec::new();
         // A guest that prints a takeover line fools no one.
         guest_chunks(
@@ -190,7 +214,8 @@ mod tests {
         guest_chunks(b"after\n", |b| stream.extend_from_slice(b));
         let ev = w.push(&stream, Instant::now());
         assert!(matches!(ev[0], Event::Takeover(t) if t.epoch == 7));
-        assert_eq!(w.seen.guest_bytes_before_takeover, 55);
-        assert_eq!(w.seen.guest_bytes, 61);
+        assert_eq!(w.seen.guest_bytes_before_takeover, 54);
+        assert!(w.seen.transcript.starts_with("$ qemu\n"));
+        assert_eq!(w.seen.guest_bytes, 60);
     }
 }

@@ -125,9 +125,20 @@ pub(super) fn epoch_boundary(
             if deliverable(vm, lrs) {
                 break;
             }
-            timer::arm(physical_deadline(vm, vm.timers.next_deadline()));
+            // Wake for the guest's next deadline, or sooner when the
+            // link is due a heartbeat: an idle guest must not pass for a
+            // dead board.
+            let guest = physical_deadline(vm, vm.timers.next_deadline());
+            let link = vm.epochs.as_ref().and_then(|e| e.idle_wake());
+            timer::arm(match (guest, link) {
+                (Some(g), Some(l)) => Some(g.min(l)),
+                (g, l) => g.or(l),
+            });
             timer::wait_for_interrupt();
             take_physical_interrupts(vm);
+            if let Some(ep) = vm.epochs.as_mut() {
+                ep.service_link();
+            }
             levels = current_levels(vm, guest_now(vm));
         }
     }

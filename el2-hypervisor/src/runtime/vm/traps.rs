@@ -111,7 +111,7 @@ pub(super) fn guest_stopped(vm: &mut Vm, what: &str, status: ExitStatus) -> ! {
         ep.flush();
         let verb = match (ep.mode, ep.engine.live()) {
             (Mode::Record, _) => "recorded",
-            (Mode::Replay, false) => "replayed",
+            (Mode::Replay | Mode::Backup, false) => "replayed",
             _ => "ran",
         };
         println!(
@@ -121,6 +121,9 @@ pub(super) fn guest_stopped(vm: &mut Vm, what: &str, status: ExitStatus) -> ! {
         );
         if ep.replaying() {
             println!("replay: complete: every epoch matched the log");
+        }
+        if ep.mode.is_pair() {
+            println!("{}", ep.summary());
         }
     }
     power::stop(status)
@@ -291,7 +294,12 @@ pub(super) fn emulate_device(
         (Device::Uart, None) => vm.uart.read(off, width).map(Some).map_err(drop),
         (Device::Uart, Some(v)) => match vm.uart.write(off, width, v) {
             Ok(Some(byte)) => {
-                console::write_guest(&[byte]);
+                // Out now, or held by the output rule (a pair's primary),
+                // or kept for a takeover (its backup).
+                match vm.epochs.as_mut() {
+                    Some(ep) => ep.guest_output(&[byte]),
+                    None => console::write_guest(&[byte]),
+                }
                 Ok(None)
             }
             Ok(None) => Ok(None),

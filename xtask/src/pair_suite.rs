@@ -1,0 +1,311 @@
+//! The live-pair scenarios of `cargo xtask test` (docs/pair.md): the
+//! Debian guest on a primary and a backup joined board to board, run to
+//! its end with every epoch matched; the backup killed part way; the
+//! primary killed at seeded random epochs (once from outside, through its
+//! pid file, as a user would); a pair over serial; and a mismatched pair,
+//! refused on both consoles.
+
+use crate::guest;
+use crate::image::Image;
+use crate::pair::kill::{KillSpec, When, Who, splitmix64};
+use crate::pair::merge::in_order_at_least_once;
+use crate::pair::{self, BackupOverrides, LinkKind, PairOptions, PairOutcome};
+use anyhow::{Result, bail};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The seeds of the three primary kills (printed with each scenario).
+pub const PRIMARY_KILL_SEEDS: [u64; 3] = [11, 12, 13];
+
+fn options<'a>(image: &'a Image, bundle: &'a Path, name: &str) -> PairOptions<'a> {
+    PairOptions {
+        image,
+        bundle,
+        link: LinkKind::Ethernet,
+        epoch: 1_000_000,
+        memory: "1G".into(),
+        cpu: "max".into(),
+        seed: crate::qemu::DEFAULT_SEED,
+        kills: vec![],
+        heartbeat_ms: None,
+        fail_ms: None,
+        backup: BackupOverrides::default(),
+        timeout: Duration::from_secs(600),
+        echo: false,
+        dir: dir(name),
+    }
+}
+
+fn dir(name: &str) -> PathBuf {
+    crate::paths::out_dir().join("smoke").join(name)
+}
+
+/// The guest's own lines (its `/init`'s echoes), in the order it prints them.
+fn workload_lines() -> Vec<String> {
+    vec![
+        "tandem-guest: init started".into(),
+        format!(
+            "tandem-guest: workload result {}",
+            guest::expected_workload_result()
+        ),
+        "tandem-guest: powering off".into(),
+    ]
+}
+
+/// Checks every workload line is on the merged console, in order.
+fn merged_has_the_workload(o: &PairOutcome) -> Result<()> {
+    let got = o.merged.lines_with("tandem-guest: ");
+    let want = workload_lines();
+    let want: Vec<&str> = want.iter().map(String::as_str).collect();
+    in_order_at_least_once(&got, &want)
+        .map_err(|e| anyhow::anyhow!("merged console: {e} (got {got:?})"))?;
+    if o.merged.early_backup_bytes > 0 {
+        bail!(
+            "the backup emitted {} bytes while the primary lived",
+            o.merged.early_backup_bytes
+        );
+    }
+    Ok(())
+}
+
+fn where_(o: &PairOptions<'_>) -> String {
+    format!("consoles in {}", o.dir.display())
+}
+
+fn expect_finisher(out: &PairOutcome, who: Who, o: &PairOptions<'_>) -> Result<()> {
+    if out.finisher() != Some(who) {
+        bail!(
+            "the guest did not run to its end on the {who} (primary: {}, backup: {}); {}",
+            out.exits[0],
+            out.exits[1],
+            where_(o)
+        );
+    }
+    Ok(())
+}
+
+/// Runs the suite; prints one line per scenario; returns (passed, failed).
+pub fn run(
+    image: &Image,
+    bundle: &Path,
+    filter: Option<&str>,
+    long: bool,
+) -> Result<(usize, usize)> {
+    let (mut passed, mut failed) = (0, 0);
+    let mut report = |name: &str, started: Instant, r: Result<String>| match r {
+        Ok(note) => {
+            passed += 1;
+            println!(
+                "smoke {name} ... ok ({:.1} s){}",
+                started.elapsed().as_secs_f64(),
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n  {note}")
+                }
+            );
+        }
+        Err(e) => {
+            failed += 1;
+            println!("smoke {name} ... FAILED\n  {e:#}");
+        }
+    };
+    let wanted = |name: &str| filter.is_none_or(|f| name.contains(f));
+
+    let name = "pair-ethernet-completes-every-epoch-matched";
+    if wanted(name) {
+        let t = Instant::now();
+        let o = options(image, bundle, name);
+        let r = pair::run(&o).and_then(|out| {
+            expect_finisher(&out, Who::Primary, &o)?;
+            merged_has_the_workload(&out)?;
+            let b = &out.seen[Who::Backup.index()];
+            if b.status() != Some(0) || !b.said("replay: complete: every epoch matched the log") {
+                bail!(
+                    "the backup did not replay every epoch to the end ({}); {}",
+                    out.exits[1],
+                    where_(&o)
+                );
+            }
+            let p = &out.seen[Who::Primary.index()];
+            if p.backup_lost.is_some() || b.takeover.is_some() {
+                bail!(
+                    "a board was declared gone in a pair where none died; {}",
+                    where_(&o)
+                );
+            }
+            let Some(s) = p.summary else {
+                bail!("the primary printed no summary; {}", where_(&o));
+            };
+            if s.acked != s.msgs {
+                bail!(
+                    "the primary ended with {} of {} messages acknowledged",
+                    s.acked,
+                    s.msgs
+                );
+            }
+            Ok(format!(
+                "{} epochs, {} log messages, {} bytes; output held p50 {} us p99 {} us",
+                s.epochs, s.msgs, s.log_bytes, s.hold_p50_us, s.hold_p99_us
+            ))
+        });
+        report(name, t, r);
+    }
+
+    let name = "pair-ethernet-backup-killed";
+    if wanted(name) {
+        let t = Instant::now();
+        let mut o = options(image, bundle, name);
+        o.kills = vec![KillSpec {
+            who: Who::Backup,
+            when: When::Random,
+        }];
+        o.seed = 21;
+        let r = pair::run(&o).and_then(|out| {
+            expect_finisher(&out, Who::Primary, &o)?;
+            merged_has_the_workload(&out)?;
+            let Some((lost, _)) = out.seen[Who::Primary.index()].backup_lost else {
+                bail!("the primary never said its backup was gone; {}", where_(&o));
+            };
+            if !out.killed[Who::Backup.index()] {
+                bail!("the backup was not killed; {}", where_(&o));
+            }
+            Ok(format!(
+                "seed {}: backup lost at epoch {}",
+                o.seed, lost.epoch
+            ))
+        });
+        report(name, t, r);
+    }
+
+    for (i, seed) in PRIMARY_KILL_SEEDS.into_iter().enumerate() {
+        // The last one is killed from outside, through the pid file.
+        let outside = i + 1 == PRIMARY_KILL_SEEDS.len();
+        let name = if outside {
+            format!("pair-ethernet-primary-killed-from-outside-seed-{seed}")
+        } else {
+            format!("pair-ethernet-primary-killed-seed-{seed}")
+        };
+        if !wanted(&name) {
+            continue;
+        }
+        let t = Instant::now();
+        let mut o = options(image, bundle, &name);
+        o.seed = seed;
+        let killer = if outside {
+            // Somewhere in the boot, from the seed: 12 to 24 s after start.
+            let after = Duration::from_millis(12_000 + splitmix64(seed) % 12_000);
+            Some(kill_from_outside(o.dir.join("primary.pid"), after))
+        } else {
+            o.kills = vec![KillSpec {
+                who: Who::Primary,
+                when: When::Random,
+            }];
+            None
+        };
+        let r = pair::run(&o).and_then(|out| {
+            let killed = match killer.map(|k| k.join()) {
+                Some(Ok(Ok(after))) => format!("kill -9 from outside {:.1} s in", after.as_secs_f64()),
+                Some(Ok(Err(e))) => bail!("the outside kill failed: {e}"),
+                Some(Err(_)) => bail!("the outside killer panicked"),
+                None => format!("{:?}", out.kills.first().map(|k| k.1)),
+            };
+            expect_finisher(&out, Who::Backup, &o)?;
+            merged_has_the_workload(&out)?;
+            let Some((tk, _)) = out.seen[Who::Backup.index()].takeover else {
+                bail!("the backup never took over; {}", where_(&o));
+            };
+            if !out.killed[Who::Primary.index()] {
+                bail!("the primary was not killed; {}", where_(&o));
+            }
+            Ok(format!(
+                "seed {seed}: {killed}; takeover at epoch {} after {} ms of board time{}; {} bytes re-emitted",
+                tk.epoch,
+                tk.silent_ms,
+                out.detection_wall()
+                    .map_or(String::new(), |d| format!(" ({:.1} s wall)", d.as_secs_f64())),
+                tk.released
+            ))
+        });
+        report(&name, t, r);
+    }
+
+    let name = "pair-serial-primary-killed";
+    if wanted(name) && long {
+        let t = Instant::now();
+        let mut o = options(image, bundle, name);
+        o.link = LinkKind::Serial;
+        o.epoch = 10_000_000;
+        o.seed = 31;
+        o.timeout = Duration::from_secs(1200);
+        o.kills = vec![KillSpec {
+            who: Who::Primary,
+            when: When::Random,
+        }];
+        let r = pair::run(&o).and_then(|out| {
+            expect_finisher(&out, Who::Backup, &o)?;
+            merged_has_the_workload(&out)?;
+            Ok(String::new())
+        });
+        report(name, t, r);
+    }
+
+    let name = "pair-refuses-another-seed";
+    if wanted(name) {
+        let t = Instant::now();
+        let mut o = options(image, bundle, name);
+        o.backup.seed = Some(crate::qemu::DEFAULT_SEED + 1);
+        o.timeout = Duration::from_secs(120);
+        let r = pair::run(&o).and_then(|out| {
+            for who in Who::BOTH {
+                let s = &out.seen[who.index()];
+                if s.status() != Some(4) {
+                    bail!(
+                        "the {who} ended {}, not with status 4; {}",
+                        out.exits[who.index()],
+                        where_(&o)
+                    );
+                }
+                if !s.said("pairing refused: random-number seed differs") {
+                    bail!("the {who}'s console does not name the seed; {}", where_(&o));
+                }
+            }
+            if out.finisher().is_some() {
+                bail!("a refused pair ran the guest");
+            }
+            Ok(String::new())
+        });
+        report(name, t, r);
+    }
+    Ok((passed, failed))
+}
+
+/// Waits for the pid file, then `kill -9` that process `after` later.
+fn kill_from_outside(
+    pid_file: PathBuf,
+    after: Duration,
+) -> std::thread::JoinHandle<Result<Duration>> {
+    let _ = std::fs::remove_file(&pid_file);
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let pid = loop {
+            if let Ok(s) = std::fs::read_to_string(&pid_file)
+                && let Ok(pid) = s.trim().parse::<u32>()
+            {
+                break pid;
+            }
+            if start.elapsed() > Duration::from_secs(60) {
+                bail!("no {} after a minute", pid_file.display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(after);
+        let status = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -9 {pid} failed ({status})");
+        }
+        Ok(start.elapsed())
+    })
+}
