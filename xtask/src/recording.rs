@@ -10,7 +10,8 @@
 //! ```
 //!
 //! The body holds only sequenced messages (`LogEntry`, `EpochEnd`,
-//! `Takeover`, `StateChunk`): what the recorder's link delivered, in order.
+//! `Takeover`, `StateChunk`, `Released`): what the recorder's link
+//! delivered, in order.
 
 use anyhow::{Context, Result, bail};
 use replication_link::{Hello, InputKind, LogEntry, MAX_MESSAGE, Message};

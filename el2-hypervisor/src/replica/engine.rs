@@ -132,9 +132,11 @@ pub struct Engine<P> {
     /// A primary whose backup went away: the epoch, until the board has
     /// said so.
     backup_lost: Option<u64>,
-    /// The primary's released output, as the last `Released` said
-    /// (backup); the last total sent in one (primary).
-    released: u64,
+    /// The primary's released output, by the largest `Released` consumed
+    /// (backup).
+    peer_released: u64,
+    /// The total the last `Released` sent carried (primary).
+    released_sent: u64,
     /// Log entries sent or consumed.
     entries: u64,
     /// The latest guest time the guest has seen (time inputs only).
@@ -158,7 +160,8 @@ impl<P: LogPort> Engine<P> {
             went_live: None,
             failover: false,
             backup_lost: None,
-            released: 0,
+            peer_released: 0,
+            released_sent: 0,
             entries: 0,
             last_time: 0,
             time_offset: None,
@@ -205,7 +208,7 @@ impl<P: LogPort> Engine<P> {
     /// How much output the primary has released, by the largest
     /// `Released` this backup consumed from its log (0 before any).
     pub fn peer_released(&self) -> u64 {
-        self.released
+        self.peer_released
     }
     /// What is added to this board's clock to make guest time (0 but on a
     /// backup that went live behind the primary's time).
@@ -232,11 +235,11 @@ impl<P: LogPort> Engine<P> {
     /// last told it. Nothing on other roles. The board calls it at epoch
     /// boundaries, so that the backup's buffer stays bounded.
     pub fn released(&mut self, total: u64) -> Result<(), Stop> {
-        if self.role != Role::Primary || total <= self.released {
+        if self.role != Role::Primary || total <= self.released_sent {
             return Ok(());
         }
         self.log(Message::Released(Released { output: total }))?;
-        self.released = total;
+        self.released_sent = total;
         Ok(())
     }
 
@@ -429,7 +432,7 @@ impl<P: LogPort> Engine<P> {
     fn next_logged(&mut self) -> Result<Result<Message, LiveReason>, Stop> {
         loop {
             match self.port.next() {
-                Ok(Message::Released(r)) => self.released = self.released.max(r.output),
+                Ok(Message::Released(r)) => self.peer_released = self.peer_released.max(r.output),
                 Ok(m) => return Ok(Ok(m)),
                 Err(PeerGone) if self.failover => return Ok(Err(LiveReason::PeerGone)),
                 Err(PeerGone) => return Err(Stop::PeerGone),

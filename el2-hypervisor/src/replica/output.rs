@@ -20,19 +20,20 @@
 //!
 //! # How big the backup's buffer must be
 //!
-//! The backup applies a mark when it consumes the `Released` from the log,
-//! in log order, so the bound holds whatever the link's delay. Let `H` be
-//! the primary's hold capacity. A `Released` sent at the end of epoch `e`
-//! carries a total `R ≥ P − H`, `P` being what the primary had produced by
-//! then (it never holds more than `H`). When the backup consumes it, its
-//! own position is `P` plus what its guest produced since that boundary;
-//! it keeps at most `H` plus that. The backup's position never runs ahead
-//! of the primary's production by more than the stretch between two log
-//! messages (it stops at the next input or boundary until the log has
-//! it), and the next `Released` comes one epoch later. So a backup buffer
-//! of `H` plus the most output one epoch can produce (twice that, for
-//! margin) never overflows; if it does (a `Released` missing, a guest
-//! printing faster than assumed), the oldest bytes go and
+//! The backup applies a mark when it consumes the `Released` from its log,
+//! in log order, so the bound below holds whatever the link's delay. Let
+//! `H` be the primary's hold capacity and `P(e)` the output the guest
+//! produced by the end of epoch `e`. The `Released` sent at that boundary
+//! carries at least `P(e) − H` (the primary never holds more than `H`).
+//! The backup consumes it at the first log message it needs in epoch
+//! `e + 1`, and the next one in epoch `e + 2`; meanwhile its own position
+//! is at most `P(e + 1)` plus what its guest writes in epoch `e + 2`
+//! before that first message (its guest runs on without the log only
+//! until the next input or boundary). So it keeps at most `H` plus the
+//! output of two consecutive epochs, and a buffer of that size, with a
+//! margin, never overflows (the simulator checks this bound on every run).
+//! If it does overflow (a primary that does not send `Released`, a guest
+//! that prints more per epoch than assumed), the oldest bytes go and
 //! [`BackupOutput::lost`] counts them, for the board to report loudly.
 
 mod backup;

@@ -5,7 +5,7 @@
 use super::link::HostLink;
 use super::socket::socket_transport;
 use replication_link::{
-    Config, EpochEnd, Event, Hello, InputKind, LogEntry, Message, Role, Timeouts,
+    Config, EpochEnd, Event, Hello, InputKind, LogEntry, Message, Released, Role, Timeouts,
 };
 use std::os::unix::net::UnixStream;
 
@@ -25,8 +25,9 @@ pub(super) fn board_hello(role: Role) -> Hello {
     Hello::new(role, 0xB0A2D, [7; 32], [8; 32], [9; 32])
 }
 
-/// A log the size of a few epochs: every kind, interrupts, and more
-/// messages than the send window so that flow control is exercised.
+/// A log the size of a few epochs: every kind, interrupts, a `Released`
+/// mark per epoch, and more messages than the send window so that flow
+/// control is exercised.
 pub(super) fn messages(epochs: u64) -> Vec<Message> {
     let mut out = Vec::new();
     for epoch in 0..epochs {
@@ -51,6 +52,8 @@ pub(super) fn messages(epochs: u64) -> Vec<Message> {
             fingerprint: epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
             interrupts: [27u32, 33].as_slice().try_into().unwrap(),
         }));
+        // The live pair's output mark: stored and fed like any other.
+        out.push(Message::Released(Released { output: epoch * 80 }));
     }
     out.push(Message::LogEntry(LogEntry {
         epoch: epochs,

@@ -17,11 +17,20 @@
 //!   program to its end; the values it observed are the primary's, then its
 //!   own, with none skipped or repeated (a fresh guest fed the same values
 //!   ends in the same state);
-//! - output: nothing is lost (every output of the program appears), and an
-//!   output seen twice (only across a takeover) is the same byte both times:
-//!   the primary releases an output only once the backup has acknowledged
-//!   every log message before it (the output rule, modelled here until the
-//!   engine holds output itself);
+//! - output, with the library's output rule ([`output`](super::output)):
+//!   the primary holds its guest's output in an `OutputHold` until the
+//!   backup has acknowledged every log message before it, and tells the
+//!   backup how far it released (`Released`, at every boundary and before
+//!   it powers off); the backup keeps its own guest's output past that
+//!   mark in a `BackupOutput` and emits it when it takes over. Nothing is
+//!   lost (every output of the program appears), an output seen twice is
+//!   the same byte both times and only across a takeover, the hold is
+//!   small enough that the guest sometimes waits for it, and the backup's
+//!   buffer stays within the documented bound (the hold plus two epochs'
+//!   output), so it never overflows;
+//! - neither board fails over while its peer lives (both engines run
+//!   `with_failover`: a backup goes live where the log it received ends, a
+//!   primary goes on alone);
 //! - guest time (counter reads) never goes backwards, across a takeover too;
 //! - a dead primary is detected within the link's timeout;
 //! - a divergence injected at epoch `e` is reported at epoch `e`.
@@ -30,6 +39,8 @@
 //! `TANDEM_SIM_SEEDS=N` runs N (from `TANDEM_SIM_FIRST_SEED`, default 0),
 //! and a failing seed is printed with the command that replays it alone.
 
+mod board;
+mod check;
 mod guest;
 mod rng;
 mod wire;
@@ -68,6 +79,10 @@ fn seeds() {
     std::println!("simulated {n} seeds from {first}: {tally}");
     // The seeds must exercise what they claim to.
     assert!(tally.takeovers > 0 && tally.backup_kills > 0 && tally.divergences_caught > 0);
+    assert!(
+        tally.runs_with_full_waits > 0,
+        "no guest waited for a full hold"
+    );
     assert!(tally.epochs_checked > 1000);
 }
 
