@@ -111,9 +111,14 @@ impl Pl011 {
 
     /// Turns the FIFOs on, 8-bit words, no parity, one stop bit. Call once,
     /// before the peer sends: a write that changes FEN empties the receive
-    /// FIFO (QEMU's PL011 drops what it held: DESIGN section 9).
+    /// FIFO (QEMU's PL011 drops what it held: DESIGN section 9). Then one
+    /// read of DR, whose byte is dropped: QEMU's PL011 empties its FIFO
+    /// without telling the chardev behind it, which then delivers nothing
+    /// more until a DR read says there is room (seen: a link whose peer
+    /// had sent before this board turned its FIFO on stayed silent).
     pub fn enable_fifos(&self) {
         self.regs.LCR_H.write(LCR_H::WLEN::Eight + LCR_H::FEN::SET);
+        let _ = self.regs.DR.get();
     }
 
     /// A received byte, if one is waiting.

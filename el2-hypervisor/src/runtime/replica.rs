@@ -41,6 +41,9 @@ pub struct BoardLog {
     /// a primary's are the link port's.
     consumed: u64,
     log_bytes: u64,
+    /// When the peer was last heard from (a delivered message), µs of
+    /// the board's clock: how long detection took, at a takeover.
+    last_heard_us: u64,
 }
 
 impl BoardLog {
@@ -49,10 +52,12 @@ impl BoardLog {
     fn on_event(
         queue: &mut heapless::Deque<Message, 32>,
         gone: &mut bool,
+        last_heard_us: &mut u64,
         e: Event,
     ) -> Result<(), PeerGone> {
         match e {
             Event::Delivered(m) => {
+                *last_heard_us = now_us();
                 // Callers poll only while the queue has room (one event
                 // per poll), so this push never fails.
                 let _ = queue.push_back(m);
@@ -76,7 +81,7 @@ impl BoardLog {
                 && !self.queue.is_full()
                 && let Some(e) = port.poll()
             {
-                Self::on_event(&mut self.queue, &mut self.gone, e)?;
+                Self::on_event(&mut self.queue, &mut self.gone, &mut self.last_heard_us, e)?;
             }
         }
         if self.gone { Err(PeerGone) } else { Ok(()) }
@@ -99,8 +104,9 @@ impl LogPort for BoardLog {
         match self.link.as_mut() {
             Some(port) => {
                 self.log_bytes += msg.wire_size() as u64;
-                let (queue, gone) = (&mut self.queue, &mut self.gone);
-                port.send(msg, |e| Self::on_event(queue, gone, e))
+                let (queue, gone, heard) =
+                    (&mut self.queue, &mut self.gone, &mut self.last_heard_us);
+                port.send(msg, |e| Self::on_event(queue, gone, heard, e))
             }
             None => Ok(()),
         }
@@ -123,7 +129,8 @@ impl LogPort for BoardLog {
             match port.poll() {
                 // A gone peer is noted; the loop then drains the queue.
                 Some(e) => {
-                    let _ = Self::on_event(&mut self.queue, &mut self.gone, e);
+                    let _ =
+                        Self::on_event(&mut self.queue, &mut self.gone, &mut self.last_heard_us, e);
                 }
                 // Caught up with the primary: wait a little rather than
                 // spin, so that the board's clock (the link's) follows
@@ -185,6 +192,7 @@ impl Epochs {
             gone: false,
             consumed: 0,
             log_bytes: 0,
+            last_heard_us: 0,
         };
         let mut engine = Engine::new(role, log);
         if mode.is_pair() {
@@ -354,8 +362,13 @@ impl Epochs {
             k.mark(self.engine.peer_released());
             released = k.kept() as u64;
         }
+        // Measured: from the last message heard to now, on this board's
+        // clock (the failure detector's timeout plus what the takeover's
+        // replay of the held log took).
         let silent_ms = match why {
-            LiveReason::PeerGone => self.timing.fail_ms,
+            LiveReason::PeerGone => {
+                now_us().saturating_sub(self.engine.port_ref().last_heard_us) / 1_000
+            }
             LiveReason::EndOfLog => 0,
         };
         // The line first: the host marks the takeover before the output
@@ -384,31 +397,72 @@ impl Epochs {
         self.output = Output::Direct;
     }
 
-    /// Before the guest's output leaves the board for good (power-off):
-    /// every log message acknowledged (a primary), then the hold emptied.
+    /// Before the guest's output leaves the board for good (power-off).
+    /// A primary: every log message acknowledged, its held output out,
+    /// and a last `Released` saying so, acknowledged too. A pair's backup
+    /// whose guest stopped where the primary's did: it waits for that last
+    /// mark, since the primary may die before letting its last output
+    /// out; if the primary is gone first, the backup emits that output.
     pub fn flush(&mut self) {
         if self.engine.role() == Role::Primary {
-            while self
-                .engine
-                .port_ref()
-                .link
-                .as_ref()
-                .is_some_and(|p| !p.link.all_acked())
-                && self.engine.role() == Role::Primary
-            {
-                self.service_link();
+            self.wait_all_acked();
+            self.release_held();
+            if let Output::Held(h) = &self.output {
+                let total = h.released_total();
+                if let Err(s) = self.engine.released(total) {
+                    self.stopped(s);
+                }
+                self.after_engine();
+                self.wait_all_acked();
             }
         }
         if self.engine.replaying() && self.mode.is_pair() {
-            // A backup whose guest stopped where the primary's did: let
-            // the acknowledgement of that last message out, or the primary
-            // would wait for it and find its backup gone.
+            self.await_last_mark();
+            // Let the acknowledgement of the last message out, or the
+            // primary would wait for it and find its backup gone.
             let until = now_us() + 4 * 1_000 * self.timing.heartbeat_ms;
             while now_us() < until && !self.engine.port_ref().gone {
                 let _ = self.engine.port().service();
             }
         }
         self.release_held();
+    }
+
+    fn wait_all_acked(&mut self) {
+        while self.engine.role() == Role::Primary
+            && self
+                .engine
+                .port_ref()
+                .link
+                .as_ref()
+                .is_some_and(|p| !p.link.all_acked())
+        {
+            self.service_link();
+        }
+    }
+
+    /// A backup at its guest's power-off: reads the log until the primary
+    /// says it released everything, or is gone (then the backup emits
+    /// what it kept, as at a takeover).
+    fn await_last_mark(&mut self) {
+        loop {
+            let Output::Kept(k) = &mut self.output else {
+                return;
+            };
+            k.mark(self.engine.peer_released());
+            if k.released_mark() >= k.position() {
+                return;
+            }
+            match self.engine.port().next() {
+                Ok(Message::Released(r)) => k.mark(r.output),
+                // Nothing else follows a power-off in a log.
+                Ok(_) => {}
+                Err(PeerGone) => {
+                    let (epoch, count) = (self.engine.epoch(), self.counter.elapsed());
+                    return self.went_live(epoch, count, LiveReason::PeerGone);
+                }
+            }
+        }
     }
 
     /// The engine cannot go on: say why, and stop the board.

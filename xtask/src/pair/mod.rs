@@ -293,7 +293,7 @@ fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Vars {
     v.insert(
         "CHAR_ROLE".into(),
         if listens {
-            "server=on,wait=off"
+            "server=on,wait=on"
         } else {
             "reconnect-ms=200"
         }
