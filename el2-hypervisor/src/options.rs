@@ -15,6 +15,9 @@ pub enum SelfTest {
     Exception,
     /// `panic!` in the hypervisor.
     Panic,
+    /// Change this board's boundary fingerprint at this epoch, as a guest
+    /// that diverged would (`tandem.selftest=diverge:N`).
+    Diverge(u64),
 }
 
 /// What this board does with the guest's execution.
@@ -206,7 +209,10 @@ pub fn parse(cmdline: &str) -> Result<Options, OptionError<'_>> {
                 o.selftest = Some(match value {
                     "exception" => SelfTest::Exception,
                     "panic" => SelfTest::Panic,
-                    _ => return Err(OptionError::BadValue { name, value }),
+                    _ => match value.strip_prefix("diverge:").and_then(number) {
+                        Some(n) => SelfTest::Diverge(n),
+                        None => return Err(OptionError::BadValue { name, value }),
+                    },
                 })
             }
             _ => return Err(OptionError::Unknown(word)),
@@ -237,6 +243,9 @@ mod tests {
         assert!(o.banner_only);
         assert_eq!(o.seed, Some(42));
         assert_eq!(o.selftest, Some(SelfTest::Panic));
+        let o = parse("tandem.selftest=diverge:30").unwrap();
+        assert_eq!(o.selftest, Some(SelfTest::Diverge(30)));
+        assert!(parse("tandem.selftest=diverge:").is_err());
         assert_eq!(parse("").unwrap(), Options::default());
     }
 

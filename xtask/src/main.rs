@@ -291,6 +291,7 @@ fn pair(a: PairArgs) -> Result<()> {
         backup: xtask::pair::BackupOverrides {
             seed: a.backup_seed,
             epoch: a.backup_epoch,
+            board_options: String::new(),
         },
         timeout: match a.timeout {
             0 => Duration::MAX,
@@ -431,7 +432,9 @@ fn test(filter: Option<&str>, no_unit: bool, long: bool) -> Result<()> {
     f += rf;
     let (pp, pf) = xtask::pair_suite::run(
         &inputs.release,
+        &inputs.test_hooks,
         inputs.bundle.as_deref().expect("built above"),
+        inputs.test_guest_bundle.as_deref().expect("built above"),
         filter,
         long,
     )?;

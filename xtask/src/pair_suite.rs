@@ -2,8 +2,10 @@
 //! Debian guest on a primary and a backup joined board to board, run to
 //! its end with every epoch matched; the backup killed part way; the
 //! primary killed at seeded random epochs (once from outside, through its
-//! pid file, as a user would); a pair over serial; and a mismatched pair,
-//! refused on both consoles.
+//! pid file, as a user would); a pair over serial that survives a primary
+//! kill; a backup that diverges (a test-hooks image changes its
+//! fingerprint at one epoch), which stops while the primary runs on; and a
+//! mismatched pair, refused on both consoles.
 
 use crate::guest;
 use crate::image::Image;
@@ -87,7 +89,9 @@ fn expect_finisher(out: &PairOutcome, who: Who, o: &PairOptions<'_>) -> Result<(
 /// Runs the suite; prints one line per scenario; returns (passed, failed).
 pub fn run(
     image: &Image,
+    test_hooks: &Image,
     bundle: &Path,
+    test_guest_bundle: &Path,
     filter: Option<&str>,
     long: bool,
 ) -> Result<(usize, usize)> {
@@ -277,6 +281,43 @@ pub fn run(
                 Some((tk, _)) => format!("takeover at epoch {}", tk.epoch),
                 None => String::new(),
             })
+        });
+        report(name, t, r);
+    }
+
+    // The bare-metal test guest (short) on a test-hooks image whose backup
+    // changes its fingerprint at epoch 3, as a diverged guest would.
+    let name = "pair-backup-diverges-primary-runs-on";
+    if wanted(name) {
+        let t = Instant::now();
+        let mut o = options(test_hooks, test_guest_bundle, name);
+        o.epoch = 10_000;
+        o.backup.board_options = "tandem.selftest=diverge:3".into();
+        o.timeout = Duration::from_secs(300);
+        let r = pair::run(&o).and_then(|out| {
+            expect_finisher(&out, Who::Primary, &o)?;
+            let b = &out.seen[Who::Backup.index()];
+            if b.status() != Some(6) || !b.said("replay: divergence at epoch 3 ") {
+                bail!(
+                    "the backup did not stop at epoch 3 with status 6 ({}); {}",
+                    out.exits[1],
+                    where_(&o)
+                );
+            }
+            if out.seen[Who::Primary.index()].backup_lost.is_none() {
+                bail!(
+                    "the primary never said it runs on unprotected; {}",
+                    where_(&o)
+                );
+            }
+            if !out
+                .merged
+                .text()
+                .contains("test-guest: 12 passed, 0 failed")
+            {
+                bail!("the test guest did not finish its checks; {}", where_(&o));
+            }
+            Ok(String::new())
         });
         report(name, t, r);
     }

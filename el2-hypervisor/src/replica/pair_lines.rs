@@ -35,6 +35,10 @@ pub struct Status {
     /// Guest output bytes held for the output rule (primary) or kept for
     /// a takeover (backup).
     pub held: u64,
+    /// The link's health: retransmission timeouts, and packets dropped as
+    /// damaged (both wrap at 2^32).
+    pub retransmits: u64,
+    pub rejected: u64,
 }
 
 /// What a board says when its guest stops.
@@ -81,7 +85,16 @@ macro_rules! fields {
 }
 
 fields!(
-    Status, "status", epoch, guest_us, msgs, log_bytes, acked, held
+    Status,
+    "status",
+    epoch,
+    guest_us,
+    msgs,
+    log_bytes,
+    acked,
+    held,
+    retransmits,
+    rejected
 );
 fields!(
     Summary,
@@ -138,11 +151,13 @@ mod tests {
             log_bytes: 4_000,
             acked: 98,
             held: 7,
+            retransmits: 1,
+            rejected: 2,
         };
         let line = s.to_string();
         assert_eq!(
             line,
-            "pair: status epoch=12 guest_us=3400000 msgs=99 log_bytes=4000 acked=98 held=7"
+            "pair: status epoch=12 guest_us=3400000 msgs=99 log_bytes=4000 acked=98 held=7 retransmits=1 rejected=2"
         );
         assert_eq!(Status::parse(&line), Some(s));
         let t = Takeover {

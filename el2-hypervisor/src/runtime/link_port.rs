@@ -2,6 +2,7 @@
 //! second PL011 (polled; record, replay, a serial pair) or a virtio-net NIC
 //! (an Ethernet pair), with the physical counter as its clock.
 
+use crate::arch::console::println;
 use crate::arch::timer;
 use crate::arch::virtio_net::VirtioNet;
 use board_support::pl011::Pl011;
@@ -146,6 +147,8 @@ impl LinkPort {
         msg: Message,
         mut on_event: impl FnMut(Event) -> Result<(), PeerGone>,
     ) -> Result<(), PeerGone> {
+        let since = now_us();
+        let mut said = 0;
         loop {
             match self.link.send(msg.clone()) {
                 Ok(_) => {
@@ -156,6 +159,25 @@ impl LinkPort {
                 Err(_) => {
                     if let Some(e) = self.poll() {
                         on_event(e)?;
+                    }
+                    // A window full for seconds while the peer lives
+                    // (its heartbeats arrive) is a link that does not
+                    // carry: say so, with what the link counted.
+                    let waited = now_us().saturating_sub(since) / 1_000_000;
+                    if waited > said {
+                        said = waited;
+                        let s = self.link.stats();
+                        println!(
+                            "hypervisor: link: send window full for {waited} s (sent {}, acked {}; packets sent {}, received {}, rejected {}, retransmissions {}, duplicates {}, gaps {})",
+                            self.sent,
+                            self.acked(),
+                            s.packets_sent,
+                            s.packets_received,
+                            s.rejected,
+                            s.retransmissions,
+                            s.duplicates,
+                            s.gaps
+                        );
                     }
                 }
             }

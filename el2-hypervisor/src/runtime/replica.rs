@@ -168,6 +168,8 @@ pub struct Epochs {
     last_status_us: u64,
     /// The output hold's figures once it is gone (backup lost).
     hold_summary: Option<Summary>,
+    /// Test hooks only: the epoch whose fingerprint this board changes.
+    diverge_at: Option<u64>,
 }
 
 /// Why a boundary happened.
@@ -212,7 +214,14 @@ impl Epochs {
             timing,
             last_status_us: 0,
             hold_summary: None,
+            diverge_at: None,
         }
+    }
+
+    /// `tandem.selftest=diverge:N` (test-hooks builds): from epoch N's
+    /// boundary on, this board's guest is not the other's.
+    pub fn diverge_at(&mut self, epoch: Option<u64>) {
+        self.diverge_at = epoch;
     }
 
     /// A backup still consuming its log.
@@ -504,6 +513,11 @@ impl Epochs {
     /// An epoch boundary (`Engine::boundary`); the next epoch's counter
     /// starts.
     pub fn boundary(&mut self, count: u64, pc: u64, fingerprint: u64, levels: &[u32]) -> Lines {
+        let fingerprint = if self.diverge_at == Some(self.engine.epoch()) {
+            fingerprint ^ 1
+        } else {
+            fingerprint
+        };
         match self.engine.boundary(count, pc, fingerprint, levels) {
             Ok(lines) => {
                 if let Output::Held(h) = &self.output {
@@ -542,7 +556,14 @@ impl Epochs {
             Output::Kept(k) => k.kept() as u64,
             Output::Direct => 0,
         };
+        let stats = log
+            .link
+            .as_ref()
+            .map(|p| p.link.stats())
+            .unwrap_or_default();
         Status {
+            retransmits: u64::from(stats.retransmissions),
+            rejected: u64::from(stats.rejected),
             epoch: self.engine.epoch(),
             guest_us: now_us().saturating_add(self.engine.time_offset() / ticks_per_us()),
             msgs: log.sent().max(log.consumed),

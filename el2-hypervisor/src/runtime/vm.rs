@@ -364,7 +364,13 @@ fn epochs_for(
             }
         }
     };
-    Some(Epochs::new(opts.mode, opts.epoch, Some(port), opts.timing))
+    let mut epochs = Epochs::new(opts.mode, opts.epoch, Some(port), opts.timing);
+    if cfg!(feature = "test-hooks")
+        && let Some(el2_hypervisor::options::SelfTest::Diverge(n)) = opts.selftest
+    {
+        epochs.diverge_at(Some(n));
+    }
+    Some(epochs)
 }
 
 /// The platform lane of the pairing digest: every hardware-derived value

@@ -60,6 +60,9 @@ impl LinkKind {
 pub struct BackupOverrides {
     pub seed: Option<u64>,
     pub epoch: Option<u64>,
+    /// More words for the backup's command line (`tandem.selftest=...`
+    /// with a test-hooks image, for the divergence scenario).
+    pub board_options: String,
 }
 
 /// Everything a pair run needs.
@@ -320,6 +323,10 @@ fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Vars {
     }
     if let Some(f) = o.fail_ms {
         opts.push_str(&format!(" tandem.fail-ms={f}"));
+    }
+    if who == Who::Backup && !o.backup.board_options.is_empty() {
+        opts.push(' ');
+        opts.push_str(&o.backup.board_options);
     }
     qemu::set_board_cmdline(&mut v, seed, &opts);
     v

@@ -198,7 +198,7 @@ mod tests {
             |b| stream.extend_from_slice(b),
         );
         escape(
-            b"pair: status epoch=9 guest_us=1 msgs=2 log_bytes=3 acked=0 held=5\n",
+            b"pair: status epoch=9 guest_us=1 msgs=2 log_bytes=3 acked=0 held=5 retransmits=0 rejected=0\n",
             |b| stream.extend_from_slice(b),
         );
         let ev = w.push(&stream, Instant::now());
