@@ -5,7 +5,7 @@
 //! data register and the flag register's FIFO bits. The firmware (or QEMU)
 //! has already set the baud rate.
 
-use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 use tock_registers::register_bitfields;
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
@@ -109,16 +109,36 @@ impl Pl011 {
         }
     }
 
-    /// Turns the FIFOs on, 8-bit words, no parity, one stop bit. Call once,
-    /// before the peer sends: a write that changes FEN empties the receive
-    /// FIFO (QEMU's PL011 drops what it held: DESIGN section 9). Then one
-    /// read of DR, whose byte is dropped: QEMU's PL011 empties its FIFO
-    /// without telling the chardev behind it, which then delivers nothing
-    /// more until a DR read says there is room (seen: a link whose peer
-    /// had sent before this board turned its FIFO on stayed silent).
-    pub fn enable_fifos(&self) {
+    /// Enables the UART with its FIFOs on: 8-bit words, no parity, one
+    /// stop bit (TRM 3.3.8: disable, program LCR_H, enable). Call once,
+    /// before the peer sends:
+    /// - UARTEN must be set: out of reset QEMU's PL011 has only TXE and RXE
+    ///   set, and with UARTEN clear it sends one byte per DR write and
+    ///   never resumes a transmission its chardev could not take at once
+    ///   (a real PL011 sends nothing at all);
+    /// - a write that changes FEN empties the receive FIFO (DESIGN section
+    ///   9), and QEMU does so without telling the chardev behind it, which
+    ///   then delivers nothing more until a DR read says there is room:
+    ///   hence one read of DR at the end, its byte dropped (seen: a link
+    ///   whose peer had sent before this board turned its FIFO on stayed
+    ///   silent).
+    pub fn enable(&self) {
+        self.regs.CR.set(0);
         self.regs.LCR_H.write(LCR_H::WLEN::Eight + LCR_H::FEN::SET);
+        self.regs
+            .CR
+            .write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
         let _ = self.regs.DR.get();
+    }
+
+    /// Makes sure the UART is enabled for sending and receiving, leaving
+    /// its other settings (line control, flow control) as the firmware set
+    /// them. QEMU starts a PL011 with UARTEN clear when no firmware ran
+    /// (`-kernel`); see [`Pl011::enable`] for what that does to sending.
+    pub fn ensure_enabled(&self) {
+        self.regs
+            .CR
+            .modify(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
     }
 
     /// A received byte, if one is waiting.

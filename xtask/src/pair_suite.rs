@@ -9,10 +9,11 @@
 
 use crate::guest;
 use crate::image::Image;
-use crate::pair::kill::{KillSpec, When, Who, splitmix64};
+use crate::pair::kill::{self, KillSpec, Trigger, When, Who};
 use crate::pair::merge::in_order_at_least_once;
 use crate::pair::{self, BackupOverrides, LinkKind, PairOptions, PairOutcome};
 use anyhow::{Result, bail};
+use el2_hypervisor::replica::pair_lines::Status;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -197,9 +198,23 @@ pub fn run(
         let mut o = options(image, bundle, &name);
         o.seed = seed;
         let killer = if outside {
-            // Somewhere in the boot, from the seed: 12 to 24 s after start.
-            let after = Duration::from_millis(12_000 + splitmix64(seed) % 12_000);
-            Some(kill_from_outside(o.dir.join("primary.pid"), after))
+            // The same seeded epoch as `--kill primary@random` would pick,
+            // watched for in the primary's console file as it grows.
+            let Trigger::Epoch(epoch) = kill::resolve(
+                KillSpec {
+                    who: Who::Primary,
+                    when: When::Random,
+                },
+                seed,
+                o.epoch,
+            ) else {
+                unreachable!("random kills are epochs")
+            };
+            Some(kill_from_outside(
+                o.dir.join("primary.pid"),
+                o.dir.join("primary.console.txt"),
+                epoch,
+            ))
         } else {
             o.kills = vec![KillSpec {
                 who: Who::Primary,
@@ -209,7 +224,7 @@ pub fn run(
         };
         let r = pair::run(&o).and_then(|out| {
             let killed = match killer.map(|k| k.join()) {
-                Some(Ok(Ok(after))) => format!("kill -9 from outside {:.1} s in", after.as_secs_f64()),
+                Some(Ok(Ok(epoch))) => format!("kill -9 from outside at epoch {epoch}"),
                 Some(Ok(Err(e))) => bail!("the outside kill failed: {e}"),
                 Some(Err(_)) => bail!("the outside killer panicked"),
                 None => format!("{:?}", out.kills.first().map(|k| k.1)),
@@ -352,32 +367,38 @@ pub fn run(
     Ok((passed, failed))
 }
 
-/// Waits for the pid file, then `kill -9` that process `after` later.
+/// Waits for the pid file, then watches the board's console file for a
+/// status line at `epoch` or later and `kill -9`s that process, as a user
+/// would from another terminal. Returns the epoch it saw.
 fn kill_from_outside(
     pid_file: PathBuf,
-    after: Duration,
-) -> std::thread::JoinHandle<Result<Duration>> {
+    console: PathBuf,
+    epoch: u64,
+) -> std::thread::JoinHandle<Result<u64>> {
     let _ = std::fs::remove_file(&pid_file);
+    let _ = std::fs::remove_file(&console);
     std::thread::spawn(move || {
         let start = Instant::now();
-        let pid = loop {
-            if let Ok(s) = std::fs::read_to_string(&pid_file)
-                && let Ok(pid) = s.trim().parse::<u32>()
-            {
-                break pid;
+        loop {
+            if start.elapsed() > Duration::from_secs(300) {
+                bail!("epoch {epoch} not reached in 5 minutes");
             }
-            if start.elapsed() > Duration::from_secs(60) {
-                bail!("no {} after a minute", pid_file.display());
+            std::thread::sleep(Duration::from_millis(20));
+            let Ok(text) = std::fs::read_to_string(&console) else {
+                continue;
+            };
+            let seen = text.lines().rev().find_map(Status::parse).map(|s| s.epoch);
+            let Some(seen) = seen.filter(|&e| e >= epoch) else {
+                continue;
+            };
+            let pid = std::fs::read_to_string(&pid_file)?;
+            let status = std::process::Command::new("kill")
+                .args(["-9", pid.trim()])
+                .status()?;
+            if !status.success() {
+                bail!("kill -9 {} failed ({status})", pid.trim());
             }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        std::thread::sleep(after);
-        let status = std::process::Command::new("kill")
-            .args(["-9", &pid.to_string()])
-            .status()?;
-        if !status.success() {
-            bail!("kill -9 {pid} failed ({status})");
+            return Ok(seen);
         }
-        Ok(start.elapsed())
     })
 }

@@ -92,7 +92,7 @@ impl LinkPort {
         let uart = unsafe { Pl011::new(base as usize) };
         // Before our first Hello, so before the peer can have sent
         // anything that a FIFO reset would drop.
-        uart.enable_fifos();
+        uart.enable();
         Self {
             link: Link::new(hello, config),
             medium: Medium::Serial(StreamTransport::new(UartIo(uart))),

@@ -64,6 +64,8 @@ pub struct Watch<'t> {
     /// The transcript as it grows (`tail -f` it while the pair runs).
     file: Option<std::fs::File>,
     written: usize,
+    /// Whose text the transcript's last line holds (`true`: the guest's).
+    guest_line: bool,
     pub seen: Seen,
 }
 
@@ -83,6 +85,7 @@ impl<'t> Watch<'t> {
             line: String::new(),
             file: path.and_then(|p| std::fs::File::create(p).ok()),
             written: 0,
+            guest_line: false,
             seen: Seen::default(),
         };
         w.seen.transcript = format!("$ {command_line}\n");
@@ -105,6 +108,7 @@ impl<'t> Watch<'t> {
             match piece {
                 Piece::Text(t) => {
                     let text = String::from_utf8_lossy(&t).into_owned();
+                    self.switch_line(false);
                     self.seen.transcript.push_str(&text);
                     for c in text.chars() {
                         if c == '\n' {
@@ -144,6 +148,16 @@ impl<'t> Watch<'t> {
         }
         self.write_out();
         out
+    }
+
+    /// The hypervisor's words and the guest's each keep lines of their
+    /// own in the transcript: a line one of them left open is ended when
+    /// the other speaks.
+    fn switch_line(&mut self, guest: bool) {
+        if self.guest_line != guest {
+            self.end_line();
+            self.guest_line = guest;
+        }
     }
 
     fn end_line(&mut self) {

@@ -17,7 +17,9 @@ static CONSOLE: Mutex<Option<Pl011>> = Mutex::new(None);
 /// `base` must be the board's console PL011, mapped (or the MMU off).
 pub unsafe fn init(base: u64) {
     // SAFETY: forwarded from the caller.
-    *CONSOLE.lock() = Some(unsafe { Pl011::new(base as usize) });
+    let uart = unsafe { Pl011::new(base as usize) };
+    uart.ensure_enabled();
+    *CONSOLE.lock() = Some(uart);
 }
 
 /// The hypervisor's own text: `\n` becomes `\r\n` for terminals, and
