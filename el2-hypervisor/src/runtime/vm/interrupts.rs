@@ -58,7 +58,7 @@ pub(super) fn current_levels(vm: &Vm, now: u64) -> heapless::Vec<u32, 4> {
     if vm.timers.phys.irq_level(now) {
         let _ = v.push(PHYS_TIMER_INTID);
     }
-    if vm.uart.irq_level() {
+    if vm.devices.uart.irq_level() {
         let _ = v.push(vm.uart_intid);
     }
     v
@@ -66,7 +66,7 @@ pub(super) fn current_levels(vm: &Vm, now: u64) -> heapless::Vec<u32, 4> {
 
 pub(super) fn apply_levels(vm: &mut Vm, high: &[u32]) {
     for line in [VIRT_TIMER_INTID, PHYS_TIMER_INTID, vm.uart_intid] {
-        let _ = vm.vgic.set_level(line, high.contains(&line));
+        let _ = vm.devices.vgic.set_level(line, high.contains(&line));
     }
 }
 
@@ -74,7 +74,7 @@ pub(super) fn apply_levels(vm: &mut Vm, high: &[u32]) {
 /// one of the list registers read at this exit).
 pub(super) fn deliverable(vm: &Vm, lrs: &ListRegisters) -> bool {
     let lr_pending = lrs.values().iter().any(|lr| (lr >> 62) & 1 == 1);
-    lr_pending || vm.vgic.has_pending_deliverable()
+    lr_pending || vm.devices.vgic.has_pending_deliverable()
 }
 
 /// The fingerprint at a boundary of `epoch`: the epoch's inputs, the vCPU
@@ -91,9 +91,9 @@ pub(super) fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64, inputs: u64
         fp: el2_regs::read_fp_state(),
         cpu_interface: gicv3::read_cpu_interface_state(),
     });
-    f.word(vm.vgic.snapshot_hash());
+    f.word(vm.devices.vgic.snapshot_hash());
     f.words(&vm.timers.state_words());
-    f.words(&vm.uart.state_words());
+    f.words(&vm.devices.uart.state_words());
     let (off, len) = fingerprint::memory_slice(epoch, vm.guest_ram.size, 4096);
     // SAFETY: the slice lies inside guest RAM (memory_slice keeps it within
     // `size`), which the hypervisor's identity view (MMU off) can read.
@@ -154,12 +154,17 @@ pub(super) fn epoch_boundary(
 /// Brings the interrupt lines up to date at guest time `now`.
 pub(super) fn update_levels(vm: &mut Vm, now: u64) {
     let _ = vm
+        .devices
         .vgic
         .set_level(VIRT_TIMER_INTID, vm.timers.virt.irq_level(now));
     let _ = vm
+        .devices
         .vgic
         .set_level(PHYS_TIMER_INTID, vm.timers.phys.irq_level(now));
-    let _ = vm.vgic.set_level(vm.uart_intid, vm.uart.irq_level());
+    let _ = vm
+        .devices
+        .vgic
+        .set_level(vm.uart_intid, vm.devices.uart.irq_level());
 }
 
 /// Runs before every return to the guest: interrupt lines, list
@@ -169,7 +174,10 @@ pub(super) fn before_entry(vm: &mut Vm, lrs: &mut ListRegisters) {
     if vm.epochs.is_some() {
         // Only what is a function of the guest's own execution may change
         // between boundaries: the UART's line follows its registers.
-        let _ = vm.vgic.set_level(vm.uart_intid, vm.uart.irq_level());
+        let _ = vm
+            .devices
+            .vgic
+            .set_level(vm.uart_intid, vm.devices.uart.irq_level());
     } else {
         let now = guest_now(vm);
         update_levels(vm, now);
@@ -201,14 +209,14 @@ pub(super) fn sync_list_registers(vm: &mut Vm) -> ListRegisters {
     for (i, lr) in lrs.values.iter_mut().enumerate().take(lrs.count) {
         *lr = gicv3::read_lr(i);
     }
-    vm.vgic.sync_from_list_registers(lrs.values());
+    vm.devices.vgic.sync_from_list_registers(lrs.values());
     lrs
 }
 
 /// Lets the model fill the list registers read at this exit, and writes them.
 pub(super) fn fill_list_registers(vm: &mut Vm, lrs: &mut ListRegisters) {
     let n = lrs.count;
-    vm.vgic.fill_list_registers(&mut lrs.values[..n]);
+    vm.devices.vgic.fill_list_registers(&mut lrs.values[..n]);
     for (i, lr) in lrs.values().iter().enumerate() {
         gicv3::write_lr(i, *lr);
     }
