@@ -23,6 +23,7 @@ pub mod emul;
 pub mod esr;
 pub mod exit;
 pub mod guest;
+pub mod hw;
 pub mod mem;
 pub mod options;
 pub mod regs;

@@ -135,6 +135,9 @@ mod tests {
         assert_eq!(firmware(d, Conduit::Smc), TrapOutcome::Step);
         // An unknown call returns too (NOT_SUPPORTED).
         assert_eq!(firmware(call(0xc500_0000), Conduit::Smc), TrapOutcome::Step);
+        // What the log records: x0, NOT_SUPPORTED sign-extended.
+        assert_eq!(d.result(), psci::PSCI_VERSION_1_1);
+        assert_eq!(call(0xc500_0000).result(), u64::MAX);
     }
 
     #[test]
@@ -149,6 +152,9 @@ mod tests {
                 TrapOutcome::Stop(GuestStop::Reset)
             );
         }
+        // A call that does not return logs 0.
+        assert_eq!(call(psci::function::SYSTEM_OFF).result(), 0);
+        assert_eq!(call(psci::function::SYSTEM_RESET).result(), 0);
         assert_eq!(GuestStop::PoweredOff.status(), ExitStatus::Success);
         assert_eq!(GuestStop::Reset.status(), ExitStatus::GuestReset);
         // The console lines the tests read ("the guest powered off").

@@ -2,6 +2,8 @@
 //! registers, and epoch boundaries (where lines may change).
 
 use super::*;
+use crate::arch::hw::Core;
+use el2_hypervisor::vgic::ExitListRegisters;
 
 /// A physical interrupt while the guest ran.
 pub fn on_lower_irq(frame: &mut TrapFrame) {
@@ -73,8 +75,7 @@ pub(super) fn apply_levels(vm: &mut Vm, high: &[u32]) {
 /// Whether the guest has an interrupt to take (in the model, or pending in
 /// one of the list registers read at this exit).
 pub(super) fn deliverable(vm: &Vm, lrs: &ListRegisters) -> bool {
-    let lr_pending = lrs.values().iter().any(|lr| (lr >> 62) & 1 == 1);
-    lr_pending || vm.devices.vgic.has_pending_deliverable()
+    lrs.any_pending(&vm.devices.vgic) || vm.devices.vgic.has_pending_deliverable()
 }
 
 /// The fingerprint at a boundary of `epoch`: the epoch's inputs, the vCPU
@@ -187,37 +188,15 @@ pub(super) fn before_entry(vm: &mut Vm, lrs: &mut ListRegisters) {
     fill_list_registers(vm, lrs);
 }
 
-/// The list registers as read once at an exit: the guest changes them only
-/// while it runs, so one read serves the sync, the idle check and the fill.
-pub(super) struct ListRegisters {
-    values: [u64; MAX_LIST_REGISTERS],
-    count: usize,
-}
-
-impl ListRegisters {
-    fn values(&self) -> &[u64] {
-        &self.values[..self.count]
-    }
-}
+/// The list registers of this exit (`vgic::ExitListRegisters`).
+pub(super) type ListRegisters = ExitListRegisters;
 
 /// Reads ICH_LR<n>_EL2 and folds what the guest did to them into the model.
 pub(super) fn sync_list_registers(vm: &mut Vm) -> ListRegisters {
-    let mut lrs = ListRegisters {
-        values: [0; MAX_LIST_REGISTERS],
-        count: vm.lr_count,
-    };
-    for (i, lr) in lrs.values.iter_mut().enumerate().take(lrs.count) {
-        *lr = gicv3::read_lr(i);
-    }
-    vm.devices.vgic.sync_from_list_registers(lrs.values());
-    lrs
+    ExitListRegisters::sync(&mut vm.devices.vgic, &Core, vm.lr_count)
 }
 
 /// Lets the model fill the list registers read at this exit, and writes them.
 pub(super) fn fill_list_registers(vm: &mut Vm, lrs: &mut ListRegisters) {
-    let n = lrs.count;
-    vm.devices.vgic.fill_list_registers(&mut lrs.values[..n]);
-    for (i, lr) in lrs.values().iter().enumerate() {
-        gicv3::write_lr(i, *lr);
-    }
+    lrs.fill(&mut vm.devices.vgic, &mut Core);
 }

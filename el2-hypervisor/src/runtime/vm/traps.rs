@@ -89,13 +89,8 @@ fn firmware_call(vm: &mut Vm, frame: &mut TrapFrame, conduit: Conduit) -> TrapOu
     let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3]];
     let fid = frame.x[0] & 0xffff_ffff;
     let decision = psci::handle(args, 0);
-    // The result is an input (logged, or the log's); a call that does not
-    // return logs 0.
-    let result = match decision {
-        PsciOutcome::Return(v) => v,
-        PsciOutcome::PowerOff | PsciOutcome::Reset => 0,
-    };
-    let result = logged(vm, InputKind::FirmwareResult, 0, fid, result);
+    // The result is an input: logged, or the log's.
+    let result = logged(vm, InputKind::FirmwareResult, 0, fid, decision.result());
     if let PsciOutcome::Return(_) = decision {
         frame.x[0] = result;
     }
