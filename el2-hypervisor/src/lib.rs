@@ -4,8 +4,9 @@
 //! that a second board can run the same instruction stream (see
 //! `docs/design.md`). This library holds everything that is pure logic —
 //! decoding syndromes, parsing options, building the guest's device tree
-//! and page tables, the system-register values, the vGIC model — so that it builds and is unit-tested on
-//! the host. The binary (`src/main.rs`) adds the AArch64 layer (`arch/`):
+//! and page tables, the system-register values, the vGIC model, the
+//! guest's device table and what each trap comes to (`trap`) — so that it
+//! builds and is unit-tested on the host. The binary (`src/main.rs`) adds the AArch64 layer (`arch/`):
 //! boot, vectors, system registers, the guest entry.
 //!
 //! Principles: guest-controlled values are untrusted (a guest fault is
@@ -22,9 +23,11 @@ pub mod emul;
 pub mod esr;
 pub mod exit;
 pub mod guest;
+pub mod hw;
 pub mod mem;
 pub mod options;
 pub mod regs;
 pub mod replica;
 pub mod stats;
+pub mod trap;
 pub mod vgic;

@@ -6,6 +6,10 @@
 //! the inputs the hypervisor supplies (guest time, received bytes), so that
 //! two boards fed the same inputs give the guest the same answers.
 //!
+//! - [`device`]: the one interface of an emulated MMIO device (a decoded
+//!   access in, a value, a write's effect or a fault out);
+//!   [`device_map`]: the table of windows built from the board that
+//!   routes an access to its device.
 //! - [`pl011`]: the console UART, behind unmapped stage-2 pages ([`mmio`]
 //!   holds the access checks the devices share).
 //! - [`psci`]: PSCI and SMCCC firmware calls.
@@ -15,6 +19,8 @@
 //! - [`exception`]: the exceptions the guest is made to take (syndrome,
 //!   vector, entry PSTATE) and the PC step past an emulated instruction.
 
+pub mod device;
+pub mod device_map;
 pub mod exception;
 pub mod id_regs;
 pub mod mmio;

@@ -32,6 +32,7 @@
 use board_support::pl011::WINDOW_SIZE;
 use heapless::Deque;
 
+use super::device::{DeviceFault, MmioDevice, WriteEffect};
 use super::mmio::{MmioError, WordAccess, check_word_access};
 use crate::esr::Width;
 
@@ -299,6 +300,20 @@ impl Pl011 {
             _ => {}
         }
         None
+    }
+}
+
+/// The UART as a device of the guest: a DR store transmits its byte.
+impl MmioDevice for Pl011 {
+    fn read(&mut self, offset: u64, width: Width) -> Result<u64, DeviceFault> {
+        Ok(Pl011::read(self, offset, width)?)
+    }
+
+    fn write(&mut self, offset: u64, width: Width, value: u64) -> Result<WriteEffect, DeviceFault> {
+        Ok(match Pl011::write(self, offset, width, value)? {
+            Some(byte) => WriteEffect::Transmit(byte),
+            None => WriteEffect::None,
+        })
     }
 }
 

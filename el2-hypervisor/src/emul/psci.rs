@@ -96,6 +96,17 @@ pub enum PsciOutcome {
     Reset,
 }
 
+impl PsciOutcome {
+    /// The call's result as the log records it (`InputKind::FirmwareResult`):
+    /// x0 of a call that returns, 0 for one that does not.
+    pub const fn result(self) -> u64 {
+        match self {
+            PsciOutcome::Return(v) => v,
+            PsciOutcome::PowerOff | PsciOutcome::Reset => 0,
+        }
+    }
+}
+
 const fn ret(status: i32) -> PsciOutcome {
     // Sign-extended: -1 reads as -1 whether the caller looks at W0 or X0.
     PsciOutcome::Return(status as i64 as u64)

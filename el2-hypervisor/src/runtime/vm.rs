@@ -11,6 +11,7 @@ use crate::arch::virtio_net::VirtioNet;
 use crate::arch::{gicv3, power, sysreg, timer};
 use board_support::{BoardInfo, GicVersion as BoardGic, Region};
 use el2_hypervisor::cpu_features::CpuFeatures;
+use el2_hypervisor::emul::device_map::{DeviceTable, Devices};
 use el2_hypervisor::emul::exception::{self, Fault, Injection, PstateFeatures};
 use el2_hypervisor::emul::id_regs;
 use el2_hypervisor::emul::pl011::Pl011;
@@ -18,7 +19,7 @@ use el2_hypervisor::emul::psci::{self, PsciOutcome};
 use el2_hypervisor::emul::sysreg::{self as sr, SysReg};
 use el2_hypervisor::emul::timer_trap::{self, TimerTrap};
 use el2_hypervisor::emul::vtimer::{GuestTimers, PHYS_TIMER_INTID, VIRT_TIMER_INTID};
-use el2_hypervisor::esr::{self, ExceptionClass, Width};
+use el2_hypervisor::esr::{self, ExceptionClass};
 use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::guest::{bundle, dtb as guest_dtb, layout};
 use el2_hypervisor::mem::{PageTable, Stage2, Stage2Attrs, TablePool, vtcr_el2, vttbr_el2};
@@ -39,13 +40,9 @@ pub use traps::on_lower_sync;
 
 /// The guest's view of the machine, and what the hypervisor tracks of it.
 struct Vm {
-    vgic: Vgic,
+    /// The emulated devices (vGIC, console UART) and their windows.
+    devices: Devices,
     timers: GuestTimers,
-    uart: Pl011,
-    /// Guest-physical windows the hypervisor emulates.
-    gicd: Region,
-    gicr: Region,
-    uart_window: Region,
     uart_intid: u32,
     /// The EL2 timer's PPI.
     hyp_timer_intid: u32,
@@ -217,22 +214,20 @@ pub fn start(
     if epochs.is_some() {
         gic.enable_ppi(board.interrupts.pmu);
     }
+    let table = match DeviceTable::for_guest(&info.gic, &info.console) {
+        Ok(t) => t,
+        Err(e) => fail(
+            ExitStatus::BadConfiguration,
+            format_args!("guest devices: {e}"),
+        ),
+    };
+    let vgic = Vgic::new(VgicConfig {
+        version: GicVersion::V3,
+        affinity: 0,
+    });
     *VM.lock() = Some(Vm {
-        vgic: Vgic::new(VgicConfig {
-            version: GicVersion::V3,
-            affinity: 0,
-        }),
+        devices: Devices::new(table, vgic, Pl011::new()),
         timers: GuestTimers::new(timer::frequency() as u32),
-        uart: Pl011::new(),
-        gicd: Region::new(
-            info.gic.distributor.base,
-            el2_hypervisor::vgic::GICD_V3_SIZE,
-        ),
-        gicr: Region::new(
-            info.gic.cpu_or_redistributor.base,
-            el2_hypervisor::vgic::GICR_SIZE,
-        ),
-        uart_window: Region::new(info.console.region.base, board_support::pl011::WINDOW_SIZE),
         uart_intid: info.console.intid.unwrap_or(board.interrupts.console),
         hyp_timer_intid,
         pmu_intid: board.interrupts.pmu,

@@ -23,7 +23,9 @@
 //! - `inputs`: what the hypervisor feeds in (edges, lines, trapped SGIs).
 //! - `distributor` (GICv3), `distributor_v2` (GICv2, GIC-400),
 //!   `redistributor` (GICv3 RD_base + SGI_base): the register tables.
-//! - `list_registers`: the LR codecs ([`LrFormat`]) and fill/sync.
+//! - `list_registers`: the LR codecs ([`LrFormat`]) and fill/sync;
+//!   `exit`: the LRs of one exit, read and written through [`crate::hw::Hw`]
+//!   ([`ExitListRegisters`]).
 //! - `fingerprint`: the state hash for divergence detection.
 //!
 //! # Choices
@@ -82,6 +84,7 @@
 mod access;
 mod distributor;
 mod distributor_v2;
+mod exit;
 mod fingerprint;
 mod groups;
 mod inputs;
@@ -94,6 +97,7 @@ mod tests;
 
 use core::fmt;
 
+pub use exit::ExitListRegisters;
 pub use fingerprint::Fnv1a64;
 use list_registers::LrWrites;
 pub use list_registers::{ListRegister, LrFormat, LrState};

@@ -6,17 +6,9 @@ use el2_hypervisor::exit::ExitStatus;
 
 core::arch::global_asm!(include_str!("vectors.s"));
 
-/// The interrupted context as vectors.s saves it (272 bytes).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TrapFrame {
-    pub x: [u64; 31],
-    pub elr: u64,
-    pub spsr: u64,
-    _pad: u64,
-}
-
-const _: () = assert!(core::mem::size_of::<TrapFrame>() == 272);
+/// The interrupted context as vectors.s saves it (its layout is the
+/// library's, which the vectors' offsets follow).
+pub use el2_hypervisor::trap::TrapFrame;
 
 const KIND_NAMES: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
 

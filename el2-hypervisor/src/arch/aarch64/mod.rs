@@ -6,6 +6,7 @@ pub mod el2_regs;
 pub mod exceptions;
 pub mod gicv3;
 pub mod heap;
+pub mod hw;
 pub mod logger;
 pub mod pmu;
 pub mod power;

@@ -2,6 +2,8 @@
 //! registers, and epoch boundaries (where lines may change).
 
 use super::*;
+use crate::arch::hw::Core;
+use el2_hypervisor::vgic::ExitListRegisters;
 
 /// A physical interrupt while the guest ran.
 pub fn on_lower_irq(frame: &mut TrapFrame) {
@@ -58,7 +60,7 @@ pub(super) fn current_levels(vm: &Vm, now: u64) -> heapless::Vec<u32, 4> {
     if vm.timers.phys.irq_level(now) {
         let _ = v.push(PHYS_TIMER_INTID);
     }
-    if vm.uart.irq_level() {
+    if vm.devices.uart.irq_level() {
         let _ = v.push(vm.uart_intid);
     }
     v
@@ -66,15 +68,14 @@ pub(super) fn current_levels(vm: &Vm, now: u64) -> heapless::Vec<u32, 4> {
 
 pub(super) fn apply_levels(vm: &mut Vm, high: &[u32]) {
     for line in [VIRT_TIMER_INTID, PHYS_TIMER_INTID, vm.uart_intid] {
-        let _ = vm.vgic.set_level(line, high.contains(&line));
+        let _ = vm.devices.vgic.set_level(line, high.contains(&line));
     }
 }
 
 /// Whether the guest has an interrupt to take (in the model, or pending in
 /// one of the list registers read at this exit).
 pub(super) fn deliverable(vm: &Vm, lrs: &ListRegisters) -> bool {
-    let lr_pending = lrs.values().iter().any(|lr| (lr >> 62) & 1 == 1);
-    lr_pending || vm.vgic.has_pending_deliverable()
+    lrs.any_pending(&vm.devices.vgic) || vm.devices.vgic.has_pending_deliverable()
 }
 
 /// The fingerprint at a boundary of `epoch`: the epoch's inputs, the vCPU
@@ -91,9 +92,9 @@ pub(super) fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64, inputs: u64
         fp: el2_regs::read_fp_state(),
         cpu_interface: gicv3::read_cpu_interface_state(),
     });
-    f.word(vm.vgic.snapshot_hash());
+    f.word(vm.devices.vgic.snapshot_hash());
     f.words(&vm.timers.state_words());
-    f.words(&vm.uart.state_words());
+    f.words(&vm.devices.uart.state_words());
     let (off, len) = fingerprint::memory_slice(epoch, vm.guest_ram.size, 4096);
     // SAFETY: the slice lies inside guest RAM (memory_slice keeps it within
     // `size`), which the hypervisor's identity view (MMU off) can read.
@@ -154,12 +155,17 @@ pub(super) fn epoch_boundary(
 /// Brings the interrupt lines up to date at guest time `now`.
 pub(super) fn update_levels(vm: &mut Vm, now: u64) {
     let _ = vm
+        .devices
         .vgic
         .set_level(VIRT_TIMER_INTID, vm.timers.virt.irq_level(now));
     let _ = vm
+        .devices
         .vgic
         .set_level(PHYS_TIMER_INTID, vm.timers.phys.irq_level(now));
-    let _ = vm.vgic.set_level(vm.uart_intid, vm.uart.irq_level());
+    let _ = vm
+        .devices
+        .vgic
+        .set_level(vm.uart_intid, vm.devices.uart.irq_level());
 }
 
 /// Runs before every return to the guest: interrupt lines, list
@@ -169,7 +175,10 @@ pub(super) fn before_entry(vm: &mut Vm, lrs: &mut ListRegisters) {
     if vm.epochs.is_some() {
         // Only what is a function of the guest's own execution may change
         // between boundaries: the UART's line follows its registers.
-        let _ = vm.vgic.set_level(vm.uart_intid, vm.uart.irq_level());
+        let _ = vm
+            .devices
+            .vgic
+            .set_level(vm.uart_intid, vm.devices.uart.irq_level());
     } else {
         let now = guest_now(vm);
         update_levels(vm, now);
@@ -179,37 +188,15 @@ pub(super) fn before_entry(vm: &mut Vm, lrs: &mut ListRegisters) {
     fill_list_registers(vm, lrs);
 }
 
-/// The list registers as read once at an exit: the guest changes them only
-/// while it runs, so one read serves the sync, the idle check and the fill.
-pub(super) struct ListRegisters {
-    values: [u64; MAX_LIST_REGISTERS],
-    count: usize,
-}
-
-impl ListRegisters {
-    fn values(&self) -> &[u64] {
-        &self.values[..self.count]
-    }
-}
+/// The list registers of this exit (`vgic::ExitListRegisters`).
+pub(super) type ListRegisters = ExitListRegisters;
 
 /// Reads ICH_LR<n>_EL2 and folds what the guest did to them into the model.
 pub(super) fn sync_list_registers(vm: &mut Vm) -> ListRegisters {
-    let mut lrs = ListRegisters {
-        values: [0; MAX_LIST_REGISTERS],
-        count: vm.lr_count,
-    };
-    for (i, lr) in lrs.values.iter_mut().enumerate().take(lrs.count) {
-        *lr = gicv3::read_lr(i);
-    }
-    vm.vgic.sync_from_list_registers(lrs.values());
-    lrs
+    ExitListRegisters::sync(&mut vm.devices.vgic, &Core, vm.lr_count)
 }
 
 /// Lets the model fill the list registers read at this exit, and writes them.
 pub(super) fn fill_list_registers(vm: &mut Vm, lrs: &mut ListRegisters) {
-    let n = lrs.count;
-    vm.vgic.fill_list_registers(&mut lrs.values[..n]);
-    for (i, lr) in lrs.values().iter().enumerate() {
-        gicv3::write_lr(i, *lr);
-    }
+    lrs.fill(&mut vm.devices.vgic, &mut Core);
 }

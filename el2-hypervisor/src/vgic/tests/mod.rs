@@ -3,6 +3,7 @@
 mod access_widths;
 mod boot;
 mod determinism;
+mod exit_lrs;
 mod exit_order;
 mod fuzz;
 mod gicv2;

@@ -1,0 +1,18 @@
+//! The AArch64 implementation of the library's hardware trait
+//! (`el2_hypervisor::hw::Hw`): one core's GICv3 virtual CPU interface.
+
+use super::gicv3;
+use el2_hypervisor::hw::Hw;
+
+/// This core, as the library's exit code sees it.
+pub struct Core;
+
+impl Hw for Core {
+    fn read_lr(&self, n: usize) -> u64 {
+        gicv3::read_lr(n)
+    }
+
+    fn write_lr(&mut self, n: usize, value: u64) {
+        gicv3::write_lr(n, value);
+    }
+}

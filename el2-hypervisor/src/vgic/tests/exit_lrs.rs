@@ -1,0 +1,82 @@
+//! The exit protocol over a fake virtual CPU interface: read and sync at
+//! the start, fill and write back every LR at the end.
+
+use super::boot::linux_boot;
+use super::*;
+use crate::hw::Hw;
+use crate::vgic::ExitListRegisters;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+/// Four list registers, and every access the exit code makes.
+#[derive(Default)]
+struct FakeCpuInterface {
+    lrs: [u64; 4],
+    reads: RefCell<Vec<usize>>,
+    writes: Vec<(usize, u64)>,
+}
+
+impl Hw for FakeCpuInterface {
+    fn read_lr(&self, n: usize) -> u64 {
+        self.reads.borrow_mut().push(n);
+        self.lrs[n]
+    }
+
+    fn write_lr(&mut self, n: usize, value: u64) {
+        self.writes.push((n, value));
+        self.lrs[n] = value;
+    }
+}
+
+const PENDING: u64 = 0b01 << 62;
+const ACTIVE: u64 = 0b10 << 62;
+
+#[test]
+fn an_interrupt_goes_in_is_taken_and_comes_out() {
+    let mut g = linux_boot();
+    let mut hw = FakeCpuInterface::default();
+    g.set_level(VTIMER, true).unwrap();
+
+    // Exit 1: nothing in the LRs yet; the fill injects the timer.
+    let mut lrs = ExitListRegisters::sync(&mut g, &hw, 4);
+    assert_eq!(*hw.reads.borrow(), [0, 1, 2, 3]);
+    assert!(!lrs.any_pending(&g));
+    lrs.fill(&mut g, &mut hw);
+    assert_eq!(hw.lrs[0] & (0b11 << 62), PENDING);
+    assert_eq!(hw.lrs[0] & 0xffff_ffff, u64::from(VTIMER));
+    assert!(lrs.any_pending(&g));
+    // Every LR is written, zeros included.
+    assert_eq!(
+        hw.writes.iter().map(|w| w.0).collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+    assert_eq!(&hw.lrs[1..], &[0, 0, 0]);
+
+    // The guest acknowledges in hardware; exit 2 sees it before anything
+    // is emulated: the model has the interrupt active.
+    hw.lrs[0] = hw.lrs[0] & !(0b11 << 62) | ACTIVE;
+    let lrs = ExitListRegisters::sync(&mut g, &hw, 4);
+    assert!(!lrs.any_pending(&g));
+    assert!(g.irq(VTIMER).unwrap().active);
+
+    // It quiets the timer and EOIs; exit 3 releases the LR and writes 0.
+    hw.lrs[0] &= !(0b11 << 62);
+    g.set_level(VTIMER, false).unwrap();
+    let mut lrs = ExitListRegisters::sync(&mut g, &hw, 4);
+    assert!(!g.irq(VTIMER).unwrap().active);
+    hw.writes.clear();
+    lrs.fill(&mut g, &mut hw);
+    assert_eq!(hw.writes, [(0, 0), (1, 0), (2, 0), (3, 0)]);
+    assert_eq!(g.list_register_owner(0), None);
+}
+
+#[test]
+fn only_the_registers_the_hardware_has_are_touched() {
+    let mut g = linux_boot();
+    let mut hw = FakeCpuInterface::default();
+    let mut lrs = ExitListRegisters::sync(&mut g, &hw, 2);
+    assert_eq!(lrs.values().len(), 2);
+    lrs.fill(&mut g, &mut hw);
+    assert_eq!(*hw.reads.borrow(), [0, 1]);
+    assert_eq!(hw.writes, [(0, 0), (1, 0)]);
+}
