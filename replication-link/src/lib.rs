@@ -60,9 +60,9 @@
 //! | item | size |
 //! | --- | --- |
 //! | one [`Message`] (sized for the largest, a 1 KiB [`StateChunk`]) | 1,064 |
-//! | [`Link<W>`] | 3,416 + 1,064 × W |
-//! | [`Link`] with the default window W = 64 | 71,512 |
-//! | [`Link<16>`] | 20,440 |
+//! | [`Link<W>`] | 3,432 + 1,064 × W |
+//! | [`Link`] with the default window W = 64 | 71,528 |
+//! | [`Link<16>`] | 20,456 |
 //! | [`StreamTransport`] (frame being decoded, frame being sent) | 3,120 + the stream |
 //! | [`EthernetTransport`] (one frame buffer) | 1,526 + the device |
 //!

@@ -49,6 +49,14 @@ pub struct Config {
     /// always takes at least one). [`MAX_PACKET`] fills an Ethernet frame;
     /// a slow UART may prefer a few hundred bytes.
     pub batch_limit: usize,
+    /// A receiver that has nothing of its own to send waits this long
+    /// between acknowledgements (0: ack at once). Acks ride on data and
+    /// heartbeats whenever those go. On a byte stream whose two ends can
+    /// block each other (QEMU's PL011 writes each byte under its global
+    /// lock, blocking, into a socket that holds only a few hundred such
+    /// writes) fewer, later acks keep the receiver from filling its side
+    /// while the sender is itself blocked on the other.
+    pub ack_delay_us: u64,
 }
 
 impl Config {
@@ -65,6 +73,7 @@ impl Config {
             fail_after_us: 200_000,
         },
         batch_limit: MAX_PACKET,
+        ack_delay_us: 0,
     };
 }
 
@@ -148,6 +157,8 @@ pub struct Link<const W: usize = DEFAULT_WINDOW> {
     rx: Receiver,
     detector: FailureDetector,
     ack_pending: bool,
+    /// When we last sent an acknowledgement.
+    last_ack: u64,
     hello_reply: bool,
     last_hello: Option<u64>,
     last_tx: u64,
@@ -171,6 +182,7 @@ impl<const W: usize> Link<W> {
             rx: Receiver::new(Seq(0)),
             detector: FailureDetector::new(config.timeouts, 0),
             ack_pending: false,
+            last_ack: 0,
             hello_reply: false,
             last_hello: None,
             last_tx: 0,
@@ -448,7 +460,9 @@ impl<const W: usize> Link<W> {
             established && now.saturating_sub(self.last_tx) >= self.config.heartbeat_interval_us;
         for _ in 0..TX_PACKETS_PER_POLL {
             let has_data = established && self.tx.unsent().next().is_some();
-            let ack_due = established && (self.ack_pending || heartbeat_due);
+            let ack_ready = self.ack_pending
+                && (has_data || now.saturating_sub(self.last_ack) >= self.config.ack_delay_us);
+            let ack_due = established && (ack_ready || heartbeat_due);
             if !(hello_due || has_data || ack_due) {
                 break;
             }
@@ -495,6 +509,7 @@ impl<const W: usize> Link<W> {
             }
             if ack_due {
                 self.ack_pending = false;
+                self.last_ack = now;
             }
             heartbeat_due = false;
             self.last_tx = now;

@@ -300,21 +300,22 @@ pub fn run(
         report(name, t, r);
     }
 
-    // The bare-metal test guest (short) on a test-hooks image whose backup
-    // changes its fingerprint at epoch 3, as a diverged guest would.
+    // The bare-metal test guest (about 30,000 instructions) in epochs of
+    // 2,000, on a test-hooks image whose backup changes its fingerprint at
+    // epoch 5, as a diverged guest would.
     let name = "pair-backup-diverges-primary-runs-on";
     if wanted(name) {
         let t = Instant::now();
         let mut o = options(test_hooks, test_guest_bundle, name);
-        o.epoch = 10_000;
-        o.backup.board_options = "tandem.selftest=diverge:3".into();
+        o.epoch = 2_000;
+        o.backup.board_options = "tandem.selftest=diverge:5".into();
         o.timeout = Duration::from_secs(300);
         let r = pair::run(&o).and_then(|out| {
             expect_finisher(&out, Who::Primary, &o)?;
             let b = &out.seen[Who::Backup.index()];
-            if b.status() != Some(6) || !b.said("replay: divergence at epoch 3 ") {
+            if b.status() != Some(6) || !b.said("replay: divergence at epoch 5 ") {
                 bail!(
-                    "the backup did not stop at epoch 3 with status 6 ({}); {}",
+                    "the backup did not stop at epoch 5 with status 6 ({}); {}",
                     out.exits[1],
                     where_(&o)
                 );

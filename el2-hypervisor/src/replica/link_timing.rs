@@ -17,15 +17,28 @@ pub const RECORD_REPLAY: Config = Config {
         fail_after_us: 60_000_000,
     },
     batch_limit: 512,
+    ack_delay_us: 0,
 };
 
 /// Link timing for a live pair: heartbeats every `heartbeat_ms`, the peer
 /// suspected after half the timeout and declared dead after `fail_ms`
-/// (board options, `options::PairTiming`). Retransmission waits long
-/// enough for a full packet to cross a QEMU serial link (~15 KB/s: DESIGN
-/// section 9), and packets are kept small on serial so that an ack is not
-/// stuck behind a long one.
+/// (board options, `options::PairTiming`).
+///
+/// On serial, three things differ, all for QEMU's PL011 (docs/design.md,
+/// "The live pair"): retransmission waits long enough for a full packet
+/// to cross a ~15-25 KB/s link; packets are kept small so that an ack is
+/// not stuck behind a long one; and the receiver sends little of its own
+/// (acks at most every [`SERIAL_ACK_DELAY_US`], heartbeats at least
+/// [`SERIAL_MIN_HEARTBEAT_MS`] apart), because QEMU writes each byte of a
+/// PL011 under its global lock, blocking, into a socket that holds only a
+/// few hundred such writes: two boards that both fill their side block
+/// each other for good (seen: both vCPUs in `qemu_chr_write`).
 pub const fn pair(heartbeat_ms: u64, fail_ms: u64, serial: bool) -> Config {
+    let heartbeat_ms = if serial && heartbeat_ms < SERIAL_MIN_HEARTBEAT_MS {
+        SERIAL_MIN_HEARTBEAT_MS
+    } else {
+        heartbeat_ms
+    };
     Config {
         heartbeat_interval_us: heartbeat_ms * 1_000,
         retransmit_after_us: if serial { 300_000 } else { 30_000 },
@@ -39,8 +52,15 @@ pub const fn pair(heartbeat_ms: u64, fail_ms: u64, serial: bool) -> Config {
         } else {
             replication_link::MAX_PACKET
         },
+        ack_delay_us: if serial { SERIAL_ACK_DELAY_US } else { 0 },
     }
 }
+
+/// On serial, the least time between two acknowledgements.
+pub const SERIAL_ACK_DELAY_US: u64 = 50_000;
+/// On serial, the least heartbeat interval (the default timeout, 2 s,
+/// still spans eight).
+pub const SERIAL_MIN_HEARTBEAT_MS: u64 = 250;
 
 #[cfg(test)]
 mod tests {
@@ -52,6 +72,11 @@ mod tests {
         assert_eq!(c.heartbeat_interval_us, 20_000);
         assert_eq!(c.timeouts.fail_after_us, 2_000_000);
         assert!(c.timeouts.suspect_after_us < c.timeouts.fail_after_us);
-        assert!(pair(20, 2_000, true).batch_limit < c.batch_limit);
+        let s = pair(20, 2_000, true);
+        assert!(s.batch_limit < c.batch_limit);
+        assert_eq!(c.ack_delay_us, 0);
+        assert_eq!(s.ack_delay_us, SERIAL_ACK_DELAY_US);
+        assert_eq!(s.heartbeat_interval_us, SERIAL_MIN_HEARTBEAT_MS * 1_000);
+        assert!(s.timeouts.fail_after_us >= 4 * s.heartbeat_interval_us);
     }
 }

@@ -23,6 +23,7 @@ pub const CONFIG: Config = Config {
         fail_after_us: 60_000,
     },
     batch_limit: MAX_PACKET,
+    ack_delay_us: 0,
 };
 
 #[derive(Copy, Clone, Debug)]
@@ -98,6 +99,9 @@ pub fn run(msgs: &[Message], sc: Scenario) -> Outcome {
     } = sc;
     let config = Config {
         batch_limit,
+        // Half the runs with delayed acks (the serial pair's setting,
+        // scaled): delivery must not depend on it.
+        ack_delay_us: if seed % 2 == 1 { 1_500 } else { 0 },
         ..CONFIG
     };
     let (a, b, clock) = pair(ab, ba, seed);

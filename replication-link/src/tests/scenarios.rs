@@ -250,3 +250,54 @@ fn messages_queued_before_the_handshake_wait_for_it() {
         .collect();
     assert_eq!(delivered, [Event::Delivered(t)]);
 }
+
+#[test]
+fn delayed_acks_are_fewer_and_still_complete() {
+    // A sender streams 40 messages, one poll each 1 ms; the receiver acks
+    // at once, or at most every 10 ms. Both deliver everything and end
+    // with everything acknowledged; the delayed one sends far fewer
+    // packets of its own.
+    let run = |ack_delay_us: u64| {
+        let pipe: BytePipe<65536> = BytePipe::new();
+        let (a, b) = pipe.ends();
+        let (mut ta, mut tb) = (StreamTransport::new(a), StreamTransport::new(b));
+        // Heartbeats rare, so that the receiver's packets are its acks.
+        let config = Config {
+            ack_delay_us,
+            heartbeat_interval_us: 100_000,
+            timeouts: Timeouts {
+                suspect_after_us: 500_000,
+                fail_after_us: 1_000_000,
+            },
+            ..super::links::CONFIG
+        };
+        let mut p: Link<64> = Link::new(hello(Role::Primary, 1), config);
+        let mut q: Link<64> = Link::new(hello(Role::Backup, 2), config);
+        let mut got = 0;
+        let mut queued = 0;
+        for now in (0..200_000).step_by(1_000) {
+            if p.is_established() && queued < 40 {
+                let m = Message::Takeover(Takeover {
+                    epoch: queued,
+                    count: 0,
+                });
+                p.send(m).unwrap();
+                queued += 1;
+            }
+            let (_, eq) = step(now, (&mut p, &mut ta), (&mut q, &mut tb));
+            got += eq
+                .iter()
+                .filter(|e| matches!(e, Event::Delivered(_)))
+                .count();
+        }
+        assert_eq!(got, 40);
+        assert!(p.all_acked());
+        q.stats().packets_sent
+    };
+    let prompt = run(0);
+    let delayed = run(10_000);
+    assert!(
+        delayed * 3 < prompt,
+        "delayed acks: {delayed} packets, prompt: {prompt}"
+    );
+}

@@ -19,6 +19,7 @@ pub(super) const FAST: Config = Config {
         fail_after_us: 5_000_000,
     },
     batch_limit: 512,
+    ack_delay_us: 0,
 };
 
 pub(super) fn board_hello(role: Role) -> Hello {

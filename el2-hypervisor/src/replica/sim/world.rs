@@ -23,6 +23,7 @@ pub const CONFIG: Config = Config {
         fail_after_us: 20_000,
     },
     batch_limit: 16,
+    ack_delay_us: 0,
 };
 /// One step of the world.
 pub const TICK_US: u64 = 50;
