@@ -62,15 +62,8 @@ struct LinkArgs {
     /// The log file (record writes it, replay reads it); consoles are kept beside it.
     #[arg(long)]
     log: std::path::PathBuf,
-    /// Guest instructions per epoch (`tandem.epoch`).
-    #[arg(long, default_value_t = 1_000_000)]
-    epoch: u64,
-    /// Board RAM (QEMU -m syntax).
-    #[arg(long, default_value = "1G")]
-    memory: String,
-    /// QEMU CPU model and properties (the guest needs FEAT_ECV: max).
-    #[arg(long, default_value = "max")]
-    cpu: String,
+    #[command(flatten)]
+    board: EpochBoardArgs,
     /// The board's random-number seed (QEMU -seed; RNDR's values follow it).
     #[arg(long, default_value_t = xtask::qemu::DEFAULT_SEED)]
     seed: u64,
@@ -84,15 +77,9 @@ struct LinkArgs {
     guest: GuestArgs,
 }
 
-/// Options of `pair`.
+/// What a board with epochs is given (`record`, `replay`, `pair`).
 #[derive(clap::Args)]
-struct PairArgs {
-    /// What joins the two boards.
-    #[arg(long, value_enum, default_value_t = xtask::pair::LinkKind::Ethernet)]
-    link: xtask::pair::LinkKind,
-    /// Kill a board with SIGKILL: primary|backup @ epoch=N | after=SECONDS | random (repeatable).
-    #[arg(long)]
-    kill: Vec<xtask::pair::kill::KillSpec>,
+struct EpochBoardArgs {
     /// Guest instructions per epoch (`tandem.epoch`).
     #[arg(long, default_value_t = 1_000_000)]
     epoch: u64,
@@ -102,6 +89,19 @@ struct PairArgs {
     /// QEMU CPU model and properties (the guest needs FEAT_ECV: max).
     #[arg(long, default_value = "max")]
     cpu: String,
+}
+
+/// Options of `pair`.
+#[derive(clap::Args)]
+struct PairArgs {
+    /// What joins the two boards.
+    #[arg(long, value_enum, default_value_t = xtask::pair::LinkKind::Ethernet)]
+    link: xtask::pair::LinkKind,
+    /// Kill a board with SIGKILL: primary|backup @ epoch=N | after=SECONDS | random (repeatable).
+    #[arg(long)]
+    kill: Vec<xtask::pair::kill::KillSpec>,
+    #[command(flatten)]
+    board: EpochBoardArgs,
     /// The boards' random-number seed, and the seed of `--kill ...@random`.
     #[arg(long, default_value_t = xtask::qemu::DEFAULT_SEED)]
     seed: u64,
@@ -274,16 +274,16 @@ fn pair(a: PairArgs) -> Result<()> {
     step(&format!(
         "starting a pair over {} (epochs of {}); each board's console, and the pid files, in {}",
         a.link.option(),
-        a.epoch,
+        a.board.epoch,
         dir.display()
     ));
     let o = xtask::pair::PairOptions {
         image: &img,
         bundle: &bundle,
         link: a.link,
-        epoch: a.epoch,
-        memory: a.memory,
-        cpu: a.cpu,
+        epoch: a.board.epoch,
+        memory: a.board.memory,
+        cpu: a.board.cpu,
         seed: a.seed,
         kills: a.kill,
         heartbeat_ms: a.heartbeat_ms,
@@ -324,9 +324,9 @@ fn record_or_replay(a: LinkArgs, replay: bool) -> Result<()> {
     let o = xtask::linkhost::BoardOptions {
         image: &img,
         bundle: &bundle,
-        epoch: a.epoch,
-        memory: a.memory,
-        cpu: a.cpu,
+        epoch: a.board.epoch,
+        memory: a.board.memory,
+        cpu: a.board.cpu,
         seed: a.seed,
         timeout: match a.timeout {
             0 => Duration::MAX,

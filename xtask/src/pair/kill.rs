@@ -113,7 +113,7 @@ pub enum Trigger {
 }
 
 /// Guest instructions over which `random` chooses: most of the default
-/// guest's run (its boot and workload take about 2.6 billion; see
+/// guest's run (its boot and workload take about 2.1 billion; see
 /// docs/pair.md), so that the kill lands before it ends.
 pub const RANDOM_SPAN_INSTRUCTIONS: u64 = 2_000_000_000;
 

@@ -34,7 +34,7 @@ use watch::{Seen, Watch};
 /// Which link joins the boards.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum LinkKind {
-    /// virtio-net on each board, `-netdev stream` between them.
+    /// A virtio-net NIC on each board, `-netdev stream` between them.
     Ethernet,
     /// The boards' second PL011s, a chardev socket between them.
     Serial,
