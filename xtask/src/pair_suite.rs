@@ -227,7 +227,10 @@ pub fn run(
                 Some(Ok(Ok(epoch))) => format!("kill -9 from outside at epoch {epoch}"),
                 Some(Ok(Err(e))) => bail!("the outside kill failed: {e}"),
                 Some(Err(_)) => bail!("the outside killer panicked"),
-                None => format!("{:?}", out.kills.first().map(|k| k.1)),
+                None => out
+                    .kills
+                    .first()
+                    .map_or("no kill".into(), |k| format!("--kill {}", k.1)),
             };
             expect_finisher(&out, Who::Backup, &o)?;
             merged_has_the_workload(&out)?;

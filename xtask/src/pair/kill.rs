@@ -112,6 +112,15 @@ pub enum Trigger {
     After(Duration),
 }
 
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trigger::Epoch(n) => write!(f, "at epoch {n}"),
+            Trigger::After(d) => write!(f, "{:.1} s after the start", d.as_secs_f64()),
+        }
+    }
+}
+
 /// Guest instructions over which `random` chooses: most of the default
 /// guest's run (its boot and workload take about 2.1 billion; see
 /// docs/pair.md), so that the kill lands before it ends.

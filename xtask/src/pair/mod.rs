@@ -221,16 +221,13 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
             };
             let board = &mut boards[who.index()];
             if board.poll_exit() {
-                crate::util::step(&format!("the {who} ended before its kill ({t:?}) was due"));
+                crate::util::step(&format!("the {who} ended before its kill ({t}) was due"));
                 return false;
             }
             if due {
                 board.kill();
                 kills.push((who, t, start.elapsed()));
-                merged.note(
-                    &format!("[pair] killed the {who} (SIGKILL, {t:?})"),
-                    &status,
-                );
+                merged.note(&format!("[pair] killed the {who} (SIGKILL, {t})"), &status);
             }
             !due
         });

@@ -123,7 +123,7 @@ pub fn closing(o: &PairOutcome) -> Vec<String> {
     }
     for (who, t, at) in &o.kills {
         out.push(format!(
-            "pair: killed the {who} ({t:?}) {:.1} s after the start",
+            "pair: killed the {who} ({t}), {:.1} s after the start",
             at.as_secs_f64()
         ));
     }

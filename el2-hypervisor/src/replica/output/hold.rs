@@ -36,6 +36,9 @@ pub struct OutputHold<const BYTES: usize, const SEGMENTS: usize> {
     released: u64,
     max_held: usize,
     full_waits: u64,
+    /// The last push was refused: the guest is waiting (a wait is counted
+    /// once, however often it retries).
+    waiting: bool,
     hold_us: Histogram,
 }
 
@@ -59,7 +62,8 @@ pub struct HoldStats {
     pub max_held: usize,
     /// Bytes released in total.
     pub released: u64,
-    /// Pushes refused with [`HoldFull`] (the guest waited).
+    /// Times the guest had to wait for room: a run of refused pushes
+    /// (retries) counts once.
     pub full_waits: u64,
     /// Half the released bytes were held at most this long (µs).
     pub p50_us: u64,
@@ -78,6 +82,7 @@ impl<const BYTES: usize, const SEGMENTS: usize> OutputHold<BYTES, SEGMENTS> {
             released: 0,
             max_held: 0,
             full_waits: 0,
+            waiting: false,
             hold_us: Histogram::new(),
         }
     }
@@ -97,9 +102,13 @@ impl<const BYTES: usize, const SEGMENTS: usize> OutputHold<BYTES, SEGMENTS> {
         let merge = self.segments.back().is_some_and(|s| s.sent == sent);
         let room = BYTES.saturating_sub(self.bytes.len());
         if bytes.len() > room || (!merge && self.segments.is_full()) {
-            self.full_waits += 1;
+            if !self.waiting {
+                self.full_waits += 1;
+                self.waiting = true;
+            }
             return Err(HoldFull);
         }
+        self.waiting = false;
         for &b in bytes {
             // Room checked above.
             let _ = self.bytes.push_back(b);
