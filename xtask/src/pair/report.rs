@@ -55,6 +55,16 @@ impl StatusLine {
         let Some(bar) = &self.bar else { return };
         let p = seen[Who::Primary.index()].status.map(|(s, _)| s);
         let b = seen[Who::Backup.index()].status.map(|(s, _)| s);
+        if seen[Who::Backup.index()].takeover.is_some() {
+            // The survivor runs alone: its epoch is the guest's.
+            if let Some(b) = b {
+                bar.set_message(format!(
+                    "epoch {} | the backup took over and runs unprotected",
+                    b.epoch
+                ));
+            }
+            return;
+        }
         let Some(p) = p else {
             bar.set_message("pairing...");
             return;
@@ -105,9 +115,13 @@ pub fn closing(o: &PairOutcome) -> Vec<String> {
         };
         let mut line = format!("pair: {who}: {ended}");
         if let Some(m) = s.summary {
+            let (verb, acks) = match who {
+                Who::Primary => ("sent", format!(", {} acknowledged", m.acked)),
+                Who::Backup => ("consumed", String::new()),
+            };
             line.push_str(&format!(
-                "; {} epochs, log {} messages / {} bytes, {} acknowledged",
-                m.epochs, m.msgs, m.log_bytes, m.acked
+                "; {} epochs, log {} messages / {} bytes {verb}{acks}",
+                m.epochs, m.msgs, m.log_bytes
             ));
         }
         out.push(line);
