@@ -12,10 +12,12 @@
 //! A backup whose log ends (the source sent `Takeover`, or, with failover,
 //! the primary is gone and all it sent is replayed) goes live at that
 //! point: from then on it behaves as a solo board, except that guest time
-//! never goes backwards: its own clock may be behind the primary's, so
-//! time inputs (counter reads, timer registers) are shifted by
+//! goes on from where the log left it: its own clock may be behind the
+//! primary's (guest time would go backwards) or ahead (it would leap: under
+//! QEMU a waiting backup's clock runs ahead by seconds), so time inputs
+//! (counter reads, timer registers) are shifted by
 //! [`Engine::time_offset`], fixed at the first one after the log ended so
-//! that it is not below the last logged time.
+//! that it reads the last logged time.
 //! Record is a primary whose log goes to a file through the host, replay a
 //! backup whose log comes from one (`docs/record-replay.md`).
 //!
@@ -142,7 +144,7 @@ pub struct Engine<P> {
     /// The latest guest time the guest has seen (time inputs only).
     last_time: u64,
     /// Added to this board's clock once live; `None` until fixed.
-    time_offset: Option<u64>,
+    time_offset: Option<i64>,
     /// Hash of every input the guest observed in this epoch (kind, width,
     /// source, count, value): part of the boundary fingerprint, so that a
     /// log whose values were changed fails at the boundary of the epoch
@@ -211,8 +213,8 @@ impl<P: LogPort> Engine<P> {
         self.peer_released
     }
     /// What is added to this board's clock to make guest time (0 but on a
-    /// backup that went live behind the primary's time).
-    pub fn time_offset(&self) -> u64 {
+    /// backup that went live; negative when its clock was ahead).
+    pub fn time_offset(&self) -> i64 {
         self.time_offset.unwrap_or(0)
     }
     pub fn port(&mut self) -> &mut P {
@@ -287,10 +289,14 @@ impl<P: LogPort> Engine<P> {
         if !self.live {
             return Ok(v);
         }
+        // Fixed at the first time input after the log ended, so that guest
+        // time goes on from the last logged time, whether this board's
+        // clock is behind the primary's (a shift forward) or ahead (back):
+        // the guest sees neither a step back nor a leap.
         let offset = *self
             .time_offset
-            .get_or_insert(self.last_time.saturating_sub(computed));
-        Ok(computed.saturating_add(offset))
+            .get_or_insert(clock_shift(self.last_time, computed));
+        Ok(computed.saturating_add_signed(offset))
     }
 
     fn input_value(
@@ -439,6 +445,13 @@ impl<P: LogPort> Engine<P> {
             }
         }
     }
+}
+
+/// What to add to a board clock that reads `now` so that it reads
+/// `last` (clamped to what an `i64` holds).
+fn clock_shift(last: u64, now: u64) -> i64 {
+    let d = i128::from(last) - i128::from(now);
+    d.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 /// Inputs that carry guest time.

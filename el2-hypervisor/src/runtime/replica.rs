@@ -565,7 +565,7 @@ impl Epochs {
             retransmits: u64::from(stats.retransmissions),
             rejected: u64::from(stats.rejected),
             epoch: self.engine.epoch(),
-            guest_us: now_us().saturating_add(self.engine.time_offset() / ticks_per_us()),
+            guest_us: now_us().saturating_add_signed(self.engine.time_offset() / ticks_per_us()),
             msgs: log.sent().max(log.consumed),
             log_bytes: log.log_bytes,
             acked: log.acked(),
@@ -611,6 +611,6 @@ fn pause() {
     timer::arm(None);
 }
 
-fn ticks_per_us() -> u64 {
-    (timer::frequency() / 1_000_000).max(1)
+fn ticks_per_us() -> i64 {
+    (timer::frequency() / 1_000_000).max(1) as i64
 }

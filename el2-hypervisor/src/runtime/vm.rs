@@ -427,17 +427,17 @@ fn unsafe_leak(tables: &mut [PageTable]) -> &'static mut [PageTable] {
 }
 
 /// Guest time: the physical counter (CNTVOFF_EL2 is 0), shifted by the
-/// engine's offset on a backup that went live behind the primary's clock
-/// (`Engine::time_offset`; 0 everywhere else).
+/// engine's offset on a backup that went live, so that guest time goes on
+/// from the last logged time (`Engine::time_offset`; 0 everywhere else).
 fn guest_now(vm: &Vm) -> u64 {
-    timer::counter().saturating_add(time_offset(vm))
+    timer::counter().saturating_add_signed(time_offset(vm))
 }
 
-fn time_offset(vm: &Vm) -> u64 {
+fn time_offset(vm: &Vm) -> i64 {
     vm.epochs.as_ref().map_or(0, |e| e.engine.time_offset())
 }
 
 /// The EL2 timer deadline (physical counter) for a guest-time deadline.
 fn physical_deadline(vm: &Vm, deadline: Option<u64>) -> Option<u64> {
-    deadline.map(|d| d.saturating_sub(time_offset(vm)))
+    deadline.map(|d| d.saturating_add_signed(time_offset(vm).saturating_neg()))
 }

@@ -280,14 +280,16 @@ fn a_backup_that_goes_live_behind_the_primarys_clock_keeps_time_monotonic() {
         "then it advances with the board's clock"
     );
     assert_eq!(b.time_offset(), 990);
-    // A board whose clock is ahead needs no shift.
+    // A board whose clock is ahead is shifted back: guest time goes on
+    // from the last logged time, without a leap.
     let (mut log, _) = recorded();
     log.truncate(3);
     log.push(Message::Takeover(Takeover { epoch: 1, count: 0 }));
     let mut ahead = backup(log);
     run(&mut ahead, &SCRIPT[..3], 0).unwrap();
-    assert_eq!(ahead.input(7, CounterRead, 0, 0xdf02, 5000), Ok(5000));
-    assert_eq!(ahead.time_offset(), 0);
+    assert_eq!(ahead.input(7, CounterRead, 0, 0xdf02, 5000), Ok(1000));
+    assert_eq!(ahead.input(8, CounterRead, 0, 0xdf02, 5007), Ok(1007));
+    assert_eq!(ahead.time_offset(), -4000);
 }
 
 fn released(output: u64) -> Message {
@@ -346,7 +348,14 @@ fn with_failover_a_backup_goes_live_where_the_log_it_received_ends() {
     let mut b = backup(log).with_failover();
     let saw = run(&mut b, &SCRIPT, 7).unwrap();
     assert_eq!(saw[..4], primary_saw[..4]);
-    assert_eq!(saw[4], Seen::Value(2000 + 7), "its own value once live");
+    // Live, its own clock (2007, 3007), shifted back so that guest time
+    // goes on from the last logged time (1000).
+    assert_eq!(
+        saw[4],
+        Seen::Value(1000),
+        "its own clock once live, shifted"
+    );
+    assert_eq!(saw[5], Seen::Value(2000));
     assert_eq!(b.peer_released(), 3, "the mark before the end was taken");
     assert_eq!(
         b.take_went_live(),
