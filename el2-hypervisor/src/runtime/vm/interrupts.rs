@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::arch::hw::Core;
+use el2_hypervisor::replica::engine::Stop;
 use el2_hypervisor::vgic::ExitListRegisters;
 
 /// A physical interrupt while the guest ran.
@@ -17,7 +18,9 @@ pub fn on_lower_irq(frame: &mut TrapFrame) {
         Some(_) => {
             if epoch_over {
                 let mut lrs = sync_list_registers(vm);
-                epoch_boundary(vm, frame, BoundaryReason::Overflow, &mut lrs);
+                if let Err(s) = epoch_boundary(vm, frame, BoundaryReason::Overflow, &mut lrs) {
+                    super::traps::replica_stopped(vm, s);
+                }
             }
         }
         None => {
@@ -106,14 +109,17 @@ pub(super) fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64, inputs: u64
 }
 
 /// An epoch boundary: fingerprint, log or check, interrupt lines, next
-/// epoch. `lrs` are the list registers this exit read and synced.
+/// epoch. `lrs` are the list registers this exit read and synced. An
+/// error is the engine's stop, for the caller to act on.
 pub(super) fn epoch_boundary(
     vm: &mut Vm,
     frame: &mut TrapFrame,
     reason: BoundaryReason,
     lrs: &mut ListRegisters,
-) {
-    let Some(ep) = vm.epochs.as_ref() else { return };
+) -> Result<(), Stop> {
+    let Some(ep) = vm.epochs.as_ref() else {
+        return Ok(());
+    };
     let (count, epoch) = (ep.counter.elapsed(), ep.engine.epoch());
     let inputs = ep.inputs_digest();
     let replaying = ep.replaying();
@@ -138,18 +144,21 @@ pub(super) fn epoch_boundary(
             timer::wait_for_interrupt();
             take_physical_interrupts(vm);
             if let Some(ep) = vm.epochs.as_mut() {
-                ep.service_link();
+                ep.service_link()?;
             }
             levels = current_levels(vm, guest_now(vm));
         }
     }
-    let Some(ep) = vm.epochs.as_mut() else { return };
-    let high = ep.boundary(count, frame.elr, fp, &levels);
+    let Some(ep) = vm.epochs.as_mut() else {
+        return Ok(());
+    };
+    let high = ep.boundary(count, frame.elr, fp, &levels)?;
     apply_levels(vm, &high);
     fill_list_registers(vm, lrs);
     if let Some(ep) = vm.epochs.as_mut() {
-        ep.service_link();
+        ep.service_link()?;
     }
+    Ok(())
 }
 
 /// Brings the interrupt lines up to date at guest time `now`.
