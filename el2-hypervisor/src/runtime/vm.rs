@@ -18,7 +18,7 @@ use el2_hypervisor::emul::pl011::Pl011;
 use el2_hypervisor::emul::psci::{self, PsciOutcome};
 use el2_hypervisor::emul::sysreg::{self as sr, SysReg};
 use el2_hypervisor::emul::timer_trap::{self, TimerTrap};
-use el2_hypervisor::emul::vtimer::{GuestTimers, PHYS_TIMER_INTID, VIRT_TIMER_INTID};
+use el2_hypervisor::emul::vtimer::GuestTimers;
 use el2_hypervisor::esr::{self, ExceptionClass};
 use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::guest::{bundle, dtb as guest_dtb, layout};

@@ -5,6 +5,7 @@ use super::*;
 use crate::arch::hw::Core;
 use el2_hypervisor::replica::engine::Stop;
 use el2_hypervisor::vgic::ExitListRegisters;
+use el2_hypervisor::vm_core::lines::{self as vm_lines, GuestLines, Levels};
 
 /// A physical interrupt while the guest ran.
 pub fn on_lower_irq(frame: &mut TrapFrame) {
@@ -54,31 +55,24 @@ pub(super) fn take_physical_interrupts(vm: &mut Vm) -> bool {
     epoch_over
 }
 
+/// The guest's lines (`vm_core::lines`: what they are is decided there).
+pub(super) const fn lines(vm: &Vm) -> GuestLines {
+    GuestLines::new(vm.uart_intid)
+}
+
 /// The interrupt lines that are high at guest time `now`.
-pub(super) fn current_levels(vm: &Vm, now: u64) -> heapless::Vec<u32, 4> {
-    let mut v = heapless::Vec::new();
-    if vm.timers.virt.irq_level(now) {
-        let _ = v.push(VIRT_TIMER_INTID);
-    }
-    if vm.timers.phys.irq_level(now) {
-        let _ = v.push(PHYS_TIMER_INTID);
-    }
-    if vm.devices.uart.irq_level() {
-        let _ = v.push(vm.uart_intid);
-    }
-    v
+pub(super) fn current_levels(vm: &Vm, now: u64) -> Levels {
+    lines(vm).current(&vm.timers, &vm.devices.uart, now)
 }
 
 pub(super) fn apply_levels(vm: &mut Vm, high: &[u32]) {
-    for line in [VIRT_TIMER_INTID, PHYS_TIMER_INTID, vm.uart_intid] {
-        let _ = vm.devices.vgic.set_level(line, high.contains(&line));
-    }
+    lines(vm).apply(&mut vm.devices.vgic, high);
 }
 
 /// Whether the guest has an interrupt to take (in the model, or pending in
 /// one of the list registers read at this exit).
 pub(super) fn deliverable(vm: &Vm, lrs: &ListRegisters) -> bool {
-    lrs.any_pending(&vm.devices.vgic) || vm.devices.vgic.has_pending_deliverable()
+    vm_lines::deliverable(&vm.devices.vgic, lrs)
 }
 
 /// The fingerprint at a boundary of `epoch`: the epoch's inputs, the vCPU
@@ -163,18 +157,7 @@ pub(super) fn epoch_boundary(
 
 /// Brings the interrupt lines up to date at guest time `now`.
 pub(super) fn update_levels(vm: &mut Vm, now: u64) {
-    let _ = vm
-        .devices
-        .vgic
-        .set_level(VIRT_TIMER_INTID, vm.timers.virt.irq_level(now));
-    let _ = vm
-        .devices
-        .vgic
-        .set_level(PHYS_TIMER_INTID, vm.timers.phys.irq_level(now));
-    let _ = vm
-        .devices
-        .vgic
-        .set_level(vm.uart_intid, vm.devices.uart.irq_level());
+    lines(vm).update(&mut vm.devices.vgic, &vm.timers, &vm.devices.uart, now);
 }
 
 /// Runs before every return to the guest: interrupt lines, list
@@ -184,10 +167,7 @@ pub(super) fn before_entry(vm: &mut Vm, lrs: &mut ListRegisters) {
     if vm.epochs.is_some() {
         // Only what is a function of the guest's own execution may change
         // between boundaries: the UART's line follows its registers.
-        let _ = vm
-            .devices
-            .vgic
-            .set_level(vm.uart_intid, vm.devices.uart.irq_level());
+        lines(vm).follow_uart(&mut vm.devices.vgic, &vm.devices.uart);
     } else {
         let now = guest_now(vm);
         update_levels(vm, now);

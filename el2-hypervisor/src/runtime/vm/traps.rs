@@ -9,6 +9,7 @@ use el2_hypervisor::emul::device::{Completion, GuestAccess, WriteEffect};
 use el2_hypervisor::replica::engine::Stop;
 use el2_hypervisor::trap::sysreg::{self as route, SysRegRoute};
 use el2_hypervisor::trap::{self, Conduit, GuestStop, TrapOutcome, Wfx};
+use el2_hypervisor::vm_core::lines as vm_lines;
 
 /// A synchronous exception from the guest.
 pub fn on_lower_sync(frame: &mut TrapFrame) {
@@ -187,9 +188,7 @@ fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> Result<TrapOutcome
             if vm.epochs.is_some() {
                 // The timer lines follow the emulation at this (logged)
                 // time: deterministic on both boards.
-                let v = &mut vm.devices.vgic;
-                let _ = v.set_level(VIRT_TIMER_INTID, vm.timers.virt.irq_level(now));
-                let _ = v.set_level(PHYS_TIMER_INTID, vm.timers.phys.irq_level(now));
+                vm_lines::follow_timers(&mut vm.devices.vgic, &vm.timers, now);
             }
             match result {
                 TimerTrap::Read(v) => {
