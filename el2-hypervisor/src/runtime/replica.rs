@@ -8,6 +8,7 @@
 
 use super::link_port::{LinkPort, now_us};
 use crate::arch::console::{self, println};
+use crate::arch::hw::Core;
 use crate::arch::pmu::EpochCounter;
 use crate::arch::{power, timer};
 use el2_hypervisor::exit::ExitStatus;
@@ -16,6 +17,7 @@ use el2_hypervisor::replica::digest::PairingConfig;
 use el2_hypervisor::replica::engine::{Engine, Lines, LiveReason, LogPort, PeerGone, Role, Stop};
 use el2_hypervisor::replica::output::{BackupOutput, OutputHold};
 use el2_hypervisor::replica::pair_lines::{self, BackupLost, Status, Summary, Takeover};
+use el2_hypervisor::vm_core::clock;
 use replication_link::handshake::Refusal;
 use replication_link::link::Event;
 use replication_link::message::{InputKind, Message, Takeover as TakeoverMessage};
@@ -307,8 +309,7 @@ impl Epochs {
         if log.link.is_none() || log.gone || self.engine.role() == Role::Solo {
             return None;
         }
-        let ticks = timer::frequency() * self.timing.heartbeat_ms / 1_000;
-        Some(timer::counter() + ticks.max(1))
+        Some(clock::heartbeat_wake(&Core, self.timing.heartbeat_ms))
     }
 
     /// The guest's console output: out, held or kept by the output rule.

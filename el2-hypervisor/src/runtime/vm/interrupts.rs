@@ -2,9 +2,9 @@
 //! registers, and epoch boundaries (where lines may change).
 
 use super::*;
-use crate::arch::hw::Core;
 use el2_hypervisor::replica::engine::Stop;
 use el2_hypervisor::vgic::ExitListRegisters;
+use el2_hypervisor::vm_core::clock;
 use el2_hypervisor::vm_core::lines::{self as vm_lines, GuestLines, Levels};
 
 /// A physical interrupt while the guest ran.
@@ -41,7 +41,7 @@ pub(super) fn take_physical_interrupts(vm: &mut Vm) -> bool {
             break;
         }
         if intid == vm.hyp_timer_intid {
-            timer::arm(None);
+            Core.arm_timer(None);
         }
         if intid == vm.pmu_intid
             && let Some(ep) = vm.epochs.as_ref()
@@ -131,11 +131,7 @@ pub(super) fn epoch_boundary(
             // dead board.
             let guest = physical_deadline(vm, vm.timers.next_deadline());
             let link = vm.epochs.as_ref().and_then(|e| e.idle_wake());
-            timer::arm(match (guest, link) {
-                (Some(g), Some(l)) => Some(g.min(l)),
-                (g, l) => g.or(l),
-            });
-            timer::wait_for_interrupt();
+            clock::sleep(&mut Core, clock::earliest(guest, link));
             take_physical_interrupts(vm);
             if let Some(ep) = vm.epochs.as_mut() {
                 ep.service_link()?;
@@ -171,8 +167,7 @@ pub(super) fn before_entry(vm: &mut Vm, lrs: &mut ListRegisters) {
     } else {
         let now = guest_now(vm);
         update_levels(vm, now);
-        let next = vm.timers.next_deadline().filter(|&d| d > now);
-        timer::arm(physical_deadline(vm, next));
+        clock::arm_for_guest(&mut Core, guest_clock(vm), vm.timers.next_deadline(), now);
     }
     fill_list_registers(vm, lrs);
 }

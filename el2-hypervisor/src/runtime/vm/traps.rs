@@ -9,7 +9,7 @@ use el2_hypervisor::emul::device::{Completion, GuestAccess, WriteEffect};
 use el2_hypervisor::replica::engine::Stop;
 use el2_hypervisor::trap::sysreg::{self as route, SysRegRoute};
 use el2_hypervisor::trap::{self, Conduit, GuestStop, TrapOutcome, Wfx};
-use el2_hypervisor::vm_core::lines as vm_lines;
+use el2_hypervisor::vm_core::{clock, lines as vm_lines};
 
 /// A synchronous exception from the guest.
 pub fn on_lower_sync(frame: &mut TrapFrame) {
@@ -88,8 +88,7 @@ fn on_wfx(vm: &mut Vm, frame: &mut TrapFrame, esr: u64, lrs: &mut ListRegisters)
     if !vm.devices.vgic.has_pending_deliverable() {
         // Nothing to deliver: sleep until the guest's timer (armed on
         // the EL2 timer) or a device interrupt is pending.
-        timer::arm(physical_deadline(vm, vm.timers.next_deadline()));
-        timer::wait_for_interrupt();
+        clock::sleep(&mut Core, physical_deadline(vm, vm.timers.next_deadline()));
     }
     TrapOutcome::Step
 }
@@ -183,7 +182,7 @@ fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> Result<TrapOutcome
             // Guest time is an environment input: the board's own clock,
             // which the engine logs, replays the log's, or shifts once
             // live (`Engine::input`).
-            let now = logged(vm, input, 0, source, timer::counter())?;
+            let now = logged(vm, input, 0, source, Core.counter())?;
             let result = timer_trap::handle(&mut vm.timers, &access, now, value);
             if vm.epochs.is_some() {
                 // The timer lines follow the emulation at this (logged)
