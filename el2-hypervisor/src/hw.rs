@@ -1,11 +1,13 @@
 //! What the library's exit code needs of the hardware, as a trait the
 //! board's arch layer implements (`arch/aarch64/hw.rs`) and host tests fake.
 //!
-//! Only what library code uses is here: so far the list registers, which
-//! [`crate::vgic::ExitListRegisters`] reads and writes at every exit. The
-//! counter, the EL2 timer and the epoch counter join it as the code that
-//! uses them moves out of the board (the replica engine's board side,
-//! `runtime/replica.rs`, holds the epoch counter today).
+//! Only what library code uses is here: the list registers, which
+//! [`crate::vgic::ExitListRegisters`] reads and writes at every exit, and
+//! the physical counter and the EL2 timer, over which
+//! [`crate::vm_core::clock`] keeps guest time and sleeps. The epoch
+//! counter joins it when the code that uses it moves out of the board
+//! (the replica engine's board side, `runtime/replica.rs`, holds it
+//! today).
 
 /// The hardware one core's trap handling touches.
 pub trait Hw {
@@ -15,4 +17,17 @@ pub trait Hw {
 
     /// Writes list register `n`.
     fn write_lr(&mut self, n: usize, value: u64);
+
+    /// The physical counter (CNTPCT_EL0), read in program order.
+    fn counter(&self) -> u64;
+
+    /// The counter's frequency in Hz (CNTFRQ_EL0).
+    fn frequency(&self) -> u64;
+
+    /// Arms the EL2 timer to fire when the counter reaches `deadline`, or
+    /// stops it (`None`).
+    fn arm_timer(&mut self, deadline: Option<u64>);
+
+    /// Waits for an interrupt (taken, at EL2, when the guest resumes).
+    fn wait_for_interrupt(&mut self);
 }

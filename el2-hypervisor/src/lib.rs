@@ -31,3 +31,4 @@ pub mod replica;
 pub mod stats;
 pub mod trap;
 pub mod vgic;
+pub mod vm_core;

@@ -21,3 +21,4 @@ pub mod pair_lines;
 pub mod replay;
 #[cfg(test)]
 mod sim;
+pub mod stop;

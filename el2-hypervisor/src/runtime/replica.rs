@@ -3,10 +3,12 @@
 //! (`el2_hypervisor::replica::engine`) over the link, with epochs on the
 //! PMU, and the output rule (`el2_hypervisor::replica::output`) on the
 //! guest's console. What the engine decides, this module says on the
-//! console and turns into the board's stop.
+//! console; when it cannot go on, the [`Stop`] is returned for the trap
+//! path to act on (`TrapOutcome::Replica`).
 
 use super::link_port::{LinkPort, now_us};
 use crate::arch::console::{self, println};
+use crate::arch::hw::Core;
 use crate::arch::pmu::EpochCounter;
 use crate::arch::{power, timer};
 use el2_hypervisor::exit::ExitStatus;
@@ -15,6 +17,7 @@ use el2_hypervisor::replica::digest::PairingConfig;
 use el2_hypervisor::replica::engine::{Engine, Lines, LiveReason, LogPort, PeerGone, Role, Stop};
 use el2_hypervisor::replica::output::{BackupOutput, OutputHold};
 use el2_hypervisor::replica::pair_lines::{self, BackupLost, Status, Summary, Takeover};
+use el2_hypervisor::vm_core::clock;
 use replication_link::handshake::Refusal;
 use replication_link::link::Event;
 use replication_link::message::{InputKind, Message, Takeover as TakeoverMessage};
@@ -281,12 +284,12 @@ impl Epochs {
     }
 
     /// Lets acknowledgements and heartbeats flow, lets out the output they
-    /// allow, and notices a peer gone.
-    pub fn service_link(&mut self) {
+    /// allow, and notices a peer gone (in record and replay, a stop).
+    pub fn service_link(&mut self) -> Result<(), Stop> {
         let gone = self.engine.port().service().is_err();
         if gone && !self.mode.is_pair() {
             // Record and replay: the host program is the peer.
-            self.stopped(Stop::PeerGone);
+            return Err(Stop::PeerGone);
         }
         if gone && self.engine.role() == Role::Primary {
             // The engine would find out at its next send; say it now.
@@ -295,6 +298,7 @@ impl Epochs {
             self.backup_lost(epoch);
         }
         self.after_engine();
+        Ok(())
     }
 
     /// When the link next needs servicing while the guest idles: the
@@ -305,27 +309,32 @@ impl Epochs {
         if log.link.is_none() || log.gone || self.engine.role() == Role::Solo {
             return None;
         }
-        let ticks = timer::frequency() * self.timing.heartbeat_ms / 1_000;
-        Some(timer::counter() + ticks.max(1))
+        Some(clock::heartbeat_wake(&Core, self.timing.heartbeat_ms))
     }
 
     /// The guest's console output: out, held or kept by the output rule.
-    pub fn guest_output(&mut self, bytes: &[u8]) {
+    pub fn guest_output(&mut self, bytes: &[u8]) -> Result<(), Stop> {
         loop {
             let sent = self.engine.port_ref().sent();
             match &mut self.output {
-                Output::Direct => return console::write_guest(bytes),
-                Output::Kept(k) => return k.push(bytes),
+                Output::Direct => {
+                    console::write_guest(bytes);
+                    return Ok(());
+                }
+                Output::Kept(k) => {
+                    k.push(bytes);
+                    return Ok(());
+                }
                 Output::Held(h) => {
                     if h.push(bytes, sent, now_us()).is_ok() {
                         self.release_held();
-                        return;
+                        return Ok(());
                     }
                 }
             }
             // The hold is full: the guest waits here for acknowledgements
             // (or for the backup to be declared gone).
-            self.service_link();
+            self.service_link()?;
         }
     }
 
@@ -412,17 +421,15 @@ impl Epochs {
     /// whose guest stopped where the primary's did: it waits for that last
     /// mark, since the primary may die before letting its last output
     /// out; if the primary is gone first, the backup emits that output.
-    pub fn flush(&mut self) {
+    pub fn flush(&mut self) -> Result<(), Stop> {
         if self.engine.role() == Role::Primary {
-            self.wait_all_acked();
+            self.wait_all_acked()?;
             self.release_held();
             if let Output::Held(h) = &self.output {
                 let total = h.released_total();
-                if let Err(s) = self.engine.released(total) {
-                    self.stopped(s);
-                }
+                self.engine.released(total)?;
                 self.after_engine();
-                self.wait_all_acked();
+                self.wait_all_acked()?;
             }
         }
         if self.engine.replaying() && self.mode.is_pair() {
@@ -435,9 +442,10 @@ impl Epochs {
             }
         }
         self.release_held();
+        Ok(())
     }
 
-    fn wait_all_acked(&mut self) {
+    fn wait_all_acked(&mut self) -> Result<(), Stop> {
         while self.engine.role() == Role::Primary
             && self
                 .engine
@@ -446,8 +454,9 @@ impl Epochs {
                 .as_ref()
                 .is_some_and(|p| !p.link.all_acked())
         {
-            self.service_link();
+            self.service_link()?;
         }
+        Ok(())
     }
 
     /// A backup at its guest's power-off: reads the log until the primary
@@ -474,35 +483,20 @@ impl Epochs {
         }
     }
 
-    /// The engine cannot go on: say why, and stop the board.
-    fn stopped(&self, s: Stop) -> ! {
-        match s {
-            Stop::Diverged(d) => {
-                println!("replay: {d}");
-                println!("replay: stopped: the replayed guest is not the recorded one");
-                power::stop(ExitStatus::Divergence)
-            }
-            Stop::PeerGone => {
-                println!(
-                    "hypervisor: link: the peer is gone (epoch {})",
-                    self.engine.epoch()
-                );
-                power::stop(ExitStatus::PeerGone)
-            }
-        }
-    }
-
     /// An environment input the guest observes: `computed` is what this
-    /// board would give it; returns what the guest gets (`Engine::input`).
-    pub fn input(&mut self, kind: InputKind, detail: u8, source: u64, computed: u64) -> u64 {
+    /// board would give it; returns what the guest gets (`Engine::input`),
+    /// or why the engine cannot go on.
+    pub fn input(
+        &mut self,
+        kind: InputKind,
+        detail: u8,
+        source: u64,
+        computed: u64,
+    ) -> Result<u64, Stop> {
         let count = self.counter.elapsed();
-        match self.engine.input(count, kind, detail, source, computed) {
-            Ok(v) => {
-                self.after_engine();
-                v
-            }
-            Err(s) => self.stopped(s),
-        }
+        let v = self.engine.input(count, kind, detail, source, computed)?;
+        self.after_engine();
+        Ok(v)
     }
 
     /// The inputs observed in the current epoch, hashed.
@@ -512,29 +506,29 @@ impl Epochs {
 
     /// An epoch boundary (`Engine::boundary`); the next epoch's counter
     /// starts.
-    pub fn boundary(&mut self, count: u64, pc: u64, fingerprint: u64, levels: &[u32]) -> Lines {
+    pub fn boundary(
+        &mut self,
+        count: u64,
+        pc: u64,
+        fingerprint: u64,
+        levels: &[u32],
+    ) -> Result<Lines, Stop> {
         let fingerprint = if self.diverge_at == Some(self.engine.epoch()) {
             fingerprint ^ 1
         } else {
             fingerprint
         };
-        match self.engine.boundary(count, pc, fingerprint, levels) {
-            Ok(lines) => {
-                if let Output::Held(h) = &self.output {
-                    // How far the primary released: the backup's buffer
-                    // is trimmed by it.
-                    let total = h.released_total();
-                    if let Err(s) = self.engine.released(total) {
-                        self.stopped(s);
-                    }
-                }
-                self.after_engine();
-                self.status_if_due();
-                self.counter.start();
-                lines
-            }
-            Err(s) => self.stopped(s),
+        let lines = self.engine.boundary(count, pc, fingerprint, levels)?;
+        if let Output::Held(h) = &self.output {
+            // How far the primary released: the backup's buffer is
+            // trimmed by it.
+            let total = h.released_total();
+            self.engine.released(total)?;
         }
+        self.after_engine();
+        self.status_if_due();
+        self.counter.start();
+        Ok(lines)
     }
 
     fn status_if_due(&mut self) {

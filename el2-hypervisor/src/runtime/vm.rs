@@ -7,6 +7,7 @@ use super::replica::{BoundaryReason, Epochs};
 use crate::arch::console::{self, println};
 use crate::arch::el2_regs::{self, El1Exception};
 use crate::arch::exceptions::{self, TrapFrame};
+use crate::arch::hw::Core;
 use crate::arch::virtio_net::VirtioNet;
 use crate::arch::{gicv3, power, sysreg, timer};
 use board_support::{BoardInfo, GicVersion as BoardGic, Region};
@@ -18,10 +19,11 @@ use el2_hypervisor::emul::pl011::Pl011;
 use el2_hypervisor::emul::psci::{self, PsciOutcome};
 use el2_hypervisor::emul::sysreg::{self as sr, SysReg};
 use el2_hypervisor::emul::timer_trap::{self, TimerTrap};
-use el2_hypervisor::emul::vtimer::{GuestTimers, PHYS_TIMER_INTID, VIRT_TIMER_INTID};
+use el2_hypervisor::emul::vtimer::GuestTimers;
 use el2_hypervisor::esr::{self, ExceptionClass};
 use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::guest::{bundle, dtb as guest_dtb, layout};
+use el2_hypervisor::hw::Hw;
 use el2_hypervisor::mem::{PageTable, Stage2, Stage2Attrs, TablePool, vtcr_el2, vttbr_el2};
 use el2_hypervisor::options::{LinkMedium, Mode, Options};
 use el2_hypervisor::replica::digest::{self, PairingConfig};
@@ -29,6 +31,7 @@ use el2_hypervisor::replica::fingerprint::{self, Fingerprint, VcpuState};
 use el2_hypervisor::replica::link_timing;
 use el2_hypervisor::stats::{TrapCounts, TrapKind};
 use el2_hypervisor::vgic::{GicVersion, MAX_LIST_REGISTERS, Vgic, VgicConfig};
+use el2_hypervisor::vm_core::clock::GuestClock;
 use replication_link::message::{Hello, InputKind, Role};
 use spin::Mutex;
 
@@ -430,14 +433,15 @@ fn unsafe_leak(tables: &mut [PageTable]) -> &'static mut [PageTable] {
 /// engine's offset on a backup that went live, so that guest time goes on
 /// from the last logged time (`Engine::time_offset`; 0 everywhere else).
 fn guest_now(vm: &Vm) -> u64 {
-    timer::counter().saturating_add_signed(time_offset(vm))
+    guest_clock(vm).now(&Core)
 }
 
-fn time_offset(vm: &Vm) -> i64 {
-    vm.epochs.as_ref().map_or(0, |e| e.engine.time_offset())
+/// Guest time over the counter (`vm_core::clock`).
+fn guest_clock(vm: &Vm) -> GuestClock {
+    GuestClock::new(vm.epochs.as_ref().map_or(0, |e| e.engine.time_offset()))
 }
 
 /// The EL2 timer deadline (physical counter) for a guest-time deadline.
 fn physical_deadline(vm: &Vm, deadline: Option<u64>) -> Option<u64> {
-    deadline.map(|d| d.saturating_add_signed(time_offset(vm).saturating_neg()))
+    guest_clock(vm).physical(deadline)
 }

@@ -15,14 +15,17 @@
 //!
 //! Failing over is not a trap's outcome: a handler that needs an input
 //! asks the replica engine (`Epochs::input` on the board), which answers
-//! with the value, the log's value, or the live one after a takeover, and
-//! stops the board itself when it cannot go on (a divergence, or the peer
-//! gone in record/replay: `ExitStatus::PeerGone`, never the divergence
-//! status).
+//! with the value, the log's value, or the live one after a takeover.
+//! When the engine cannot go on (a divergence, or the peer gone in
+//! record/replay) the handler returns [`TrapOutcome::Replica`], and the
+//! board stops where it acts on every outcome, with the status and lines
+//! of [`crate::replica::stop`] (`ExitStatus::PeerGone` for a gone peer,
+//! never the divergence status).
 
 use crate::emul::exception::Fault;
 use crate::emul::psci::PsciOutcome;
 use crate::exit::ExitStatus;
+use crate::replica::engine::Stop;
 
 pub mod frame;
 pub mod sysreg;
@@ -44,6 +47,15 @@ pub enum TrapOutcome {
     Inject(Fault),
     /// The guest asked for the end: stop the board.
     Stop(GuestStop),
+    /// The replica engine cannot go on (a divergence, or the peer gone in
+    /// record/replay): stop the board with [`Stop::status`].
+    Replica(Stop),
+}
+
+impl From<Stop> for TrapOutcome {
+    fn from(s: Stop) -> Self {
+        TrapOutcome::Replica(s)
+    }
 }
 
 /// Why the guest ends the run.
@@ -160,6 +172,15 @@ mod tests {
         // The console lines the tests read ("the guest powered off").
         assert_eq!(GuestStop::PoweredOff.what(), "powered off");
         assert_eq!(GuestStop::Reset.what(), "asked for a reset");
+    }
+
+    #[test]
+    fn an_engine_stop_is_its_own_outcome() {
+        assert_eq!(
+            TrapOutcome::from(Stop::PeerGone),
+            TrapOutcome::Replica(Stop::PeerGone)
+        );
+        assert_ne!(Stop::PeerGone.status(), GuestStop::PoweredOff.status());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! registers, and epoch boundaries (where lines may change).
 
 use super::*;
-use crate::arch::hw::Core;
+use el2_hypervisor::replica::engine::Stop;
 use el2_hypervisor::vgic::ExitListRegisters;
+use el2_hypervisor::vm_core::clock;
+use el2_hypervisor::vm_core::lines::{self as vm_lines, GuestLines, Levels};
 
 /// A physical interrupt while the guest ran.
 pub fn on_lower_irq(frame: &mut TrapFrame) {
@@ -17,7 +19,9 @@ pub fn on_lower_irq(frame: &mut TrapFrame) {
         Some(_) => {
             if epoch_over {
                 let mut lrs = sync_list_registers(vm);
-                epoch_boundary(vm, frame, BoundaryReason::Overflow, &mut lrs);
+                if let Err(s) = epoch_boundary(vm, frame, BoundaryReason::Overflow, &mut lrs) {
+                    super::traps::replica_stopped(vm, s);
+                }
             }
         }
         None => {
@@ -37,7 +41,7 @@ pub(super) fn take_physical_interrupts(vm: &mut Vm) -> bool {
             break;
         }
         if intid == vm.hyp_timer_intid {
-            timer::arm(None);
+            Core.arm_timer(None);
         }
         if intid == vm.pmu_intid
             && let Some(ep) = vm.epochs.as_ref()
@@ -51,31 +55,24 @@ pub(super) fn take_physical_interrupts(vm: &mut Vm) -> bool {
     epoch_over
 }
 
+/// The guest's lines (`vm_core::lines`: what they are is decided there).
+pub(super) const fn lines(vm: &Vm) -> GuestLines {
+    GuestLines::new(vm.uart_intid)
+}
+
 /// The interrupt lines that are high at guest time `now`.
-pub(super) fn current_levels(vm: &Vm, now: u64) -> heapless::Vec<u32, 4> {
-    let mut v = heapless::Vec::new();
-    if vm.timers.virt.irq_level(now) {
-        let _ = v.push(VIRT_TIMER_INTID);
-    }
-    if vm.timers.phys.irq_level(now) {
-        let _ = v.push(PHYS_TIMER_INTID);
-    }
-    if vm.devices.uart.irq_level() {
-        let _ = v.push(vm.uart_intid);
-    }
-    v
+pub(super) fn current_levels(vm: &Vm, now: u64) -> Levels {
+    lines(vm).current(&vm.timers, &vm.devices.uart, now)
 }
 
 pub(super) fn apply_levels(vm: &mut Vm, high: &[u32]) {
-    for line in [VIRT_TIMER_INTID, PHYS_TIMER_INTID, vm.uart_intid] {
-        let _ = vm.devices.vgic.set_level(line, high.contains(&line));
-    }
+    lines(vm).apply(&mut vm.devices.vgic, high);
 }
 
 /// Whether the guest has an interrupt to take (in the model, or pending in
 /// one of the list registers read at this exit).
 pub(super) fn deliverable(vm: &Vm, lrs: &ListRegisters) -> bool {
-    lrs.any_pending(&vm.devices.vgic) || vm.devices.vgic.has_pending_deliverable()
+    vm_lines::deliverable(&vm.devices.vgic, lrs)
 }
 
 /// The fingerprint at a boundary of `epoch`: the epoch's inputs, the vCPU
@@ -106,14 +103,17 @@ pub(super) fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64, inputs: u64
 }
 
 /// An epoch boundary: fingerprint, log or check, interrupt lines, next
-/// epoch. `lrs` are the list registers this exit read and synced.
+/// epoch. `lrs` are the list registers this exit read and synced. An
+/// error is the engine's stop, for the caller to act on.
 pub(super) fn epoch_boundary(
     vm: &mut Vm,
     frame: &mut TrapFrame,
     reason: BoundaryReason,
     lrs: &mut ListRegisters,
-) {
-    let Some(ep) = vm.epochs.as_ref() else { return };
+) -> Result<(), Stop> {
+    let Some(ep) = vm.epochs.as_ref() else {
+        return Ok(());
+    };
     let (count, epoch) = (ep.counter.elapsed(), ep.engine.epoch());
     let inputs = ep.inputs_digest();
     let replaying = ep.replaying();
@@ -131,41 +131,29 @@ pub(super) fn epoch_boundary(
             // dead board.
             let guest = physical_deadline(vm, vm.timers.next_deadline());
             let link = vm.epochs.as_ref().and_then(|e| e.idle_wake());
-            timer::arm(match (guest, link) {
-                (Some(g), Some(l)) => Some(g.min(l)),
-                (g, l) => g.or(l),
-            });
-            timer::wait_for_interrupt();
+            clock::sleep(&mut Core, clock::earliest(guest, link));
             take_physical_interrupts(vm);
             if let Some(ep) = vm.epochs.as_mut() {
-                ep.service_link();
+                ep.service_link()?;
             }
             levels = current_levels(vm, guest_now(vm));
         }
     }
-    let Some(ep) = vm.epochs.as_mut() else { return };
-    let high = ep.boundary(count, frame.elr, fp, &levels);
+    let Some(ep) = vm.epochs.as_mut() else {
+        return Ok(());
+    };
+    let high = ep.boundary(count, frame.elr, fp, &levels)?;
     apply_levels(vm, &high);
     fill_list_registers(vm, lrs);
     if let Some(ep) = vm.epochs.as_mut() {
-        ep.service_link();
+        ep.service_link()?;
     }
+    Ok(())
 }
 
 /// Brings the interrupt lines up to date at guest time `now`.
 pub(super) fn update_levels(vm: &mut Vm, now: u64) {
-    let _ = vm
-        .devices
-        .vgic
-        .set_level(VIRT_TIMER_INTID, vm.timers.virt.irq_level(now));
-    let _ = vm
-        .devices
-        .vgic
-        .set_level(PHYS_TIMER_INTID, vm.timers.phys.irq_level(now));
-    let _ = vm
-        .devices
-        .vgic
-        .set_level(vm.uart_intid, vm.devices.uart.irq_level());
+    lines(vm).update(&mut vm.devices.vgic, &vm.timers, &vm.devices.uart, now);
 }
 
 /// Runs before every return to the guest: interrupt lines, list
@@ -175,15 +163,11 @@ pub(super) fn before_entry(vm: &mut Vm, lrs: &mut ListRegisters) {
     if vm.epochs.is_some() {
         // Only what is a function of the guest's own execution may change
         // between boundaries: the UART's line follows its registers.
-        let _ = vm
-            .devices
-            .vgic
-            .set_level(vm.uart_intid, vm.devices.uart.irq_level());
+        lines(vm).follow_uart(&mut vm.devices.vgic, &vm.devices.uart);
     } else {
         let now = guest_now(vm);
         update_levels(vm, now);
-        let next = vm.timers.next_deadline().filter(|&d| d > now);
-        timer::arm(physical_deadline(vm, next));
+        clock::arm_for_guest(&mut Core, guest_clock(vm), vm.timers.next_deadline(), now);
     }
     fill_list_registers(vm, lrs);
 }

@@ -6,8 +6,10 @@
 use super::interrupts::*;
 use super::*;
 use el2_hypervisor::emul::device::{Completion, GuestAccess, WriteEffect};
+use el2_hypervisor::replica::engine::Stop;
 use el2_hypervisor::trap::sysreg::{self as route, SysRegRoute};
 use el2_hypervisor::trap::{self, Conduit, GuestStop, TrapOutcome, Wfx};
+use el2_hypervisor::vm_core::{clock, lines as vm_lines};
 
 /// A synchronous exception from the guest.
 pub fn on_lower_sync(frame: &mut TrapFrame) {
@@ -28,14 +30,16 @@ pub fn on_lower_sync(frame: &mut TrapFrame) {
         ExceptionClass::WfxTrap => on_wfx(vm, frame, esr, &mut lrs),
         ExceptionClass::Hvc64 => {
             vm.counts.count(TrapKind::Hvc);
-            firmware_call(vm, frame, Conduit::Hvc)
+            firmware_call(vm, frame, Conduit::Hvc).unwrap_or_else(TrapOutcome::from)
         }
         ExceptionClass::Smc64 => {
             vm.counts.count(TrapKind::Smc);
-            firmware_call(vm, frame, Conduit::Smc)
+            firmware_call(vm, frame, Conduit::Smc).unwrap_or_else(TrapOutcome::from)
         }
-        ExceptionClass::SysRegTrap => on_sysreg(vm, frame, esr),
-        ExceptionClass::DataAbortLowerEl => on_data_abort(vm, frame, esr),
+        ExceptionClass::SysRegTrap => on_sysreg(vm, frame, esr).unwrap_or_else(TrapOutcome::from),
+        ExceptionClass::DataAbortLowerEl => {
+            on_data_abort(vm, frame, esr).unwrap_or_else(TrapOutcome::from)
+        }
         // A fetch from an address the guest has nothing at (stage 2 maps
         // only its RAM): the abort a bus error would give.
         ExceptionClass::InstrAbortLowerEl => TrapOutcome::Inject(Fault::InstructionAbort {
@@ -54,7 +58,17 @@ fn act(vm: &mut Vm, frame: &mut TrapFrame, esr: u64, outcome: TrapOutcome) {
         TrapOutcome::Resume => {}
         TrapOutcome::Inject(fault) => inject(vm, frame, fault),
         TrapOutcome::Stop(stop) => guest_stopped(vm, stop),
+        TrapOutcome::Replica(stop) => replica_stopped(vm, stop),
     }
+}
+
+/// The replica engine cannot go on: say why, and stop the board
+/// (`replica::stop`: a divergence, or the peer gone in record/replay).
+/// A trap's outcome, or what an epoch boundary on an interrupt found.
+pub(super) fn replica_stopped(vm: &Vm, stop: Stop) -> ! {
+    let epoch = vm.epochs.as_ref().map_or(0, |ep| ep.engine.epoch());
+    println!("{}", stop.report(epoch));
+    power::stop(stop.status())
 }
 
 fn on_wfx(vm: &mut Vm, frame: &mut TrapFrame, esr: u64, lrs: &mut ListRegisters) -> TrapOutcome {
@@ -65,15 +79,16 @@ fn on_wfx(vm: &mut Vm, frame: &mut TrapFrame, esr: u64, lrs: &mut ListRegisters)
     vm.counts.count(TrapKind::Wfi);
     if vm.epochs.is_some() {
         // A WFI ends the epoch at this instruction; then step past it.
-        epoch_boundary(vm, frame, BoundaryReason::Wfi, lrs);
-        return TrapOutcome::Step;
+        return match epoch_boundary(vm, frame, BoundaryReason::Wfi, lrs) {
+            Ok(()) => TrapOutcome::Step,
+            Err(s) => TrapOutcome::Replica(s),
+        };
     }
     update_levels(vm, guest_now(vm));
     if !vm.devices.vgic.has_pending_deliverable() {
         // Nothing to deliver: sleep until the guest's timer (armed on
         // the EL2 timer) or a device interrupt is pending.
-        timer::arm(physical_deadline(vm, vm.timers.next_deadline()));
-        timer::wait_for_interrupt();
+        clock::sleep(&mut Core, physical_deadline(vm, vm.timers.next_deadline()));
     }
     TrapOutcome::Step
 }
@@ -85,32 +100,45 @@ fn complete(frame: &mut TrapFrame, esr: u64) {
     (frame.elr, frame.spsr) = exception::skip_instruction(frame.elr, frame.spsr, esr);
 }
 
-fn firmware_call(vm: &mut Vm, frame: &mut TrapFrame, conduit: Conduit) -> TrapOutcome {
+fn firmware_call(
+    vm: &mut Vm,
+    frame: &mut TrapFrame,
+    conduit: Conduit,
+) -> Result<TrapOutcome, Stop> {
     let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3]];
     let fid = frame.x[0] & 0xffff_ffff;
     let decision = psci::handle(args, 0);
     // The result is an input: logged, or the log's.
-    let result = logged(vm, InputKind::FirmwareResult, 0, fid, decision.result());
+    let result = logged(vm, InputKind::FirmwareResult, 0, fid, decision.result())?;
     if let PsciOutcome::Return(_) = decision {
         frame.x[0] = result;
     }
-    trap::firmware(decision, conduit)
+    Ok(trap::firmware(decision, conduit))
 }
 
 /// An environment input: logged when recording, taken from the log when
-/// replaying, `computed` otherwise.
-fn logged(vm: &mut Vm, kind: InputKind, detail: u8, source: u64, computed: u64) -> u64 {
+/// replaying, `computed` otherwise; or why the engine cannot go on.
+fn logged(
+    vm: &mut Vm,
+    kind: InputKind,
+    detail: u8,
+    source: u64,
+    computed: u64,
+) -> Result<u64, Stop> {
     match vm.epochs.as_mut() {
         Some(ep) => ep.input(kind, detail, source, computed),
-        None => computed,
+        None => Ok(computed),
     }
 }
 
 fn guest_stopped(vm: &mut Vm, stop: GuestStop) -> ! {
     println!("\nhypervisor: the guest {}", stop.what());
     println!("hypervisor: {}", vm.counts);
-    if let Some(ep) = vm.epochs.as_mut() {
-        ep.flush();
+    // The output leaves first; a gone peer is a stop of its own then.
+    if let Some(Err(s)) = vm.epochs.as_mut().map(|ep| ep.flush()) {
+        replica_stopped(vm, s);
+    }
+    if let Some(ep) = vm.epochs.as_ref() {
         let verb = match (ep.mode, ep.engine.live()) {
             (Mode::Record, _) => "recorded",
             (Mode::Replay | Mode::Backup, false) => "replayed",
@@ -131,16 +159,16 @@ fn guest_stopped(vm: &mut Vm, stop: GuestStop) -> ! {
     power::stop(stop.status())
 }
 
-fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> TrapOutcome {
+fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> Result<TrapOutcome, Stop> {
     let access = sr::decode(esr::iss(esr));
     let reg = access.reg();
     let value = frame.reg(access.rt);
     let result = match route::route(&access) {
-        SysRegRoute::Undefined => return TrapOutcome::Inject(Fault::Undefined),
+        SysRegRoute::Undefined => return Ok(TrapOutcome::Inject(Fault::Undefined)),
         SysRegRoute::Sgi(group) => {
             vm.counts.count(TrapKind::Sgi);
             vm.devices.vgic.generate_sgi(value, group.is_group1());
-            return TrapOutcome::Step;
+            return Ok(TrapOutcome::Step);
         }
         SysRegRoute::IdRegister => {
             vm.counts.count(TrapKind::IdRegister);
@@ -154,14 +182,12 @@ fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> TrapOutcome {
             // Guest time is an environment input: the board's own clock,
             // which the engine logs, replays the log's, or shifts once
             // live (`Engine::input`).
-            let now = logged(vm, input, 0, source, timer::counter());
+            let now = logged(vm, input, 0, source, Core.counter())?;
             let result = timer_trap::handle(&mut vm.timers, &access, now, value);
             if vm.epochs.is_some() {
                 // The timer lines follow the emulation at this (logged)
                 // time: deterministic on both boards.
-                let v = &mut vm.devices.vgic;
-                let _ = v.set_level(VIRT_TIMER_INTID, vm.timers.virt.irq_level(now));
-                let _ = v.set_level(PHYS_TIMER_INTID, vm.timers.phys.irq_level(now));
+                vm_lines::follow_timers(&mut vm.devices.vgic, &vm.timers, now);
             }
             match result {
                 TimerTrap::Read(v) => {
@@ -170,23 +196,23 @@ fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> TrapOutcome {
                 }
                 TimerTrap::Written => {
                     vm.counts.count(TrapKind::TimerRegister);
-                    return TrapOutcome::Step;
+                    return Ok(TrapOutcome::Step);
                 }
-                TimerTrap::NotHandled => return TrapOutcome::Inject(Fault::Undefined),
+                TimerTrap::NotHandled => return Ok(TrapOutcome::Inject(Fault::Undefined)),
             }
         }
     };
     frame.set_reg(access.rt, result);
-    TrapOutcome::Step
+    Ok(TrapOutcome::Step)
 }
 
-fn on_data_abort(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> TrapOutcome {
+fn on_data_abort(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> Result<TrapOutcome, Stop> {
     let far = sysreg::far_el2();
     // The guest touched an address it does not own: a synchronous external
     // abort at the same virtual address.
     let abort = TrapOutcome::Inject(Fault::DataAbort { trap_esr: esr, far });
     let Ok(access) = esr::decode_data_abort(esr, sysreg::hpfar_el2(), far) else {
-        return abort;
+        return Ok(abort);
     };
     vm.counts.count(if access.write {
         TrapKind::MmioWrite
@@ -198,19 +224,19 @@ fn on_data_abort(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> TrapOutcome {
         .access(GuestAccess::from_abort(&access, frame.reg(access.reg)))
     {
         Ok(Completion::Read(v)) => {
-            let v = logged(vm, InputKind::MmioRead, access.width as u8, access.ipa, v);
+            let v = logged(vm, InputKind::MmioRead, access.width as u8, access.ipa, v)?;
             frame.set_reg(access.reg, access.load_value(v));
         }
         Ok(Completion::Written(WriteEffect::None)) => {}
         // Out now, or held by the output rule (a pair's primary), or kept
         // for a takeover (its backup).
         Ok(Completion::Written(WriteEffect::Transmit(byte))) => match vm.epochs.as_mut() {
-            Some(ep) => ep.guest_output(&[byte]),
+            Some(ep) => ep.guest_output(&[byte])?,
             None => console::write_guest(&[byte]),
         },
-        Err(_) => return abort,
+        Err(_) => return Ok(abort),
     }
-    TrapOutcome::Step
+    Ok(TrapOutcome::Step)
 }
 
 /// Makes the guest take `fault` at the instruction that trapped, as the

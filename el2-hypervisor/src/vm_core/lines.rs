@@ -1,0 +1,164 @@
+//! The guest's interrupt lines the hypervisor drives: the virtual and
+//! physical EL1 timers (PPIs 27 and 30) and the console PL011 (an SPI),
+//! as levels into the vGIC.
+//!
+//! Without epochs every line follows its source at every exit
+//! ([`GuestLines::update`]). With epochs a line may change only where
+//! both boards see the same thing: at an epoch boundary the board takes
+//! [`GuestLines::current`], logs it (or takes the log's) and
+//! [`GuestLines::apply`]s it; in between only the UART's line follows
+//! its registers ([`GuestLines::follow_uart`], a function of the guest's
+//! own execution), and a trapped timer register the timers' lines at the
+//! logged time ([`follow_timers`]).
+
+use crate::emul::pl011::Pl011;
+use crate::emul::vtimer::{GuestTimers, PHYS_TIMER_INTID, VIRT_TIMER_INTID};
+use crate::vgic::{ExitListRegisters, Vgic};
+
+/// The lines that are high, by INTID (in the order of
+/// [`GuestLines::all`]).
+pub type Levels = heapless::Vec<u32, 4>;
+
+/// The guest's lines: the timers' fixed PPIs and the UART's SPI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestLines {
+    /// The console UART's INTID (from the device tree).
+    pub uart: u32,
+}
+
+impl GuestLines {
+    pub const fn new(uart: u32) -> Self {
+        Self { uart }
+    }
+
+    /// Every line, in the order levels are taken and applied.
+    pub const fn all(&self) -> [u32; 3] {
+        [VIRT_TIMER_INTID, PHYS_TIMER_INTID, self.uart]
+    }
+
+    /// The lines that are high at guest time `now`.
+    pub fn current(&self, timers: &GuestTimers, uart: &Pl011, now: u64) -> Levels {
+        let mut v = Levels::new();
+        if timers.virt.irq_level(now) {
+            let _ = v.push(VIRT_TIMER_INTID);
+        }
+        if timers.phys.irq_level(now) {
+            let _ = v.push(PHYS_TIMER_INTID);
+        }
+        if uart.irq_level() {
+            let _ = v.push(self.uart);
+        }
+        v
+    }
+
+    /// Sets every line: high if it is in `high`, low otherwise (an
+    /// epoch boundary's levels, this board's or the log's).
+    pub fn apply(&self, vgic: &mut Vgic, high: &[u32]) {
+        for line in self.all() {
+            let _ = vgic.set_level(line, high.contains(&line));
+        }
+    }
+
+    /// Brings every line up to date at guest time `now` (no epochs).
+    pub fn update(&self, vgic: &mut Vgic, timers: &GuestTimers, uart: &Pl011, now: u64) {
+        follow_timers(vgic, timers, now);
+        self.follow_uart(vgic, uart);
+    }
+
+    /// The UART's line follows its registers.
+    pub fn follow_uart(&self, vgic: &mut Vgic, uart: &Pl011) {
+        let _ = vgic.set_level(self.uart, uart.irq_level());
+    }
+}
+
+/// The timers' lines follow the emulation at guest time `now`.
+pub fn follow_timers(vgic: &mut Vgic, timers: &GuestTimers, now: u64) {
+    let _ = vgic.set_level(VIRT_TIMER_INTID, timers.virt.irq_level(now));
+    let _ = vgic.set_level(PHYS_TIMER_INTID, timers.phys.irq_level(now));
+}
+
+/// Whether the guest has an interrupt to take: in the model, or pending
+/// in one of the list registers read at this exit.
+pub fn deliverable(vgic: &Vgic, lrs: &ExitListRegisters) -> bool {
+    lrs.any_pending(vgic) || vgic.has_pending_deliverable()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vgic::{GicVersion, VgicConfig};
+
+    const UART: u32 = 33;
+    const LINES: GuestLines = GuestLines::new(UART);
+
+    fn vgic() -> Vgic {
+        Vgic::new(VgicConfig {
+            version: GicVersion::V3,
+            affinity: 0,
+        })
+    }
+
+    fn pending(g: &Vgic, intid: u32) -> bool {
+        g.irq(intid).is_some_and(|s| s.pending())
+    }
+
+    /// The virtual timer fires at 100, the physical one at 200.
+    fn timers() -> GuestTimers {
+        let mut t = GuestTimers::new(62_500_000);
+        t.virt.write_cval(100);
+        t.virt.write_ctl(1);
+        t.phys.write_cval(200);
+        t.phys.write_ctl(1);
+        t
+    }
+
+    #[test]
+    fn current_levels_follow_the_timers_at_the_time_given() {
+        let (t, u) = (timers(), Pl011::new());
+        assert!(LINES.current(&t, &u, 99).is_empty());
+        assert_eq!(LINES.current(&t, &u, 100).as_slice(), &[VIRT_TIMER_INTID]);
+        assert_eq!(
+            LINES.current(&t, &u, 200).as_slice(),
+            &[VIRT_TIMER_INTID, PHYS_TIMER_INTID]
+        );
+        // A masked timer's line is low, its condition met or not.
+        let mut masked = t;
+        masked.virt.write_ctl(0b11);
+        assert_eq!(
+            LINES.current(&masked, &u, 200).as_slice(),
+            &[PHYS_TIMER_INTID]
+        );
+        assert_eq!(LINES.all(), [VIRT_TIMER_INTID, PHYS_TIMER_INTID, UART]);
+    }
+
+    #[test]
+    fn applied_levels_set_every_line_and_update_agrees_with_them() {
+        let (t, u) = (timers(), Pl011::new());
+        let mut g = vgic();
+        LINES.apply(&mut g, &[VIRT_TIMER_INTID, PHYS_TIMER_INTID]);
+        assert!(pending(&g, VIRT_TIMER_INTID) && pending(&g, PHYS_TIMER_INTID));
+        // A line not in the list goes low.
+        LINES.apply(&mut g, &[PHYS_TIMER_INTID]);
+        assert!(!pending(&g, VIRT_TIMER_INTID) && pending(&g, PHYS_TIMER_INTID));
+        LINES.apply(&mut g, &[]);
+        assert!(!pending(&g, PHYS_TIMER_INTID));
+        // Updating at a time is applying that time's levels.
+        for now in [0, 100, 150, 200, 1_000] {
+            let (mut a, mut b) = (vgic(), vgic());
+            LINES.update(&mut a, &t, &u, now);
+            LINES.apply(&mut b, &LINES.current(&t, &u, now));
+            assert_eq!(a.snapshot_hash(), b.snapshot_hash(), "at {now}");
+        }
+    }
+
+    #[test]
+    fn the_timers_lines_follow_alone() {
+        let (t, u) = (timers(), Pl011::new());
+        let mut g = vgic();
+        follow_timers(&mut g, &t, 150);
+        assert!(pending(&g, VIRT_TIMER_INTID) && !pending(&g, PHYS_TIMER_INTID));
+        LINES.follow_uart(&mut g, &u);
+        assert!(!pending(&g, UART));
+        assert!(pending(&g, VIRT_TIMER_INTID));
+    }
+}
