@@ -64,6 +64,7 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
             Stdio::null()
         });
     let command_line = describe(&cmd);
+    crate::util::die_with_parent(&mut cmd);
     let start = Instant::now();
     let mut child = cmd
         .spawn()

@@ -44,3 +44,21 @@ pub fn describe(cmd: &Command) -> String {
 pub fn step(msg: &str) {
     eprintln!("xtask: {msg}");
 }
+
+/// Makes the child get SIGKILL when xtask dies (killed itself, so that
+/// its `Drop` never runs, or the timeout's kill never comes): no QEMU board
+/// outlives the xtask that started it. (Linux sends it when the *thread*
+/// that forked dies; every caller waits for its QEMU on that thread.)
+pub fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // makes one async-signal-safe system call.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

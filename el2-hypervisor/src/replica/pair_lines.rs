@@ -70,8 +70,6 @@ macro_rules! fields {
             }
         }
         impl $ty {
-            /// The kind word of this line.
-            pub const KIND: &'static str = $kind;
             /// Reads the line back; `None` if it is not one (every field
             /// must be there).
             pub fn parse(line: &str) -> Option<Self> {

@@ -12,10 +12,11 @@ use crate::arch::hw::Core;
 use crate::arch::pmu::EpochCounter;
 use crate::arch::{power, timer};
 use el2_hypervisor::exit::ExitStatus;
+use el2_hypervisor::hw::Hw;
 use el2_hypervisor::options::{Mode, PairTiming};
 use el2_hypervisor::replica::digest::PairingConfig;
 use el2_hypervisor::replica::engine::{Engine, Lines, LiveReason, LogPort, PeerGone, Role, Stop};
-use el2_hypervisor::replica::output::{BackupOutput, OutputHold};
+use el2_hypervisor::replica::output::{BackupOutput, HoldStats, OutputHold};
 use el2_hypervisor::replica::pair_lines::{self, BackupLost, Status, Summary, Takeover};
 use el2_hypervisor::vm_core::clock;
 use replication_link::handshake::Refusal;
@@ -170,7 +171,7 @@ pub struct Epochs {
     /// Guest time (µs) of the last status line.
     last_status_us: u64,
     /// The output hold's figures once it is gone (backup lost).
-    hold_summary: Option<Summary>,
+    lost_hold: Option<HoldStats>,
     /// Test hooks only: the epoch whose fingerprint this board changes.
     diverge_at: Option<u64>,
 }
@@ -216,7 +217,7 @@ impl Epochs {
             },
             timing,
             last_status_us: 0,
-            hold_summary: None,
+            lost_hold: None,
             diverge_at: None,
         }
     }
@@ -365,7 +366,7 @@ impl Epochs {
         println!("hypervisor: pair: the backup is gone (epoch {epoch}); continuing unprotected");
         if let Output::Held(h) = &mut self.output {
             h.release_all(now_us(), console::write_guest);
-            self.hold_summary = Some(self.summary());
+            self.lost_hold = Some(h.stats());
         }
         self.output = Output::Direct;
     }
@@ -569,12 +570,6 @@ impl Epochs {
 
     /// What this board did, for the closing report.
     pub fn summary(&self) -> Summary {
-        if let Some(s) = self.hold_summary {
-            return Summary {
-                epochs: self.engine.epoch() + 1,
-                ..s
-            };
-        }
         let st = self.status();
         let mut s = Summary {
             epochs: self.engine.epoch() + 1,
@@ -583,8 +578,11 @@ impl Epochs {
             acked: st.acked,
             ..Summary::default()
         };
-        if let Output::Held(h) = &self.output {
-            let h = h.stats();
+        let hold = match &self.output {
+            Output::Held(h) => Some(h.stats()),
+            _ => self.lost_hold,
+        };
+        if let Some(h) = hold {
             s.hold_capacity = h.capacity as u64;
             s.hold_max = h.max_held as u64;
             s.released = h.released;
@@ -598,11 +596,10 @@ impl Epochs {
 
 /// Sleeps for about a millisecond of the board's clock.
 fn pause() {
-    timer::arm(Some(timer::counter() + (timer::frequency() / 1_000).max(1)));
-    timer::wait_for_interrupt();
+    clock::sleep(&mut Core, Some(clock::heartbeat_wake(&Core, 1)));
     // Disarmed, the timer's line drops and nothing is left pending for
     // the guest's next run.
-    timer::arm(None);
+    Core.arm_timer(None);
 }
 
 fn ticks_per_us() -> i64 {

@@ -48,7 +48,7 @@ impl Board {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let command_line = describe(&cmd);
-        die_with_parent(&mut cmd);
+        crate::util::die_with_parent(&mut cmd);
         let mut child = cmd
             .spawn()
             .with_context(|| format!("starting the {who}: `{command_line}`"))?;
@@ -136,22 +136,6 @@ impl Board {
     pub fn was_killed(&self) -> bool {
         use std::os::unix::process::ExitStatusExt;
         self.exited.is_some_and(|s| s.signal().is_some())
-    }
-}
-
-/// Makes the child get SIGKILL when xtask dies (killed itself, so that
-/// its `Drop` never runs): no QEMU board outlives the pair that started it.
-pub fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs in the child between fork and exec and only
-    // makes one async-signal-safe system call.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
     }
 }
 

@@ -27,12 +27,6 @@ impl Who {
             Who::Backup => 1,
         }
     }
-    pub fn other(self) -> Who {
-        match self {
-            Who::Primary => Who::Backup,
-            Who::Backup => Who::Primary,
-        }
-    }
 }
 
 impl fmt::Display for Who {

@@ -48,11 +48,6 @@ impl Seen {
     pub fn said(&self, text: &str) -> bool {
         self.lines.iter().any(|l| l.contains(text))
     }
-
-    /// The guest's output as this board emitted it.
-    pub fn transcript(&self) -> &str {
-        &self.transcript
-    }
 }
 
 /// A board's console being read.
