@@ -29,6 +29,7 @@ fn epoch_end(i: u64) -> Message {
         count: 1_000_000,
         pc: 0xFFFF_8000_0810_0000 + i * 4,
         fingerprint: i.wrapping_mul(0xD6E8_FEB8_6659_FD93),
+        time: i << 10,
         interrupts: heapless::Vec::from_slice(&[27, 33]).unwrap(),
     })
 }

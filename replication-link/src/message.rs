@@ -17,7 +17,7 @@ pub const MAGIC: [u8; 4] = *b"TNDM";
 ///
 /// Version 2 added [`Released`] (tag `0x08`): a version 1 peer would refuse
 /// that tag mid-run, so the handshake refuses the pairing up front.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Most interrupts (INTIDs) one [`EpochEnd`] carries.
 pub const MAX_INTERRUPTS: usize = 16;
 /// Most data bytes one [`StateChunk`] carries (a 4 KiB page is four chunks).
@@ -299,7 +299,8 @@ impl LogEntry {
 }
 
 /// The end of an epoch: where the primary stopped, which interrupts it
-/// injects there, and the fingerprint of the guest state.
+/// injects there, the fingerprint of the guest state, and the guest time
+/// at which the next epoch starts.
 ///
 /// | offset | size | field |
 /// | --- | --- | --- |
@@ -308,8 +309,9 @@ impl LogEntry {
 /// | 9 | 8 | count (guest instructions in the epoch) |
 /// | 17 | 8 | pc |
 /// | 25 | 8 | fingerprint |
-/// | 33 | 1 | n, number of interrupts (at most 16) |
-/// | 34 | 4 × n | INTIDs, in injection order |
+/// | 33 | 8 | time (the next epoch's base guest time, counter ticks) |
+/// | 41 | 1 | n, number of interrupts (at most 16) |
+/// | 42 | 4 × n | INTIDs, in injection order |
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EpochEnd {
     /// The epoch that ends.
@@ -320,13 +322,17 @@ pub struct EpochEnd {
     pub pc: u64,
     /// Hash of the guest state at the boundary (divergence detection).
     pub fingerprint: u64,
+    /// Guest time (counter ticks) at the first instruction of the next
+    /// epoch: inside an epoch guest time is this base plus a function of
+    /// the instruction count, so that no counter read is logged.
+    pub time: u64,
     /// Interrupts to inject at the boundary (GIC INTIDs).
     pub interrupts: Vec<u32, MAX_INTERRUPTS>,
 }
 
 impl EpochEnd {
     /// Encoded size without interrupts, tag included.
-    pub const HEADER_SIZE: usize = 34;
+    pub const HEADER_SIZE: usize = 42;
 
     /// Encoded size of this epoch end.
     pub fn wire_size(&self) -> usize {
@@ -338,6 +344,7 @@ impl EpochEnd {
         w.u64(self.count)?;
         w.u64(self.pc)?;
         w.u64(self.fingerprint)?;
+        w.u64(self.time)?;
         // The Vec's capacity (16) bounds the length, so it fits a u8.
         w.u8(u8::try_from(self.interrupts.len()).map_err(|_| EncodeError::TooLarge)?)?;
         for intid in &self.interrupts {
@@ -351,6 +358,7 @@ impl EpochEnd {
         let count = r.u64()?;
         let pc = r.u64()?;
         let fingerprint = r.u64()?;
+        let time = r.u64()?;
         let at = r.offset();
         let n = usize::from(r.u8()?);
         if n > MAX_INTERRUPTS {
@@ -368,6 +376,7 @@ impl EpochEnd {
             count,
             pc,
             fingerprint,
+            time,
             interrupts,
         })
     }
@@ -683,7 +692,7 @@ impl Message {
 // Layouts fixed at compile time: the sums of the field sizes in the tables.
 const _: () = assert!(Hello::WIRE_SIZE == 1 + 4 + 2 + 1 + 1 + 8 + 3 * 32);
 const _: () = assert!(LogEntry::WIRE_SIZE == 1 + 1 + 1 + 4 * 8);
-const _: () = assert!(EpochEnd::HEADER_SIZE == 1 + 4 * 8 + 1);
+const _: () = assert!(EpochEnd::HEADER_SIZE == 1 + 5 * 8 + 1);
 const _: () = assert!(Ack::WIRE_SIZE == 1 + 4);
 const _: () = assert!(Heartbeat::WIRE_SIZE == 1 + 2 * 8);
 const _: () = assert!(Takeover::WIRE_SIZE == 1 + 2 * 8);

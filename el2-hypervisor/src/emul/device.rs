@@ -92,8 +92,13 @@ pub enum WriteEffect {
 #[must_use]
 pub enum Completion {
     /// A load's value: the accessed bytes, zero-extended, for
-    /// [`Access::load_value`].
+    /// [`Access::load_value`]. A function of the emulated state, so the
+    /// same on both boards of a pair: not an environment input.
     Read(u64),
+    /// A load whose value comes from outside the board's deterministic
+    /// model (a byte the console UART received): an environment input,
+    /// which a pair logs.
+    Outside(u64),
     /// A store, done, and what it asks of the board.
     Written(WriteEffect),
 }
@@ -142,6 +147,13 @@ pub trait MmioDevice {
     /// [`DeviceFault`] when the device refuses the access.
     fn read(&mut self, offset: u64, width: Width) -> Result<u64, DeviceFault>;
 
+    /// Whether a load at `offset` reads what came from outside the board's
+    /// model rather than the emulated state (by default nothing does).
+    fn reads_outside(&self, offset: u64) -> bool {
+        let _ = offset;
+        false
+    }
+
     /// A store of `value` (already cut to `width`) at `offset`.
     ///
     /// # Errors
@@ -155,6 +167,9 @@ pub trait MmioDevice {
     /// As [`MmioDevice::read`] and [`MmioDevice::write`].
     fn access(&mut self, a: DeviceAccess) -> Result<Completion, DeviceFault> {
         match a.op {
+            MmioOp::Read if self.reads_outside(a.offset) => {
+                self.read(a.offset, a.width).map(Completion::Outside)
+            }
             MmioOp::Read => self.read(a.offset, a.width).map(Completion::Read),
             MmioOp::Write(v) => self.write(a.offset, a.width, v).map(Completion::Written),
         }

@@ -309,6 +309,12 @@ impl MmioDevice for Pl011 {
         Ok(Pl011::read(self, offset, width)?)
     }
 
+    /// DR holds what the UART received: the one thing of its that comes
+    /// from outside (its flags, TX side and interrupts are the model's).
+    fn reads_outside(&self, offset: u64) -> bool {
+        offset & !0x3 == reg::DR
+    }
+
     fn write(&mut self, offset: u64, width: Width, value: u64) -> Result<WriteEffect, DeviceFault> {
         Ok(match Pl011::write(self, offset, width, value)? {
             Some(byte) => WriteEffect::Transmit(byte),

@@ -9,15 +9,25 @@
 //! | [`Role::Primary`] | the board's own value, logged (`LogEntry`) | `EpochEnd` logged |
 //! | [`Role::Backup`] | the logged value, after checking the access is the logged one | checked against the logged `EpochEnd`, whose interrupt lines are raised |
 //!
+//! Guest time is not an input ([`epoch_time`](super::epoch_time)): inside
+//! an epoch it is the epoch's base plus a function of the instruction
+//! count ([`Engine::time`]), the same on both boards; the primary chooses
+//! each next base from its clock at the boundary ([`Engine::next_time`])
+//! and logs it in the `EpochEnd`; a backup takes the logged one. What is
+//! logged is only what comes from outside the board's deterministic
+//! model: firmware results, reads of a device's outside side (console RX),
+//! and each epoch's end.
+//!
 //! A backup whose log ends (the source sent `Takeover`, or, with failover,
 //! the primary is gone and all it sent is replayed) goes live at that
 //! point: from then on it behaves as a solo board, except that guest time
 //! goes on from where the log left it: its own clock may be behind the
 //! primary's (guest time would go backwards) or ahead (it would leap: under
-//! QEMU a waiting backup's clock runs ahead by seconds), so time inputs
-//! (counter reads, timer registers) are shifted by
-//! [`Engine::time_offset`], fixed at the first one after the log ended so
-//! that it reads the last logged time.
+//! QEMU a waiting backup's clock runs ahead by seconds), so its clock is
+//! shifted by [`Engine::time_offset`], fixed at the first boundary after
+//! the log ended so that it reads where guest time got to. A primary's
+//! offset is fixed the same way at its first boundary (guest time starts
+//! at 0 on every board).
 //! Record is a primary whose log goes to a file through the host, replay a
 //! backup whose log comes from one (`docs/record-replay.md`).
 //!
@@ -38,6 +48,7 @@
 //! | a host program (record, replay: the default) | [`Stop::PeerGone`] | [`Stop::PeerGone`] |
 //! | another board ([`Engine::with_failover`]) | it continues alone ([`Engine::take_backup_lost`]) | it goes live there ([`LiveReason::PeerGone`]) |
 
+use super::epoch_time::{EpochTime, Pace, Rate, next_base};
 use super::fingerprint::Fingerprint;
 use super::replay::{self, At, Divergence, Expect};
 use heapless::Vec;
@@ -141,9 +152,11 @@ pub struct Engine<P> {
     released_sent: u64,
     /// Log entries sent or consumed.
     entries: u64,
-    /// The latest guest time the guest has seen (time inputs only).
-    last_time: u64,
-    /// Added to this board's clock once live; `None` until fixed.
+    /// Guest time in the epoch in progress.
+    time: EpochTime,
+    /// Added to this board's clock to make guest time; `None` until fixed
+    /// (at the first boundary this board chooses a base: a primary's
+    /// first, a backup's first after its log ended).
     time_offset: Option<i64>,
     /// Hash of every input the guest observed in this epoch (kind, width,
     /// source, count, value): part of the boundary fingerprint, so that a
@@ -165,10 +178,17 @@ impl<P: LogPort> Engine<P> {
             peer_released: 0,
             released_sent: 0,
             entries: 0,
-            last_time: 0,
+            time: EpochTime::new(0, Rate::new(super::epoch_time::INSTRUCTIONS_PER_SECOND)),
             time_offset: None,
             inputs: Fingerprint::new(),
         }
+    }
+
+    /// Guest time runs at `rate` (the guest counter's frequency); by
+    /// default one tick per instruction.
+    pub fn with_rate(mut self, rate: Rate) -> Self {
+        self.time.rate = rate;
+        self
     }
 
     /// The peer is another board of a live pair, not a host program: a
@@ -212,10 +232,50 @@ impl<P: LogPort> Engine<P> {
     pub fn peer_released(&self) -> u64 {
         self.peer_released
     }
-    /// What is added to this board's clock to make guest time (0 but on a
-    /// backup that went live; negative when its clock was ahead).
+    /// What is added to this board's clock to make guest time (0 until
+    /// the board first chose a base; negative when its clock was ahead of
+    /// guest time, as it is from the start on a primary).
     pub fn time_offset(&self) -> i64 {
         self.time_offset.unwrap_or(0)
+    }
+
+    /// Guest time in the epoch in progress.
+    pub fn epoch_time(&self) -> EpochTime {
+        self.time
+    }
+
+    /// Guest time at instruction `count` of the epoch in progress.
+    pub fn guest_time(&self, count: u64) -> u64 {
+        self.time.at(count)
+    }
+
+    /// A time input the guest observes at instruction `count` (a counter
+    /// read, a timer register access; `kind` and `source` say which):
+    /// guest time there, the same on every board, so it is not logged;
+    /// hashed into the epoch's inputs like any input.
+    pub fn time(&mut self, count: u64, kind: InputKind, source: u64) -> u64 {
+        let value = self.time.at(count);
+        self.inputs.words(&[kind as u64, source, count, value]);
+        value
+    }
+
+    /// The base this board would give the next epoch at a boundary at
+    /// `count`, its clock reading `clock` (counter ticks) there (the
+    /// `time` for [`Engine::boundary`]). A replaying backup's base comes
+    /// from the log: this is where its epoch ended.
+    pub fn next_time(&mut self, count: u64, clock: u64, pace: Pace) -> u64 {
+        let end = self.time.at(count);
+        if self.replaying() {
+            return end;
+        }
+        let offset = *self.time_offset.get_or_insert(clock_shift(end, clock));
+        next_base(
+            end,
+            count,
+            self.time.rate,
+            clock.saturating_add_signed(offset),
+            pace,
+        )
     }
     pub fn port(&mut self) -> &mut P {
         &mut self.port
@@ -261,42 +321,10 @@ impl<P: LogPort> Engine<P> {
         source: u64,
         computed: u64,
     ) -> Result<u64, Stop> {
-        let value = if is_time(kind) {
-            let v = self.time_value(count, kind, detail, source, computed)?;
-            self.last_time = self.last_time.max(v);
-            v
-        } else {
-            self.input_value(count, kind, detail, source, computed)?
-        };
+        let value = self.input_value(count, kind, detail, source, computed)?;
         self.inputs
             .words(&[kind as u64 | (u64::from(detail) << 8), source, count, value]);
         Ok(value)
-    }
-
-    /// A time input: as any input, but once live, on this board's clock
-    /// shifted so that guest time does not go backwards.
-    fn time_value(
-        &mut self,
-        count: u64,
-        kind: InputKind,
-        detail: u8,
-        source: u64,
-        computed: u64,
-    ) -> Result<u64, Stop> {
-        // A live board's input is its own value (the log may end at this
-        // very input); `live` is only ever set on a backup.
-        let v = self.input_value(count, kind, detail, source, computed)?;
-        if !self.live {
-            return Ok(v);
-        }
-        // Fixed at the first time input after the log ended, so that guest
-        // time goes on from the last logged time, whether this board's
-        // clock is behind the primary's (a shift forward) or ahead (back):
-        // the guest sees neither a step back nor a leap.
-        let offset = *self
-            .time_offset
-            .get_or_insert(clock_shift(self.last_time, computed));
-        Ok(computed.saturating_add_signed(offset))
     }
 
     fn input_value(
@@ -358,29 +386,36 @@ impl<P: LogPort> Engine<P> {
 
     /// An epoch boundary at instruction `count`, PC `pc`, with the state
     /// `fingerprint` (which must include [`Engine::inputs_digest`]).
-    /// `levels` are the interrupt lines this board would raise; returns
-    /// the lines to raise (a replaying backup: the logged ones). The next
-    /// epoch starts.
+    /// `levels` are the interrupt lines this board would raise at guest
+    /// time `time`, the next epoch's base ([`Engine::next_time`]); returns
+    /// the lines to raise (a replaying backup: the logged ones, and its
+    /// next base is the logged one). The next epoch starts.
     pub fn boundary(
         &mut self,
         count: u64,
         pc: u64,
         fingerprint: u64,
         levels: &[u32],
+        time: u64,
     ) -> Result<Lines, Stop> {
         let mut out: Lines = levels.iter().copied().take(MAX_INTERRUPTS).collect();
+        // Never before where this epoch got to, whatever the caller says.
+        let mut base = time.max(self.time.at(count));
         match self.role {
             Role::Primary => self.log(Message::EpochEnd(EpochEnd {
                 epoch: self.epoch,
                 count,
                 pc,
                 fingerprint,
+                time: base,
                 interrupts: out.clone(),
             }))?,
             Role::Backup if !self.live => match self.next_logged()? {
                 Ok(Message::EpochEnd(end)) => {
                     replay::check_boundary(&end, self.epoch, count, pc, fingerprint)
                         .map_err(Stop::Diverged)?;
+                    replay::check_time(&end, self.time.at(count)).map_err(Stop::Diverged)?;
+                    base = end.time;
                     out = end.interrupts;
                 }
                 Ok(Message::LogEntry(e)) => {
@@ -395,7 +430,11 @@ impl<P: LogPort> Engine<P> {
             _ => {}
         }
         self.epoch += 1;
+        self.time.base = base;
+        // The base is part of the next epoch's inputs: a log whose time
+        // was changed fails at the boundary of the epoch that ran on it.
         self.inputs = Fingerprint::new();
+        self.inputs.word(base);
         Ok(out)
     }
 
@@ -454,10 +493,7 @@ fn clock_shift(last: u64, now: u64) -> i64 {
     d.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
-/// Inputs that carry guest time.
-fn is_time(kind: InputKind) -> bool {
-    matches!(kind, InputKind::CounterRead | InputKind::TimerRegRead)
-}
-
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod time_tests;

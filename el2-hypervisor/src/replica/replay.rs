@@ -30,6 +30,9 @@ pub enum Divergence {
         expected: u64,
         got: u64,
     },
+    /// The log starts the next epoch at a guest time before the one this
+    /// epoch ended at: guest time would go back (a corrupt log).
+    TimeWentBack { at: At, end: u64, logged: u64 },
 }
 
 /// An access as the log or the guest describes it.
@@ -98,6 +101,11 @@ impl fmt::Display for Divergence {
                 "divergence at epoch {} count {}: {field} differs at the boundary (log {expected:#x}, replay {got:#x})",
                 at.epoch, at.count
             ),
+            Divergence::TimeWentBack { at, end, logged } => write!(
+                f,
+                "divergence at epoch {} count {}: the log starts the next epoch at guest time {logged:#x}, before this one's end ({end:#x})",
+                at.epoch, at.count
+            ),
         }
     }
 }
@@ -120,6 +128,25 @@ pub fn check_input(logged: &LogEntry, got: Expect) -> Result<u64, Divergence> {
         });
     }
     Ok(logged.value)
+}
+
+/// Checks that the logged next base does not take guest time back from
+/// `end`, where the epoch that ends got to.
+///
+/// # Errors
+/// [`Divergence::TimeWentBack`].
+pub fn check_time(logged: &EpochEnd, end: u64) -> Result<(), Divergence> {
+    if logged.time < end {
+        return Err(Divergence::TimeWentBack {
+            at: At {
+                epoch: logged.epoch,
+                count: logged.count,
+            },
+            end,
+            logged: logged.time,
+        });
+    }
+    Ok(())
 }
 
 /// Checks a boundary against the logged `EpochEnd`.
@@ -217,9 +244,18 @@ mod tests {
             count: 1000,
             pc: 0x4000,
             fingerprint: 7,
+            time: 5_000,
             interrupts: heapless::Vec::new(),
         };
         assert_eq!(check_boundary(&end, 3, 1000, 0x4000, 7), Ok(()));
+        assert_eq!(check_time(&end, 5_000), Ok(()));
+        let err = check_time(&end, 5_001).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "the log starts the next epoch at guest time 0x1388, before this one's end (0x1389)"
+            ),
+            "{err}"
+        );
         let err = check_boundary(&end, 3, 1000, 0x4004, 9).unwrap_err();
         assert!(matches!(err, Divergence::Boundary { field: "PC", .. }));
         assert!(

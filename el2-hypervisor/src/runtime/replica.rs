@@ -16,6 +16,7 @@ use el2_hypervisor::hw::Hw;
 use el2_hypervisor::options::{Mode, PairTiming};
 use el2_hypervisor::replica::digest::PairingConfig;
 use el2_hypervisor::replica::engine::{Engine, Lines, LiveReason, LogPort, PeerGone, Role, Stop};
+use el2_hypervisor::replica::epoch_time::{Pace, Rate};
 use el2_hypervisor::replica::output::{BackupOutput, HoldStats, OutputHold};
 use el2_hypervisor::replica::pair_lines::{self, BackupLost, Status, Summary, Takeover};
 use el2_hypervisor::vm_core::clock;
@@ -200,7 +201,9 @@ impl Epochs {
             log_bytes: 0,
             last_heard_us: 0,
         };
-        let mut engine = Engine::new(role, log);
+        // Guest time runs at the guest counter's frequency (CNTFRQ_EL0,
+        // which the guest reads as the board's).
+        let mut engine = Engine::new(role, log).with_rate(Rate::new(timer::frequency()));
         if mode.is_pair() {
             // The peer is a board: its death is a takeover or a board
             // running on alone, not the end.
@@ -500,26 +503,58 @@ impl Epochs {
         Ok(v)
     }
 
+    /// A time input (a counter read, a timer register access): guest time
+    /// at this instruction (`Engine::time`), not logged.
+    pub fn time(&mut self, kind: InputKind, source: u64) -> u64 {
+        let count = self.counter.elapsed();
+        self.engine.time(count, kind, source)
+    }
+
+    /// Guest time now (at the instruction the guest stopped at).
+    pub fn guest_now(&self) -> u64 {
+        self.engine.guest_time(self.counter.elapsed())
+    }
+
+    /// The base this board would give the next epoch if the boundary were
+    /// now (`Engine::next_time`, over the physical counter).
+    pub fn next_time(&mut self, pace: Pace) -> u64 {
+        let count = self.counter.elapsed();
+        self.engine.next_time(count, Core.counter(), pace)
+    }
+
+    /// Ends the epoch in progress where guest time reaches the guest's
+    /// next timer `deadline`, if that comes before the epoch's end: the
+    /// timer interrupt is then taken at its exact instruction, on both
+    /// boards (`replica::epoch_time`).
+    pub fn end_at_deadline(&mut self, deadline: Option<u64>) {
+        let Some(deadline) = deadline else { return };
+        let at = self.engine.epoch_time().count_at(deadline);
+        if at > self.counter.elapsed() && at < self.counter.end() {
+            self.counter.end_at(at);
+        }
+    }
+
     /// The inputs observed in the current epoch, hashed.
     pub fn inputs_digest(&self) -> u64 {
         self.engine.inputs_digest()
     }
 
-    /// An epoch boundary (`Engine::boundary`); the next epoch's counter
-    /// starts.
+    /// An epoch boundary (`Engine::boundary`; `time` the next epoch's base
+    /// from [`Self::next_time`]); the next epoch's counter starts.
     pub fn boundary(
         &mut self,
         count: u64,
         pc: u64,
         fingerprint: u64,
         levels: &[u32],
+        time: u64,
     ) -> Result<Lines, Stop> {
         let fingerprint = if self.diverge_at == Some(self.engine.epoch()) {
             fingerprint ^ 1
         } else {
             fingerprint
         };
-        let lines = self.engine.boundary(count, pc, fingerprint, levels)?;
+        let lines = self.engine.boundary(count, pc, fingerprint, levels, time)?;
         if let Output::Held(h) = &self.output {
             // How far the primary released: the backup's buffer is
             // trimmed by it.

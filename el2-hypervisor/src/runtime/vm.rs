@@ -429,14 +429,19 @@ fn unsafe_leak(tables: &mut [PageTable]) -> &'static mut [PageTable] {
     unsafe { core::slice::from_raw_parts_mut(tables.as_mut_ptr(), tables.len()) }
 }
 
-/// Guest time: the physical counter (CNTVOFF_EL2 is 0), shifted by the
-/// engine's offset on a backup that went live, so that guest time goes on
-/// from the last logged time (`Engine::time_offset`; 0 everywhere else).
+/// Guest time. With epochs, a function of the instruction count from the
+/// epoch's base (`replica::epoch_time`); without, the physical counter
+/// (CNTVOFF_EL2 is 0).
 fn guest_now(vm: &Vm) -> u64 {
-    guest_clock(vm).now(&Core)
+    match vm.epochs.as_ref() {
+        Some(ep) => ep.guest_now(),
+        None => guest_clock(vm).now(&Core),
+    }
 }
 
-/// Guest time over the counter (`vm_core::clock`).
+/// Guest time over the physical counter (`vm_core::clock`): with epochs,
+/// what the board's idle waits are measured in (shifted by the engine's
+/// offset: `Engine::time_offset`).
 fn guest_clock(vm: &Vm) -> GuestClock {
     GuestClock::new(vm.epochs.as_ref().map_or(0, |e| e.engine.time_offset()))
 }

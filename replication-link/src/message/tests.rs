@@ -95,20 +95,22 @@ fn epoch_end_bytes() {
         count: 1_000_000,
         pc: 0xFFFF_8000_0801_0000,
         fingerprint: 0xDEAD_BEEF_CAFE_F00D,
+        time: 0x0123_4567_89AB_CDEF,
         interrupts: Vec::from_slice(&[27, 33]).unwrap(),
     });
     let mut want = vec![0x03, 7, 0, 0, 0, 0, 0, 0, 0];
     want.extend_from_slice(&1_000_000u64.to_le_bytes());
     want.extend_from_slice(&[0x00, 0x00, 0x01, 0x08, 0x00, 0x80, 0xFF, 0xFF]);
     want.extend_from_slice(&[0x0D, 0xF0, 0xFE, 0xCA, 0xEF, 0xBE, 0xAD, 0xDE]);
+    want.extend_from_slice(&[0xEF, 0xCD, 0xAB, 0x89, 0x67, 0x45, 0x23, 0x01]);
     want.extend_from_slice(&[2, 27, 0, 0, 0, 33, 0, 0, 0]);
     assert_eq!(want.len(), EpochEnd::HEADER_SIZE + 8);
     roundtrip(&msg, &want);
     let mut bad = want.clone();
-    bad[33] = 17;
+    bad[41] = 17;
     assert_eq!(
         Message::decode(&bad).unwrap_err(),
-        DecodeError::new(DecodeReason::TooManyInterrupts, 33)
+        DecodeError::new(DecodeReason::TooManyInterrupts, 41)
     );
 }
 
@@ -119,6 +121,7 @@ fn epoch_end_full_interrupt_list() {
         count: 2,
         pc: 3,
         fingerprint: 4,
+        time: 5,
         interrupts: (0..16).map(|i| 1000 + i).collect(),
     });
     let mut buf = [0u8; 128];

@@ -205,14 +205,16 @@ fn sequenced_message() -> impl Strategy<Value = Message> {
         any::<u64>(),
         any::<u64>(),
         any::<u64>(),
+        any::<u64>(),
         proptest::collection::vec(any::<u32>(), 0..=MAX_INTERRUPTS),
     )
-        .prop_map(|(epoch, count, pc, fingerprint, irqs)| {
+        .prop_map(|(epoch, count, pc, fingerprint, time, irqs)| {
             Message::EpochEnd(EpochEnd {
                 epoch,
                 count,
                 pc,
                 fingerprint,
+                time,
                 interrupts: heapless::Vec::from_slice(&irqs).unwrap(),
             })
         });

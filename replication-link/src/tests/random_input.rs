@@ -33,6 +33,7 @@ fn sample_messages(rng: &mut Rng) -> Vec<Message> {
         count: rng.next_u64(),
         pc: rng.next_u64(),
         fingerprint: rng.next_u64(),
+        time: rng.next_u64(),
         interrupts: (0..n).map(|i| i as u32 * 7).collect(),
     }));
     v.push(Message::Ack(Ack {

@@ -68,12 +68,18 @@ fn mismatched_boards_are_refused_on_both_consoles() {
         },
     );
     let mut b = hello(Role::Backup, 2);
-    b.version = 1; // a peer that predates `Released`
+    b.version = PROTOCOL_VERSION - 1; // a peer whose epoch ends carry no time
     refused_both_ways(
         p.clone(),
         b,
-        Refusal::ProtocolVersion { ours: 2, theirs: 1 },
-        Refusal::ProtocolVersion { ours: 1, theirs: 2 },
+        Refusal::ProtocolVersion {
+            ours: PROTOCOL_VERSION,
+            theirs: PROTOCOL_VERSION - 1,
+        },
+        Refusal::ProtocolVersion {
+            ours: PROTOCOL_VERSION - 1,
+            theirs: PROTOCOL_VERSION,
+        },
     );
     refused_both_ways(
         p,
@@ -113,6 +119,7 @@ fn ethernet_pipe_delivers_and_the_output_rule_waits_for_the_ack() {
         count: 10,
         pc: 0x8000,
         fingerprint: 77,
+        time: 88,
         interrupts: heapless::Vec::from_slice(&[30]).unwrap(),
     });
     let seq = p.send(e.clone()).unwrap();

@@ -17,7 +17,11 @@ use el2_hypervisor::regs::{PMCCFILTR_EPOCHS, PMCR_EPOCHS, PMU_CYCLE_COUNTER as C
 
 /// Counts guest instructions for one epoch at a time.
 pub struct EpochCounter {
+    /// Instructions in a full epoch.
     length: u64,
+    /// Where the epoch in progress ends: `length`, or earlier when
+    /// [`Self::end_at`] moved it to a timer deadline.
+    end: u64,
 }
 
 impl EpochCounter {
@@ -34,7 +38,10 @@ impl EpochCounter {
             write_sysreg!("PMINTENSET_EL1", CYCLE);
             write_sysreg!("PMCNTENSET_EL0", CYCLE);
         }
-        Self { length }
+        Self {
+            length,
+            end: length,
+        }
     }
 
     pub const fn length(&self) -> u64 {
@@ -43,7 +50,8 @@ impl EpochCounter {
 
     /// Starts an epoch: the overflow interrupt comes after `length` guest
     /// instructions.
-    pub fn start(&self) {
+    pub fn start(&mut self) {
+        self.end = self.length;
         // SAFETY: the hypervisor's PMU: PMOVSCLR_EL0 (C) lowers a stale
         // overflow, PMCCNTR_EL0 is loaded `length` counts short of
         // wrapping; the barrier puts both in place before the guest runs.
@@ -54,9 +62,29 @@ impl EpochCounter {
         }
     }
 
+    /// Where the epoch in progress ends (a count of guest instructions).
+    pub const fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Ends the epoch in progress after `count` guest instructions instead
+    /// (later than [`Self::elapsed`]; a timer deadline's instruction).
+    pub fn end_at(&mut self, count: u64) {
+        let elapsed = self.elapsed();
+        self.end = count;
+        // SAFETY: the hypervisor's PMU, which does not count at EL2 (the
+        // filter above), so nothing is lost between the read and this
+        // write: PMCCNTR_EL0 is loaded `count - elapsed` short of wrapping,
+        // and `elapsed` below stays right against the new end.
+        unsafe {
+            write_sysreg!("PMCCNTR_EL0", elapsed.wrapping_sub(count));
+            core::arch::asm!("isb", options(nostack, preserves_flags));
+        }
+    }
+
     /// Guest instructions retired since `start`.
     pub fn elapsed(&self) -> u64 {
-        read_sysreg!("PMCCNTR_EL0").wrapping_add(self.length)
+        read_sysreg!("PMCCNTR_EL0").wrapping_add(self.end)
     }
 
     /// Lowers the overflow interrupt (the count goes on from 0 and

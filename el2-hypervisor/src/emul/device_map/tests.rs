@@ -214,6 +214,23 @@ fn each_window_reaches_its_own_device() {
         Ok(Completion::Read(gicr_iidr))
     );
     assert_eq!(read(&mut d, UART + 4, Width::Word), Ok(Completion::Read(0)));
+    // What the UART received is the one read from outside the model:
+    // an environment input; every other device read is the model's.
+    assert_eq!(read(&mut d, UART, Width::Word), Ok(Completion::Outside(0)));
+    assert_eq!(
+        read(&mut d, UART + 1, Width::Byte),
+        Ok(Completion::Outside(0))
+    );
+    assert_eq!(
+        read(&mut d, UART + 0x18, Width::Half),
+        Ok(Completion::Read(0x90))
+    );
+    for gic in [GICD, GICR, GICR + 0x1_0000] {
+        assert!(
+            matches!(read(&mut d, gic, Width::Word), Ok(Completion::Read(_))),
+            "{gic:#x}"
+        );
+    }
     // The UART's PeriphID0, at the top of its window.
     assert_eq!(
         read(&mut d, UART + 0xfe0, Width::Word),
@@ -406,7 +423,7 @@ fn the_table_answers_as_the_if_chain_did() {
                         op: store.map_or(MmioOp::Read, MmioOp::Write),
                     });
                     let new = match new {
-                        Ok(Completion::Read(v)) => Ok((Some(v), None)),
+                        Ok(Completion::Read(v) | Completion::Outside(v)) => Ok((Some(v), None)),
                         Ok(Completion::Written(WriteEffect::None)) => Ok((None, None)),
                         Ok(Completion::Written(WriteEffect::Transmit(b))) => Ok((None, Some(b))),
                         Err(_) => Err(()),

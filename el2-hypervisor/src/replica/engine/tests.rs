@@ -10,10 +10,10 @@ use replication_link::message::{Released, Takeover};
 /// `to_read`. An exhausted tape, or a send after `send_limit`, is a peer
 /// that went away.
 #[derive(Default)]
-struct Tape {
-    sent: StdVec<Message>,
-    to_read: VecDeque<Message>,
-    send_limit: Option<usize>,
+pub(super) struct Tape {
+    pub(super) sent: StdVec<Message>,
+    pub(super) to_read: VecDeque<Message>,
+    pub(super) send_limit: Option<usize>,
 }
 
 impl LogPort for Tape {
@@ -38,16 +38,17 @@ enum Step {
     Boundary(u64, u64, &'static [u32]),
 }
 
-use InputKind::{CounterRead, FirmwareResult, MmioRead};
+use InputKind::{FirmwareResult, MmioRead, SysRegRead};
 
-/// Two epochs: counter reads, an MMIO read, a firmware call.
+/// Two epochs of logged inputs: system register reads, an MMIO read, a
+/// firmware call. (Time is not an input: [`time_script`] has it.)
 const SCRIPT: [Step; 7] = [
-    Step::Input(10, CounterRead, 0, 0xdf02, 1000),
+    Step::Input(10, SysRegRead, 0, 0xdf02, 1000),
     Step::Input(20, MmioRead, 4, 0x0900_0018, 0x90),
     Step::Boundary(1_000, 0x4000_1000, &[27]),
     Step::Input(5, FirmwareResult, 0, 0x8400_0000, 0x10001),
-    Step::Input(7, CounterRead, 0, 0xdf02, 2000),
-    Step::Input(9, CounterRead, 0, 0xdf02, 3000),
+    Step::Input(7, SysRegRead, 0, 0xdf02, 2000),
+    Step::Input(9, SysRegRead, 0, 0xdf02, 3000),
     Step::Boundary(400, 0x4000_2000, &[]),
 ];
 
@@ -58,10 +59,15 @@ enum Seen {
     Lines(StdVec<u32>),
 }
 
+/// The board's clock at the boundary of `epoch`, `skew` ticks off.
+fn clock_at(epoch: u64, skew: u64) -> u64 {
+    100_000 * (epoch + 1) + skew
+}
+
 /// Runs `script` on `engine`; `skew` is added to every value the board
-/// computes (a backup's own values differ from the primary's). The
-/// fingerprint of a boundary is the inputs digest xor the PC: the state
-/// of this model guest.
+/// computes and to its clock (a backup's own values differ from the
+/// primary's). The fingerprint of a boundary is the inputs digest xor the
+/// PC: the state of this model guest.
 fn run(engine: &mut Engine<Tape>, script: &[Step], skew: u64) -> Result<StdVec<Seen>, Stop> {
     let mut seen = StdVec::new();
     for step in script {
@@ -72,7 +78,9 @@ fn run(engine: &mut Engine<Tape>, script: &[Step], skew: u64) -> Result<StdVec<S
             }
             Step::Boundary(count, pc, lines) => {
                 let fp = engine.inputs_digest() ^ pc;
-                let high = engine.boundary(count, pc, fp, lines)?;
+                let clock = clock_at(engine.epoch(), skew);
+                let time = engine.next_time(count, clock, Pace::Running);
+                let high = engine.boundary(count, pc, fp, lines, time)?;
                 seen.push(Seen::Lines(high.iter().copied().collect()));
             }
         }
@@ -151,10 +159,10 @@ fn a_changed_value_is_caught_at_the_boundary_of_its_epoch() {
 #[test]
 fn another_access_is_a_divergence_at_its_count() {
     let cases: [(usize, Step); 4] = [
-        (0, Step::Input(11, CounterRead, 0, 0xdf02, 1000)), // another count
-        (0, Step::Input(10, MmioRead, 0, 0xdf02, 1000)),    // another kind
-        (1, Step::Input(20, MmioRead, 4, 0x0900_0000, 0)),  // another register
-        (1, Step::Input(20, MmioRead, 8, 0x0900_0018, 0)),  // another width
+        (0, Step::Input(11, SysRegRead, 0, 0xdf02, 1000)), // another count
+        (0, Step::Input(10, MmioRead, 0, 0xdf02, 1000)),   // another kind
+        (1, Step::Input(20, MmioRead, 4, 0x0900_0000, 0)), // another register
+        (1, Step::Input(20, MmioRead, 8, 0x0900_0018, 0)), // another width
     ];
     for (i, step) in cases {
         let (log, _) = recorded();
@@ -172,7 +180,7 @@ fn another_access_is_a_divergence_at_its_count() {
 fn an_input_where_the_log_ends_the_epoch_and_the_reverse() {
     let (log, _) = recorded();
     let mut extra = SCRIPT.to_vec();
-    extra.insert(2, Step::Input(30, CounterRead, 0, 0xdf02, 5));
+    extra.insert(2, Step::Input(30, SysRegRead, 0, 0xdf02, 5));
     match run(&mut backup(log), &extra, 0) {
         Err(Stop::Diverged(Divergence::InputInsteadOfBoundary { logged_end, .. })) => {
             assert_eq!(logged_end.count, 1_000);
@@ -234,7 +242,7 @@ fn a_solo_board_logs_nothing_and_sees_its_own_values() {
                 assert_eq!(s.input(count, kind, width, source, value), Ok(value));
             }
             Step::Boundary(count, pc, lines) => {
-                assert_eq!(&s.boundary(count, pc, 0, lines).unwrap()[..], lines);
+                assert_eq!(&s.boundary(count, pc, 0, lines, 0).unwrap()[..], lines);
             }
         }
     }
@@ -249,47 +257,26 @@ fn the_inputs_digest_covers_each_field_and_restarts_each_epoch() {
         s.inputs_digest()
     };
     let base = digest_after(MmioRead, 4, 0x900_0000, 10, 1);
-    assert_ne!(base, digest_after(CounterRead, 4, 0x900_0000, 10, 1));
+    assert_ne!(base, digest_after(SysRegRead, 4, 0x900_0000, 10, 1));
     assert_ne!(base, digest_after(MmioRead, 8, 0x900_0000, 10, 1));
     assert_ne!(base, digest_after(MmioRead, 4, 0x900_0004, 10, 1));
     assert_ne!(base, digest_after(MmioRead, 4, 0x900_0000, 11, 1));
     assert_ne!(base, digest_after(MmioRead, 4, 0x900_0000, 10, 2));
     let mut s = Engine::new(Role::Solo, NoLog);
     let empty = s.inputs_digest();
-    s.input(1, CounterRead, 0, 0, 5).unwrap();
-    s.boundary(2, 0, 0, &[]).unwrap();
-    assert_eq!(s.inputs_digest(), empty);
-}
-
-#[test]
-fn a_backup_that_goes_live_behind_the_primarys_clock_keeps_time_monotonic() {
-    let (mut log, _) = recorded();
-    log.truncate(3);
-    log.push(Message::Takeover(Takeover { epoch: 1, count: 0 }));
-    let mut b = backup(log);
-    // The first epoch, replayed: the logged counter value 1000.
-    run(&mut b, &SCRIPT[..3], 0).unwrap();
-    // The backup's own clock reads 10 (far behind 1000) when it goes live.
-    b.input(5, FirmwareResult, 0, 0x8400_0000, 1).unwrap();
-    let first = b.input(7, CounterRead, 0, 0xdf02, 10).unwrap();
-    let second = b.input(9, CounterRead, 0, 0xdf02, 25).unwrap();
-    assert!(first >= 1000, "time went backwards: {first} after 1000");
+    s.input(1, SysRegRead, 0, 0, 5).unwrap();
+    s.boundary(2, 0, 0, &[], 10).unwrap();
+    let mut same_base = Engine::new(Role::Solo, NoLog);
+    same_base.boundary(2, 0, 0, &[], 10).unwrap();
     assert_eq!(
-        second - first,
-        15,
-        "then it advances with the board's clock"
+        s.inputs_digest(),
+        same_base.inputs_digest(),
+        "a new epoch's digest holds only its base"
     );
-    assert_eq!(b.time_offset(), 990);
-    // A board whose clock is ahead is shifted back: guest time goes on
-    // from the last logged time, without a leap.
-    let (mut log, _) = recorded();
-    log.truncate(3);
-    log.push(Message::Takeover(Takeover { epoch: 1, count: 0 }));
-    let mut ahead = backup(log);
-    run(&mut ahead, &SCRIPT[..3], 0).unwrap();
-    assert_eq!(ahead.input(7, CounterRead, 0, 0xdf02, 5000), Ok(1000));
-    assert_eq!(ahead.input(8, CounterRead, 0, 0xdf02, 5007), Ok(1007));
-    assert_eq!(ahead.time_offset(), -4000);
+    let mut other_base = Engine::new(Role::Solo, NoLog);
+    other_base.boundary(2, 0, 0, &[], 11).unwrap();
+    assert_ne!(s.inputs_digest(), other_base.inputs_digest());
+    assert_ne!(empty, other_base.inputs_digest());
 }
 
 fn released(output: u64) -> Message {
@@ -348,14 +335,9 @@ fn with_failover_a_backup_goes_live_where_the_log_it_received_ends() {
     let mut b = backup(log).with_failover();
     let saw = run(&mut b, &SCRIPT, 7).unwrap();
     assert_eq!(saw[..4], primary_saw[..4]);
-    // Live, its own clock (2007, 3007), shifted back so that guest time
-    // goes on from the last logged time (1000).
-    assert_eq!(
-        saw[4],
-        Seen::Value(1000),
-        "its own clock once live, shifted"
-    );
-    assert_eq!(saw[5], Seen::Value(2000));
+    // Live: its own values.
+    assert_eq!(saw[4], Seen::Value(2007), "its own value once live");
+    assert_eq!(saw[5], Seen::Value(3007));
     assert_eq!(b.peer_released(), 3, "the mark before the end was taken");
     assert_eq!(
         b.take_went_live(),

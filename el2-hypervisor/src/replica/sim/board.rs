@@ -6,6 +6,7 @@ use super::rng::Rng;
 use super::wire::{End, Medium};
 use super::world::{CONFIG, Plan};
 use crate::replica::engine::{Engine, LogPort, PeerGone, Role, Stop, WentLive};
+use crate::replica::epoch_time::Pace;
 use crate::replica::output::{BackupOutput, OutputHold};
 use core::cell::RefCell;
 use replication_link::message::{Hello, InputKind, Message, Role as LinkRole};
@@ -181,10 +182,18 @@ impl Board {
         self.wfi || self.count >= plan.epoch_len || self.pc == plan.program.ops.len()
     }
 
-    /// Whether the next step consumes a log message.
+    /// Whether the next step consumes a log message (guest time is not
+    /// logged).
     pub fn needs_message(&self, plan: &Plan) -> bool {
         self.engine.replaying()
-            && (self.boundary_due(plan) || matches!(plan.program.ops[self.pc].0, Op::Input(..)))
+            && (self.boundary_due(plan)
+                || matches!(plan.program.ops[self.pc].0, Op::Input(k, _) if k != InputKind::CounterRead))
+    }
+
+    /// This board's clock, in counter ticks (1 ns): `now` less how far
+    /// it runs behind.
+    fn clock(&self, now: u64) -> u64 {
+        (now - self.clock_behind_us.min(now)) * 1_000
     }
 
     /// The primary's board (its engine is a primary, or alone since its
@@ -203,18 +212,21 @@ impl Board {
     pub fn step(&mut self, plan: &Plan, now: u64, out: &mut Emitted) -> Result<(), Stop> {
         self.steps += 1;
         if self.boundary_due(plan) {
-            self.boundary(plan)?;
+            self.boundary(plan, now)?;
             self.after_step(out);
             return Ok(());
         }
         let (op, cost) = plan.program.ops[self.pc];
         match op {
+            Op::Input(InputKind::CounterRead, source) => {
+                self.count += cost;
+                let v = self.engine.time(self.count, InputKind::CounterRead, source);
+                self.guest.observe(InputKind::CounterRead, v);
+                self.observed.push(v);
+            }
             Op::Input(kind, source) => {
                 self.count += cost;
-                let computed = match kind {
-                    InputKind::CounterRead => (now - self.clock_behind_us.min(now)) * 1_000,
-                    _ => self.env.next_u64() & 0xffff_ffff,
-                };
+                let computed = self.env.next_u64() & 0xffff_ffff;
                 let replaying = self.engine.replaying();
                 let v = self.engine.input(self.count, kind, 0, source, computed)?;
                 if replaying && self.engine.replaying() {
@@ -239,14 +251,17 @@ impl Board {
         Ok(())
     }
 
-    fn boundary(&mut self, plan: &Plan) -> Result<(), Stop> {
+    fn boundary(&mut self, plan: &Plan, now: u64) -> Result<(), Stop> {
         let checked = self.engine.replaying();
         if self.diverge_in == Some(self.engine.epoch()) {
             self.guest.hash ^= 1;
         }
         let epoch = self.engine.epoch();
         let fp = self.guest.hash ^ self.engine.inputs_digest();
-        self.engine.boundary(self.count, self.pc as u64, fp, &[])?;
+        let pace = if self.wfi { Pace::Idle } else { Pace::Running };
+        let time = self.engine.next_time(self.count, self.clock(now), pace);
+        self.engine
+            .boundary(self.count, self.pc as u64, fp, &[], time)?;
         // The backup learns how far the primary released (a primary only).
         self.engine.released(self.hold.released_total())?;
         // Checked only if the log had this boundary (it may have ended

@@ -3,6 +3,7 @@
 
 use super::*;
 use el2_hypervisor::replica::engine::Stop;
+use el2_hypervisor::replica::epoch_time::Pace;
 use el2_hypervisor::vgic::ExitListRegisters;
 use el2_hypervisor::vm_core::clock;
 use el2_hypervisor::vm_core::lines::{self as vm_lines, GuestLines, Levels};
@@ -118,7 +119,13 @@ pub(super) fn epoch_boundary(
     let inputs = ep.inputs_digest();
     let replaying = ep.replaying();
     let fp = fingerprint_of(vm, frame, epoch, inputs);
-    let mut levels = current_levels(vm, guest_now(vm));
+    let pace = match reason {
+        BoundaryReason::Overflow => Pace::Running,
+        BoundaryReason::Wfi => Pace::Idle,
+    };
+    // The next epoch's base, and the lines as they are then.
+    let mut time = next_time(vm, pace);
+    let mut levels = current_levels(vm, time);
     if reason == BoundaryReason::Wfi && !replaying {
         // Idle: wait for something to deliver, then end the epoch with it.
         loop {
@@ -136,19 +143,35 @@ pub(super) fn epoch_boundary(
             if let Some(ep) = vm.epochs.as_mut() {
                 ep.service_link()?;
             }
-            levels = current_levels(vm, guest_now(vm));
+            time = next_time(vm, pace);
+            levels = current_levels(vm, time);
         }
     }
     let Some(ep) = vm.epochs.as_mut() else {
         return Ok(());
     };
-    let high = ep.boundary(count, frame.elr, fp, &levels)?;
+    let high = ep.boundary(count, frame.elr, fp, &levels, time)?;
     apply_levels(vm, &high);
     fill_list_registers(vm, lrs);
     if let Some(ep) = vm.epochs.as_mut() {
         ep.service_link()?;
     }
+    end_at_deadline(vm);
     Ok(())
+}
+
+/// The next epoch's base if the boundary were now (`Epochs::next_time`).
+fn next_time(vm: &mut Vm, pace: Pace) -> u64 {
+    vm.epochs.as_mut().map_or(0, |ep| ep.next_time(pace))
+}
+
+/// With epochs, the epoch in progress ends where guest time reaches the
+/// guest's next timer deadline, if that comes first.
+pub(super) fn end_at_deadline(vm: &mut Vm) {
+    let deadline = vm.timers.next_deadline();
+    if let Some(ep) = vm.epochs.as_mut() {
+        ep.end_at_deadline(deadline);
+    }
 }
 
 /// Brings the interrupt lines up to date at guest time `now`.
@@ -164,6 +187,7 @@ pub(super) fn before_entry(vm: &mut Vm, lrs: &mut ListRegisters) {
         // Only what is a function of the guest's own execution may change
         // between boundaries: the UART's line follows its registers.
         lines(vm).follow_uart(&mut vm.devices.vgic, &vm.devices.uart);
+        end_at_deadline(vm);
     } else {
         let now = guest_now(vm);
         update_levels(vm, now);

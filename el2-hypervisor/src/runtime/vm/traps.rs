@@ -179,14 +179,17 @@ fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> Result<TrapOutcome
             source,
             read_kind,
         } => {
-            // Guest time is an environment input: the board's own clock,
-            // which the engine logs, replays the log's, or shifts once
-            // live (`Engine::input`).
-            let now = logged(vm, input, 0, source, Core.counter())?;
+            // Guest time: with epochs a function of the instruction count,
+            // the same on both boards and not logged (`Engine::time`);
+            // without, the counter.
+            let now = match vm.epochs.as_mut() {
+                Some(ep) => ep.time(input, source),
+                None => Core.counter(),
+            };
             let result = timer_trap::handle(&mut vm.timers, &access, now, value);
             if vm.epochs.is_some() {
-                // The timer lines follow the emulation at this (logged)
-                // time: deterministic on both boards.
+                // The timer lines follow the emulation at this guest time:
+                // deterministic on both boards.
                 vm_lines::follow_timers(&mut vm.devices.vgic, &vm.timers, now);
             }
             match result {
@@ -223,7 +226,11 @@ fn on_data_abort(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> Result<TrapOut
         .devices
         .access(GuestAccess::from_abort(&access, frame.reg(access.reg)))
     {
-        Ok(Completion::Read(v)) => {
+        // A value of the emulated state: the same on both boards, so not
+        // logged.
+        Ok(Completion::Read(v)) => frame.set_reg(access.reg, access.load_value(v)),
+        // A value from outside the board's model (console RX): an input.
+        Ok(Completion::Outside(v)) => {
             let v = logged(vm, InputKind::MmioRead, access.width as u8, access.ipa, v)?;
             frame.set_reg(access.reg, access.load_value(v));
         }
