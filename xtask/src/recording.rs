@@ -21,7 +21,10 @@ use std::io::Write;
 use std::path::Path;
 
 /// The eight bytes every log starts with.
-pub const MAGIC: [u8; 8] = *b"TNDMLOG1";
+pub const MAGIC: [u8; 8] = *b"TNDMLOG2";
+/// The magic of logs written before epoch ends carried guest time
+/// (protocol 2): refused by name.
+const OLD_MAGIC: [u8; 8] = *b"TNDMLOG1";
 
 /// A whole log in memory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,8 +103,14 @@ impl Log {
                 ),
             ));
         }
+        if bytes[..MAGIC.len()] == OLD_MAGIC {
+            return Err(err(
+                0,
+                "a log of an older tandem (TNDMLOG1: its epoch ends carry no guest time); record it again",
+            ));
+        }
         if bytes[..MAGIC.len()] != MAGIC {
-            return Err(err(0, "not a tandem log: bad magic (want \"TNDMLOG1\")"));
+            return Err(err(0, "not a tandem log: bad magic (want \"TNDMLOG2\")"));
         }
         let mut at = MAGIC.len();
         let hello = match next_record(bytes, &mut at)? {
@@ -357,30 +366,35 @@ pub fn kind_name(kind: InputKind) -> &'static str {
     }
 }
 
-/// Copies the log at `log` to `out` with the value of the first
-/// `CounterRead` entry in epoch `epoch_at_least` or later increased by
-/// 1,000,000. Returns that entry's epoch and count.
-///
-/// Whether a replay of `out` diverges depends on what the guest does with
-/// that read: on the Debian guest a corrupted `CNTVCTSS_EL0` read diverges
-/// within a few thousand instructions, while the once-per-tick
-/// `CNTVCT_EL0` read was seen to be absorbed; [`corrupt_first_entry`]
-/// chooses the entry by source too.
+/// Copies the log at `log` to `out` with `delta` ticks added to the guest
+/// time at which the epoch after the first `EpochEnd` of epoch
+/// `epoch_at_least` or later starts. Returns the epoch that runs on the
+/// changed time: a replay of `out` must diverge at its boundary (the base
+/// is part of that epoch's inputs digest, whether the guest reads the
+/// counter or not).
 ///
 /// # Errors
-/// The log does not parse, has no such entry, or `out` cannot be written.
-pub fn corrupt_first_counter_read(
-    log: &Path,
-    out: &Path,
-    epoch_at_least: u64,
-) -> Result<(u64, u64)> {
-    corrupt_first_entry(
-        log,
-        out,
-        epoch_at_least,
-        |e| e.kind == InputKind::CounterRead,
-        1_000_000,
-    )
+/// The log does not parse, has no such epoch end, or `out` cannot be
+/// written.
+pub fn corrupt_epoch_time(log: &Path, out: &Path, epoch_at_least: u64, delta: u64) -> Result<u64> {
+    let mut l = Log::read(log)?;
+    let end = l
+        .messages
+        .iter_mut()
+        .find_map(|m| match m {
+            Message::EpochEnd(e) if e.epoch >= epoch_at_least => Some(e),
+            _ => None,
+        })
+        .with_context(|| {
+            format!(
+                "{} has no epoch end in epoch {epoch_at_least} or later",
+                log.display()
+            )
+        })?;
+    end.time = end.time.wrapping_add(delta);
+    let runs_on_it = end.epoch + 1;
+    l.write(out)?;
+    Ok(runs_on_it)
 }
 
 /// Copies the log at `log` to `out` with `delta` added (wrapping) to the
@@ -523,6 +537,7 @@ mod tests {
             count: 1_000_000,
             pc: 0xffff_8000_0800_0000 + epoch,
             fingerprint: 0xdead_beef ^ epoch,
+            time: 1_000 * (epoch + 1),
             interrupts: [27u32].as_slice().try_into().unwrap(),
         })
     }
@@ -546,7 +561,7 @@ mod tests {
     fn round_trip_in_memory_and_through_the_writer() {
         let log = sample();
         let bytes = log.encode();
-        assert_eq!(&bytes[..8], b"TNDMLOG1");
+        assert_eq!(&bytes[..8], b"TNDMLOG2");
         assert_eq!(
             u32::from_le_bytes(bytes[8..12].try_into().unwrap()),
             Hello::WIRE_SIZE as u32
@@ -602,7 +617,15 @@ mod tests {
         bytes[3] = b'X';
         assert!(Log::decode(&bytes).unwrap_err().what.contains("bad magic"));
         assert!(Log::decode(b"").is_err());
-        assert!(Log::decode(b"TNDMLOG1").unwrap_err().what.contains("Hello"));
+        assert!(Log::decode(b"TNDMLOG2").unwrap_err().what.contains("Hello"));
+        let mut old = sample().encode();
+        old[..8].copy_from_slice(b"TNDMLOG1");
+        assert!(
+            Log::decode(&old)
+                .unwrap_err()
+                .what
+                .contains("record it again")
+        );
         // Impossible length.
         let mut bytes = sample().encode();
         bytes[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
@@ -655,18 +678,21 @@ mod tests {
     }
 
     #[test]
-    fn corrupts_the_first_counter_read_at_or_after_an_epoch() {
+    fn corrupts_an_entry_or_an_epoch_time_at_or_after_an_epoch() {
         let dir = std::env::temp_dir().join(format!("tandem-corrupt-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (a, b) = (dir.join("a.log"), dir.join("b.log"));
         sample().write(&a).unwrap();
-        assert_eq!(corrupt_first_counter_read(&a, &b, 2).unwrap(), (2, 3));
-        let got = Log::read(&b).unwrap();
+        // Epoch 1's end starts epoch 2 at 2,000: moved, epoch 2 runs on it.
+        assert_eq!(corrupt_epoch_time(&a, &b, 1, 5).unwrap(), 2);
         let mut want = sample();
-        want.messages[5] = entry(2, 3, InputKind::CounterRead, 1_000_300);
-        assert_eq!(got, want);
-        assert_eq!(corrupt_first_counter_read(&a, &b, 0).unwrap(), (1, 5));
-        assert!(corrupt_first_counter_read(&a, &b, 3).is_err());
+        let Message::EpochEnd(e) = &mut want.messages[4] else {
+            panic!()
+        };
+        e.time = 2_005;
+        assert_eq!(Log::read(&b).unwrap(), want);
+        assert_eq!(corrupt_epoch_time(&a, &b, 0, 5).unwrap(), 1);
+        assert!(corrupt_epoch_time(&a, &b, 2, 5).is_err());
         let mmio = |e: &LogEntry| e.kind == InputKind::MmioRead;
         assert_eq!(corrupt_first_entry(&a, &b, 0, mmio, 5).unwrap(), (0, 10));
         let mut want = sample();

@@ -51,6 +51,7 @@ pub(super) fn messages(epochs: u64) -> Vec<Message> {
             count: 100_000,
             pc: 0xffff_8000_0810_0000 + epoch * 4,
             fingerprint: epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            time: (epoch + 1) * 6_250,
             interrupts: [27u32, 33].as_slice().try_into().unwrap(),
         }));
         // The live pair's output mark: stored and fed like any other.

@@ -100,7 +100,16 @@ pub struct Board {
     pub engine: Engine<SimPort>,
     pub guest: Guest,
     env: Rng,
-    clock_behind_us: u64,
+    /// How far this board's clock is ahead of simulated time (µs).
+    clock_skew_us: i64,
+    /// A backup that went live: its clock and guest time there (measured
+    /// here, not by the engine), the clock at its first boundary after,
+    /// the instructions run since, and the first time its idle guest time
+    /// did not follow its clock.
+    live_from: Option<(u64, u64)>,
+    first_live_boundary: Option<u64>,
+    instructions_since_live: u64,
+    pub time_fault: Option<String>,
     pub pc: usize,
     count: u64,
     wfi: bool,
@@ -131,7 +140,7 @@ pub struct Board {
 }
 
 impl Board {
-    pub fn new(role: Role, medium: &Rc<RefCell<Medium>>, env: Rng, clock_behind_us: u64) -> Self {
+    pub fn new(role: Role, medium: &Rc<RefCell<Medium>>, env: Rng, clock_skew_us: i64) -> Self {
         let link_role = if role == Role::Primary {
             LinkRole::Primary
         } else {
@@ -153,7 +162,11 @@ impl Board {
             engine: Engine::new(role, port).with_failover(),
             guest: Guest::default(),
             env,
-            clock_behind_us,
+            clock_skew_us,
+            live_from: None,
+            first_live_boundary: None,
+            instructions_since_live: 0,
+            time_fault: None,
             pc: 0,
             count: 0,
             wfi: false,
@@ -190,10 +203,10 @@ impl Board {
                 || matches!(plan.program.ops[self.pc].0, Op::Input(k, _) if k != InputKind::CounterRead))
     }
 
-    /// This board's clock, in counter ticks (1 ns): `now` less how far
-    /// it runs behind.
+    /// This board's clock, in counter ticks (1 ns): `now` shifted by how
+    /// far it runs ahead.
     fn clock(&self, now: u64) -> u64 {
-        (now - self.clock_behind_us.min(now)) * 1_000
+        now.saturating_add_signed(self.clock_skew_us) * 1_000
     }
 
     /// The primary's board (its engine is a primary, or alone since its
@@ -213,7 +226,7 @@ impl Board {
         self.steps += 1;
         if self.boundary_due(plan) {
             self.boundary(plan, now)?;
-            self.after_step(out);
+            self.after_step(now, out);
             return Ok(());
         }
         let (op, cost) = plan.program.ops[self.pc];
@@ -247,7 +260,7 @@ impl Board {
             }
         }
         self.pc += 1;
-        self.after_step(out);
+        self.after_step(now, out);
         Ok(())
     }
 
@@ -259,9 +272,14 @@ impl Board {
         let epoch = self.engine.epoch();
         let fp = self.guest.hash ^ self.engine.inputs_digest();
         let pace = if self.wfi { Pace::Idle } else { Pace::Running };
-        let time = self.engine.next_time(self.count, self.clock(now), pace);
+        let clock = self.clock(now);
+        let time = self.engine.next_time(self.count, clock, pace);
         self.engine
             .boundary(self.count, self.pc as u64, fp, &[], time)?;
+        if self.live_from.is_some() {
+            self.instructions_since_live += self.count;
+        }
+        self.check_live_time(clock, pace);
         // The backup learns how far the primary released (a primary only).
         self.engine.released(self.hold.released_total())?;
         // Checked only if the log had this boundary (it may have ended
@@ -296,16 +314,40 @@ impl Board {
 
     /// What the engine found in a step: the primary's release mark, the
     /// end of the log, a lost backup.
-    fn after_step(&mut self, out: &mut Emitted) {
+    fn after_step(&mut self, now: u64, out: &mut Emitted) {
         if self.engine.role() == Role::Backup {
             self.kept.mark(self.engine.peer_released());
         }
         if let Some(live) = self.engine.take_went_live() {
             self.went_live = Some(live);
+            self.live_from = Some((self.clock(now), self.engine.guest_time(self.count)));
             self.take_over(out);
         }
         if let Some(epoch) = self.engine.take_backup_lost() {
             self.backup_lost.get_or_insert(epoch);
+        }
+    }
+
+    /// After a takeover, an idle guest's time follows this board's clock
+    /// from where guest time was at the takeover: no stall (its clock
+    /// behind the primary's), no leap (ahead). The engine fixes its offset
+    /// at the first boundary after the takeover, so the bound allows for
+    /// the clock's advance until then, and for the instructions run.
+    fn check_live_time(&mut self, clock: u64, pace: Pace) {
+        let Some((c0, g0)) = self.live_from else {
+            return;
+        };
+        let c1 = *self.first_live_boundary.get_or_insert(clock);
+        if pace != Pace::Idle || self.time_fault.is_some() {
+            return;
+        }
+        let base = self.engine.guest_time(0);
+        let want = g0 + (clock - c0);
+        let slack = (c1 - c0) + self.instructions_since_live;
+        if base.abs_diff(want) > slack {
+            self.time_fault = Some(format!(
+                "after the takeover, idle guest time {base} where the clock says {want} (within {slack})"
+            ));
         }
     }
 

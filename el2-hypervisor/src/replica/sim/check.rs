@@ -115,7 +115,8 @@ fn states(p: &Board, b: &Board, injected: Option<u64>, s: &mut Summary) -> Resul
     Ok(())
 }
 
-/// Guest time never goes backwards, on either board.
+/// Guest time never goes backwards, on either board, and after a
+/// takeover it follows the survivor's clock (no stall, no leap).
 fn time(p: &Board, b: &Board) -> Result<(), String> {
     for (name, board) in [("primary", p), ("backup", b)] {
         if let Some((before, after)) = board.guest.time_went_back {
@@ -124,7 +125,10 @@ fn time(p: &Board, b: &Board) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    match &b.time_fault {
+        Some(f) => Err(format!("the backup's guest time: {f}")),
+        None => Ok(()),
+    }
 }
 
 /// Whoever survives finishes the program, having observed every input

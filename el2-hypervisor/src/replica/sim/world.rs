@@ -29,9 +29,11 @@ pub const CONFIG: Config = Config {
 pub const TICK_US: u64 = 50;
 /// A run that has not ended after this many ticks is stuck.
 const MAX_TICKS: u64 = 400_000;
-/// The backup's clock runs this far behind the primary's: a takeover
-/// without the engine's time offset would make guest time go backwards.
-const BACKUP_CLOCK_BEHIND_US: u64 = 30_000;
+/// The backup's clock runs this far behind or ahead of the primary's (by
+/// seed): a takeover without the engine's time offset would stall guest
+/// time (behind) or make it leap (ahead: a waiting backup's clock under
+/// QEMU).
+const BACKUP_CLOCK_SKEW_US: i64 = 30_000;
 
 /// What happens to the pair in a run, besides the faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,7 +172,12 @@ pub fn run(seed: u64, verbose: bool) -> Result<Summary, String> {
     }
     let medium = Medium::new(plan.faults, rng.fork());
     let mut p = Board::new(Role::Primary, &medium, rng.fork(), 0);
-    let mut b = Board::new(Role::Backup, &medium, rng.fork(), BACKUP_CLOCK_BEHIND_US);
+    let skew = if rng.chance(500) {
+        BACKUP_CLOCK_SKEW_US
+    } else {
+        -BACKUP_CLOCK_SKEW_US
+    };
+    let mut b = Board::new(Role::Backup, &medium, rng.fork(), skew);
     if let Incident::Diverge(e) = plan.incident {
         b.diverge_in = Some(e);
     }
