@@ -60,6 +60,21 @@ pub enum LinkMedium {
     Ethernet,
 }
 
+/// How a guest timer deadline inside an epoch is met, at its exact
+/// instruction on both boards (`replica::epoch_time`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Deadlines {
+    /// The epoch ends there, and the boundary raises the timer's line
+    /// (`tandem.deadline=epoch-end`): one more epoch end in the log per
+    /// deadline.
+    EpochEnd,
+    /// The line is raised there and the epoch goes on
+    /// (`tandem.deadline=inline`): nothing is logged, since both boards
+    /// compute the same instruction from the same base.
+    #[default]
+    Inline,
+}
+
 /// Failure-detection timing of a live pair, in milliseconds of the board's
 /// clock (under QEMU `-icount`, virtual time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,6 +118,8 @@ pub struct Options {
     pub seed: Option<u64>,
     /// The link's device (`tandem.link=serial|ethernet`).
     pub link: LinkMedium,
+    /// How timer deadlines inside an epoch are met (`tandem.deadline`).
+    pub deadlines: Deadlines,
     /// A live pair's failure detection.
     pub timing: PairTiming,
     /// A deliberate failure, honoured only by `test-hooks` builds.
@@ -186,6 +203,13 @@ pub fn parse(cmdline: &str) -> Result<Options, OptionError<'_>> {
                     _ => return Err(OptionError::BadValue { name, value }),
                 }
             }
+            "deadline" => {
+                o.deadlines = match value {
+                    "epoch-end" => Deadlines::EpochEnd,
+                    "inline" => Deadlines::Inline,
+                    _ => return Err(OptionError::BadValue { name, value }),
+                }
+            }
             "heartbeat-ms" => {
                 o.timing.heartbeat_ms = match number(value) {
                     Some(n) if (1..=10_000).contains(&n) => n,
@@ -247,6 +271,18 @@ mod tests {
         assert_eq!(o.selftest, Some(SelfTest::Diverge(30)));
         assert!(parse("tandem.selftest=diverge:").is_err());
         assert_eq!(parse("").unwrap(), Options::default());
+    }
+
+    #[test]
+    fn deadlines_inline_by_default_or_at_an_epoch_end() {
+        assert_eq!(parse("").unwrap().deadlines, Deadlines::Inline);
+        let o = parse("tandem.deadline=epoch-end").unwrap();
+        assert_eq!(o.deadlines, Deadlines::EpochEnd);
+        assert_eq!(
+            parse("tandem.deadline=inline").unwrap().deadlines,
+            Deadlines::Inline
+        );
+        assert!(parse("tandem.deadline=late").is_err());
     }
 
     #[test]

@@ -47,10 +47,17 @@ pub fn digest(v: u64) -> [u8; 32] {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PairingConfig {
     pub epoch: u64,
+    /// Timer deadlines end epochs (`Deadlines::EpochEnd`) rather than
+    /// being met inside them: both boards must do the same. Carried in
+    /// the top bit of the epoch lane (an epoch length is below 2^40).
+    pub deadlines_end_epochs: bool,
     pub guest_ram: u64,
     pub platform: u64,
     pub seed: u64,
 }
+
+/// The bit of the epoch lane that says deadlines end epochs.
+const DEADLINE_BIT: u32 = 63;
 
 /// The seed lane of a board given no `tandem.seed`.
 pub const NO_SEED: u64 = u64::MAX;
@@ -59,10 +66,12 @@ impl PairingConfig {
     /// The Hello's configuration digest.
     pub fn digest(&self) -> [u8; 32] {
         let mut d = [0u8; 32];
-        for (lane, v) in
-            d.chunks_exact_mut(8)
-                .zip([self.epoch, self.guest_ram, self.platform, self.seed])
-        {
+        for (lane, v) in d.chunks_exact_mut(8).zip([
+            self.epoch | (u64::from(self.deadlines_end_epochs) << DEADLINE_BIT),
+            self.guest_ram,
+            self.platform,
+            self.seed,
+        ]) {
             lane.copy_from_slice(&v.to_le_bytes());
         }
         d
@@ -76,7 +85,8 @@ impl PairingConfig {
             u64::from_le_bytes(b)
         };
         Self {
-            epoch: lane(0),
+            epoch: lane(0) & !(1 << DEADLINE_BIT),
+            deadlines_end_epochs: lane(0) >> DEADLINE_BIT != 0,
             guest_ram: lane(1),
             platform: lane(2),
             seed: lane(3),
@@ -117,6 +127,16 @@ impl core::fmt::Display for Differences {
                 f,
                 "epoch length differs (ours {}, peer {} instructions)",
                 a.epoch, b.epoch
+            )?;
+            sep = "; ";
+        }
+        if a.deadlines_end_epochs != b.deadlines_end_epochs {
+            let how = |end: bool| if end { "epoch-end" } else { "inline" };
+            write!(
+                f,
+                "{sep}timer deadlines differ (ours {}, peer {}: tandem.deadline)",
+                how(a.deadlines_end_epochs),
+                how(b.deadlines_end_epochs)
             )?;
             sep = "; ";
         }
@@ -214,6 +234,7 @@ mod tests {
     fn config() -> PairingConfig {
         PairingConfig {
             epoch: 1_000_000,
+            deadlines_end_epochs: false,
             guest_ram: 992 << 20,
             platform: 0x1234,
             seed: 1,
@@ -226,15 +247,27 @@ mod tests {
         let d = c.digest();
         assert_eq!(&d[..8], &1_000_000u64.to_le_bytes());
         assert_eq!(PairingConfig::from_digest(&d), c);
+        let e = PairingConfig {
+            deadlines_end_epochs: true,
+            ..c
+        };
+        assert_eq!(PairingConfig::from_digest(&e.digest()), e);
     }
 
     #[test]
     fn each_lane_changes_the_digest_and_is_named() {
         let a = config();
-        let cases: [(PairingConfig, &str); 4] = [
+        let cases: [(PairingConfig, &str); 5] = [
             (
                 PairingConfig { epoch: 10_000, ..a },
                 "epoch length differs (ours 1000000, peer 10000",
+            ),
+            (
+                PairingConfig {
+                    deadlines_end_epochs: true,
+                    ..a
+                },
+                "timer deadlines differ (ours inline, peer epoch-end",
             ),
             (
                 PairingConfig {

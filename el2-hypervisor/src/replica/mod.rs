@@ -16,6 +16,7 @@
 
 pub mod digest;
 pub mod engine;
+pub mod epoch_stats;
 pub mod epoch_time;
 pub mod fingerprint;
 pub mod link_timing;

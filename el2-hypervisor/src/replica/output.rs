@@ -38,6 +38,7 @@
 
 mod backup;
 mod histogram;
+pub(crate) use histogram::Histogram;
 mod hold;
 
 pub use backup::BackupOutput;

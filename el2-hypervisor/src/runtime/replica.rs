@@ -13,7 +13,7 @@ use crate::arch::pmu::EpochCounter;
 use crate::arch::{power, timer};
 use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::hw::Hw;
-use el2_hypervisor::options::{Mode, PairTiming};
+use el2_hypervisor::options::{Deadlines, Mode, PairTiming};
 use el2_hypervisor::replica::digest::PairingConfig;
 use el2_hypervisor::replica::engine::{Engine, Lines, LiveReason, LogPort, PeerGone, Role, Stop};
 use el2_hypervisor::replica::epoch_time::{Pace, Rate};
@@ -175,6 +175,8 @@ pub struct Epochs {
     lost_hold: Option<HoldStats>,
     /// Test hooks only: the epoch whose fingerprint this board changes.
     diverge_at: Option<u64>,
+    /// How a timer deadline inside an epoch is met.
+    pub deadlines: Deadlines,
 }
 
 /// Why a boundary happened.
@@ -222,6 +224,7 @@ impl Epochs {
             last_status_us: 0,
             lost_hold: None,
             diverge_at: None,
+            deadlines: Deadlines::default(),
         }
     }
 
@@ -532,6 +535,17 @@ impl Epochs {
         if at > self.counter.elapsed() && at < self.counter.end() {
             self.counter.end_at(at);
         }
+    }
+
+    /// The epoch counter ran out: whether that was a timer deadline to
+    /// meet inside the epoch (`Deadlines::Inline`). If so the epoch goes
+    /// on to its full length; otherwise it is the epoch's end.
+    pub fn deadline_inside(&mut self) -> bool {
+        if self.deadlines != Deadlines::Inline || !self.counter.ends_early() {
+            return false;
+        }
+        self.counter.end_at(self.counter.length());
+        true
     }
 
     /// The inputs observed in the current epoch, hashed.

@@ -25,8 +25,9 @@ use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::guest::{bundle, dtb as guest_dtb, layout};
 use el2_hypervisor::hw::Hw;
 use el2_hypervisor::mem::{PageTable, Stage2, Stage2Attrs, TablePool, vtcr_el2, vttbr_el2};
-use el2_hypervisor::options::{LinkMedium, Mode, Options};
+use el2_hypervisor::options::{Deadlines, LinkMedium, Mode, Options};
 use el2_hypervisor::replica::digest::{self, PairingConfig};
+use el2_hypervisor::replica::epoch_stats::EpochStats;
 use el2_hypervisor::replica::fingerprint::{self, Fingerprint, VcpuState};
 use el2_hypervisor::replica::link_timing;
 use el2_hypervisor::stats::{TrapCounts, TrapKind};
@@ -55,6 +56,8 @@ struct Vm {
     /// The PSTATE features of this core, for injected exceptions.
     pstate_features: PstateFeatures,
     counts: TrapCounts,
+    /// Why epochs ended, and how late timer interrupts were raised.
+    epoch_stats: EpochStats,
     guest_ram: Region,
     /// Epochs and the log (record, replay, or `tandem.epoch` in free mode).
     epochs: Option<Epochs>,
@@ -242,6 +245,7 @@ pub fn start(
             el2_regs::read_id_register(7, 1),
         ),
         counts: TrapCounts::new(),
+        epoch_stats: EpochStats::new(),
         guest_ram,
         epochs,
     });
@@ -298,7 +302,9 @@ fn epochs_for(
         return None;
     }
     if !opts.mode.has_link() {
-        return Some(Epochs::new(opts.mode, opts.epoch, None, opts.timing));
+        let mut epochs = Epochs::new(opts.mode, opts.epoch, None, opts.timing);
+        epochs.deadlines = opts.deadlines;
+        return Some(epochs);
     }
     let role = if matches!(opts.mode, Mode::Record | Mode::Primary) {
         Role::Primary
@@ -307,6 +313,7 @@ fn epochs_for(
     };
     let config = PairingConfig {
         epoch: opts.epoch,
+        deadlines_end_epochs: opts.deadlines == Deadlines::EpochEnd,
         guest_ram: guest_ram.size,
         platform: platform_digest(lr_count),
         seed: opts.seed.unwrap_or(digest::NO_SEED),
@@ -363,6 +370,7 @@ fn epochs_for(
         }
     };
     let mut epochs = Epochs::new(opts.mode, opts.epoch, Some(port), opts.timing);
+    epochs.deadlines = opts.deadlines;
     if cfg!(feature = "test-hooks")
         && let Some(el2_hypervisor::options::SelfTest::Diverge(n)) = opts.selftest
     {

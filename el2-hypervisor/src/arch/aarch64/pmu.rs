@@ -48,6 +48,12 @@ impl EpochCounter {
         self.length
     }
 
+    /// Whether the epoch in progress was moved to end before its full
+    /// length ([`Self::end_at`]).
+    pub const fn ends_early(&self) -> bool {
+        self.end < self.length
+    }
+
     /// Starts an epoch: the overflow interrupt comes after `length` guest
     /// instructions.
     pub fn start(&mut self) {

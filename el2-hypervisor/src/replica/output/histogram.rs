@@ -1,4 +1,5 @@
-//! A fixed histogram of hold times for percentiles without a heap: exact
+//! A fixed histogram of durations (output hold times, timer lateness) for
+//! percentiles without a heap: exact
 //! below 4 µs, then each power of two split into four buckets, so a
 //! reported percentile is the upper edge of its bucket: never below the
 //! true value, at most 25 % above it.
@@ -8,7 +9,7 @@
 const BUCKETS: usize = 4 + 4 * 62;
 
 /// Weighted counts per bucket, their total and the exact maximum.
-pub(super) struct Histogram {
+pub(crate) struct Histogram {
     counts: [u64; BUCKETS],
     total: u64,
     max: u64,
@@ -36,7 +37,7 @@ fn upper(i: usize) -> u64 {
 }
 
 impl Histogram {
-    pub(super) const fn new() -> Self {
+    pub(crate) const fn new() -> Self {
         Self {
             counts: [0; BUCKETS],
             total: 0,
@@ -45,7 +46,7 @@ impl Histogram {
     }
 
     /// Counts `value` `weight` times.
-    pub(super) fn record(&mut self, value: u64, weight: u64) {
+    pub(crate) fn record(&mut self, value: u64, weight: u64) {
         if let Some(c) = self.counts.get_mut(bucket(value)) {
             *c = c.saturating_add(weight);
         }
@@ -55,7 +56,7 @@ impl Histogram {
 
     /// The smallest value that at least `per_cent` % of the weight is at
     /// or below, to the bucket's precision (0 when empty).
-    pub(super) fn percentile(&self, per_cent: u64) -> u64 {
+    pub(crate) fn percentile(&self, per_cent: u64) -> u64 {
         let want = u128::from(self.total) * u128::from(per_cent.min(100));
         let mut seen = 0u128;
         for (i, &c) in self.counts.iter().enumerate() {
@@ -68,8 +69,13 @@ impl Histogram {
     }
 
     /// The largest value recorded, exactly.
-    pub(super) fn max(&self) -> u64 {
+    pub(crate) fn max(&self) -> u64 {
         self.max
+    }
+
+    /// The weight recorded.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use el2_hypervisor::replica::engine::Stop;
+use el2_hypervisor::replica::epoch_stats::EpochEnd;
 use el2_hypervisor::replica::epoch_time::Pace;
 use el2_hypervisor::vgic::ExitListRegisters;
 use el2_hypervisor::vm_core::clock;
@@ -20,7 +21,10 @@ pub fn on_lower_irq(frame: &mut TrapFrame) {
         Some(_) => {
             if epoch_over {
                 let mut lrs = sync_list_registers(vm);
-                if let Err(s) = epoch_boundary(vm, frame, BoundaryReason::Overflow, &mut lrs) {
+                if vm.epochs.as_mut().is_some_and(|ep| ep.deadline_inside()) {
+                    deadline_inside(vm, &mut lrs);
+                } else if let Err(s) = epoch_boundary(vm, frame, BoundaryReason::Overflow, &mut lrs)
+                {
                     super::traps::replica_stopped(vm, s);
                 }
             }
@@ -103,6 +107,18 @@ pub(super) fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64, inputs: u64
     f.finish()
 }
 
+/// A timer deadline met inside the epoch, at its exact instruction: the
+/// timers' lines follow guest time here, as at a trapped timer access
+/// (the same instruction, and so the same time, on both boards), and the
+/// guest resumes with the interrupt to take.
+fn deadline_inside(vm: &mut Vm, lrs: &mut ListRegisters) {
+    let now = guest_now(vm);
+    vm_lines::follow_timers(&mut vm.devices.vgic, &vm.timers, now);
+    vm.epoch_stats.lines_at(&vm.timers, now);
+    vm.epoch_stats.inline_deadline();
+    before_entry(vm, lrs);
+}
+
 /// An epoch boundary: fingerprint, log or check, interrupt lines, next
 /// epoch. `lrs` are the list registers this exit read and synced. An
 /// error is the engine's stop, for the caller to act on.
@@ -116,6 +132,11 @@ pub(super) fn epoch_boundary(
         return Ok(());
     };
     let (count, epoch) = (ep.counter.elapsed(), ep.engine.epoch());
+    let why = match reason {
+        BoundaryReason::Wfi => EpochEnd::Idle,
+        BoundaryReason::Overflow if ep.counter.ends_early() => EpochEnd::Deadline,
+        BoundaryReason::Overflow => EpochEnd::Full,
+    };
     let inputs = ep.inputs_digest();
     let replaying = ep.replaying();
     let fp = fingerprint_of(vm, frame, epoch, inputs);
@@ -151,7 +172,10 @@ pub(super) fn epoch_boundary(
         return Ok(());
     };
     let high = ep.boundary(count, frame.elr, fp, &levels, time)?;
+    let base = ep.guest_now();
     apply_levels(vm, &high);
+    vm.epoch_stats.ended(why);
+    vm.epoch_stats.lines_at(&vm.timers, base);
     fill_list_registers(vm, lrs);
     if let Some(ep) = vm.epochs.as_mut() {
         ep.service_link()?;

@@ -139,6 +139,10 @@ fn guest_stopped(vm: &mut Vm, stop: GuestStop) -> ! {
         replica_stopped(vm, s);
     }
     if let Some(ep) = vm.epochs.as_ref() {
+        println!(
+            "hypervisor: {}",
+            vm.epoch_stats.report(u64::from(vm.timers.frequency))
+        );
         let verb = match (ep.mode, ep.engine.live()) {
             (Mode::Record, _) => "recorded",
             (Mode::Replay | Mode::Backup, false) => "replayed",
@@ -191,6 +195,7 @@ fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> Result<TrapOutcome
                 // The timer lines follow the emulation at this guest time:
                 // deterministic on both boards.
                 vm_lines::follow_timers(&mut vm.devices.vgic, &vm.timers, now);
+                vm.epoch_stats.lines_at(&vm.timers, now);
             }
             match result {
                 TimerTrap::Read(v) => {

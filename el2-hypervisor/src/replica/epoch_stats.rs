@@ -1,0 +1,161 @@
+//! What a run's epochs were: why each ended, and how late the guest's
+//! timer interrupts were raised (from the deadline in guest time to the
+//! guest time at which the hypervisor raised the line). Printed at
+//! power-off, for the measurements (docs/measurements.md).
+
+use super::output::Histogram;
+use crate::emul::vtimer::GuestTimers;
+use core::fmt;
+
+/// Why an epoch ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpochEnd {
+    /// The epoch counter ran out: a full epoch.
+    Full,
+    /// A timer deadline came first (`replica::epoch_time`).
+    Deadline,
+    /// The guest executed WFI.
+    Idle,
+}
+
+/// The epochs of a run and the timer interrupts raised in it.
+pub struct EpochStats {
+    full: u64,
+    deadline: u64,
+    idle: u64,
+    /// Deadline points inside an epoch (the inline delivery).
+    inline: u64,
+    /// The deadline (CVAL) of each timer (virtual, physical) whose line
+    /// was last raised: a line raised again for the same deadline is not
+    /// another interrupt.
+    raised: [Option<u64>; 2],
+    /// Lateness in counter ticks.
+    late: Histogram,
+}
+
+impl EpochStats {
+    pub const fn new() -> Self {
+        Self {
+            full: 0,
+            deadline: 0,
+            idle: 0,
+            inline: 0,
+            raised: [None; 2],
+            late: Histogram::new(),
+        }
+    }
+
+    /// An epoch ended.
+    pub fn ended(&mut self, why: EpochEnd) {
+        match why {
+            EpochEnd::Full => self.full += 1,
+            EpochEnd::Deadline => self.deadline += 1,
+            EpochEnd::Idle => self.idle += 1,
+        }
+    }
+
+    /// A deadline met inside an epoch.
+    pub fn inline_deadline(&mut self) {
+        self.inline += 1;
+    }
+
+    /// The timers' lines were brought up to guest time `now`: each line
+    /// high for a deadline not yet seen counts as an interrupt raised
+    /// `now - deadline` late.
+    pub fn lines_at(&mut self, timers: &GuestTimers, now: u64) {
+        for (seen, t) in self.raised.iter_mut().zip([&timers.virt, &timers.phys]) {
+            if t.irq_level(now) && *seen != Some(t.read_cval()) {
+                *seen = Some(t.read_cval());
+                self.late.record(now.saturating_sub(t.read_cval()), 1);
+            }
+        }
+    }
+
+    /// The report, with lateness in µs of a `ticks_per_second` counter.
+    pub fn report(&self, ticks_per_second: u64) -> Report<'_> {
+        Report {
+            stats: self,
+            ticks_per_second: ticks_per_second.max(1),
+        }
+    }
+}
+
+impl Default for EpochStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// [`EpochStats`] as a line.
+pub struct Report<'a> {
+    stats: &'a EpochStats,
+    ticks_per_second: u64,
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.stats;
+        let us =
+            |ticks: u64| (u128::from(ticks) * 1_000_000 / u128::from(self.ticks_per_second)) as u64;
+        write!(
+            f,
+            "epochs: {} full, {} ended at a timer deadline, {} at WFI; {} deadlines met inside an epoch; timer interrupts: {}, raised late by p50 {} us, p99 {} us, max {} us",
+            s.full,
+            s.deadline,
+            s.idle,
+            s.inline,
+            s.late.total(),
+            us(s.late.percentile(50)),
+            us(s.late.percentile(99)),
+            us(s.late.max()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emul::vtimer::CTL_ENABLE;
+    use alloc::string::ToString;
+
+    fn timers(cval: u64) -> GuestTimers {
+        let mut t = GuestTimers::new(1_000_000);
+        t.virt.write_cval(cval);
+        t.virt.write_ctl(CTL_ENABLE);
+        t
+    }
+
+    #[test]
+    fn each_deadline_counts_once_with_its_lateness() {
+        let mut s = EpochStats::new();
+        let t = timers(1_000);
+        s.lines_at(&t, 999); // not yet due
+        s.lines_at(&t, 1_250);
+        s.lines_at(&t, 1_900); // the same deadline, still high
+        s.lines_at(&timers(2_000), 2_000);
+        let line = s.report(1_000_000).to_string();
+        assert!(
+            line.contains("timer interrupts: 2, raised late by p50 0 us, p99 250 us, max 250 us"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn epochs_are_counted_by_why_they_ended() {
+        let mut s = EpochStats::new();
+        for why in [
+            EpochEnd::Full,
+            EpochEnd::Full,
+            EpochEnd::Deadline,
+            EpochEnd::Idle,
+        ] {
+            s.ended(why);
+        }
+        s.inline_deadline();
+        let line = s.report(1).to_string();
+        assert!(
+            line.starts_with("epochs: 2 full, 1 ended at a timer deadline, 1 at WFI; 1 deadlines met inside an epoch;"),
+            "{line}"
+        );
+    }
+}
