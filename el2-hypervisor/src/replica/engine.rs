@@ -260,10 +260,11 @@ impl<P: LogPort> Engine<P> {
     }
 
     /// The base this board would give the next epoch at a boundary at
-    /// `count`, its clock reading `clock` (counter ticks) there (the
-    /// `time` for [`Engine::boundary`]). A replaying backup's base comes
-    /// from the log: this is where its epoch ended.
-    pub fn next_time(&mut self, count: u64, clock: u64, pace: Pace) -> u64 {
+    /// `count`, its clock reading `clock` (counter ticks) there and the
+    /// guest's next timer `deadline` (the `time` for
+    /// [`Engine::boundary`]; `epoch_time::next_base`). A replaying
+    /// backup's base comes from the log: this is where its epoch ended.
+    pub fn next_time(&mut self, count: u64, clock: u64, pace: Pace, deadline: Option<u64>) -> u64 {
         let end = self.time.at(count);
         if self.replaying() {
             return end;
@@ -275,6 +276,7 @@ impl<P: LogPort> Engine<P> {
             self.time.rate,
             clock.saturating_add_signed(offset),
             pace,
+            deadline,
         )
     }
     pub fn port(&mut self) -> &mut P {

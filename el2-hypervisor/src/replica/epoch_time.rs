@@ -9,14 +9,18 @@
 //! primary ships the next epoch's base in each `EpochEnd` (its `time`).
 //!
 //! The primary chooses a base from its own clock ([`next_base`]), under
-//! three rules:
+//! four rules:
 //! - never below where the epoch that ends got to (`end`): guest time
 //!   never goes backwards;
 //! - after an idle boundary (a WFI, where the guest asked to wait) the
 //!   base is the clock: idle time passes as it does on the board;
 //! - after a running boundary a clock that is ahead is caught up by at
 //!   most the epoch's own length of time (slewed, not jumped: the guest's
-//!   time runs at most twice its nominal rate while it catches up).
+//!   time runs at most twice its nominal rate while it catches up);
+//! - never past the guest's next timer deadline: a boundary's step in
+//!   guest time never skips one, so every timer interrupt is raised when
+//!   guest time reads its deadline, not after (a woken idle board's late
+//!   wake-up, or a catch-up, is made good at later boundaries).
 //!
 //! Because time inside an epoch is known ahead, a timer deadline can be met
 //! at its exact instruction: [`EpochTime::count_at`] gives the count where
@@ -108,14 +112,26 @@ pub enum Pace {
 
 /// The base of the next epoch, chosen at the boundary of one that ran
 /// `count` instructions and got to guest time `end`, with the board's
-/// clock reading `clock` (in guest time).
-pub fn next_base(end: u64, count: u64, rate: Rate, clock: u64, pace: Pace) -> u64 {
+/// clock reading `clock` (in guest time) and the guest's next timer
+/// deadline `deadline`.
+pub fn next_base(
+    end: u64,
+    count: u64,
+    rate: Rate,
+    clock: u64,
+    pace: Pace,
+    deadline: Option<u64>,
+) -> u64 {
     if clock <= end {
         return end;
     }
-    match pace {
+    let base = match pace {
         Pace::Idle => clock,
         Pace::Running => end.saturating_add((clock - end).min(rate.ticks(count))),
+    };
+    match deadline {
+        Some(d) if d > end => base.min(d),
+        _ => base,
     }
 }
 
@@ -169,18 +185,45 @@ mod tests {
     #[test]
     fn the_base_never_goes_back() {
         // The clock is behind where the epoch got to.
-        assert_eq!(next_base(5_000, 1_000, GHZ, 4_000, Pace::Running), 5_000);
-        assert_eq!(next_base(5_000, 1_000, GHZ, 4_000, Pace::Idle), 5_000);
+        for pace in [Pace::Running, Pace::Idle] {
+            assert_eq!(next_base(5_000, 1_000, GHZ, 4_000, pace, None), 5_000);
+            // A deadline already past changes nothing.
+            assert_eq!(next_base(5_000, 1_000, GHZ, 4_000, pace, Some(10)), 5_000);
+        }
     }
 
     #[test]
     fn idle_time_passes_and_running_time_is_slewed() {
         // An idle guest waited: the base is the clock.
-        assert_eq!(next_base(5_000, 1_000, GHZ, 90_000, Pace::Idle), 90_000);
+        assert_eq!(
+            next_base(5_000, 1_000, GHZ, 90_000, Pace::Idle, None),
+            90_000
+        );
         // A running guest behind the clock catches up by at most the
         // epoch's own length (1,000 ticks here).
-        assert_eq!(next_base(5_000, 1_000, GHZ, 90_000, Pace::Running), 6_000);
-        assert_eq!(next_base(5_000, 1_000, GHZ, 5_400, Pace::Running), 5_400);
-        assert_eq!(next_base(5_000, 0, GHZ, 90_000, Pace::Running), 5_000);
+        let run = |clock| next_base(5_000, 1_000, GHZ, clock, Pace::Running, None);
+        assert_eq!(run(90_000), 6_000);
+        assert_eq!(run(5_400), 5_400);
+        assert_eq!(next_base(5_000, 0, GHZ, 90_000, Pace::Running, None), 5_000);
+    }
+
+    #[test]
+    fn a_step_never_passes_the_next_deadline() {
+        // The idle board woke late (its clock at 90,000 for a deadline at
+        // 60,000): guest time resumes at the deadline.
+        let idle = next_base(5_000, 1_000, GHZ, 90_000, Pace::Idle, Some(60_000));
+        assert_eq!(idle, 60_000);
+        // A catch-up stops there too.
+        let running = next_base(5_000, 1_000, GHZ, 90_000, Pace::Running, Some(5_300));
+        assert_eq!(running, 5_300);
+        // A deadline beyond the step, or the epoch's own end, is no limit.
+        assert_eq!(
+            next_base(5_000, 1_000, GHZ, 90_000, Pace::Idle, Some(95_000)),
+            90_000
+        );
+        assert_eq!(
+            next_base(5_000, 1_000, GHZ, 90_000, Pace::Idle, Some(5_000)),
+            90_000
+        );
     }
 }

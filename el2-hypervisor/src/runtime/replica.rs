@@ -519,10 +519,11 @@ impl Epochs {
     }
 
     /// The base this board would give the next epoch if the boundary were
-    /// now (`Engine::next_time`, over the physical counter).
-    pub fn next_time(&mut self, pace: Pace) -> u64 {
+    /// now (`Engine::next_time`, over the physical counter), the guest's
+    /// next timer deadline `deadline`.
+    pub fn next_time(&mut self, pace: Pace, deadline: Option<u64>) -> u64 {
         let count = self.counter.elapsed();
-        self.engine.next_time(count, Core.counter(), pace)
+        self.engine.next_time(count, Core.counter(), pace, deadline)
     }
 
     /// Ends the epoch in progress where guest time reaches the guest's

@@ -79,7 +79,7 @@ fn run(engine: &mut Engine<Tape>, script: &[Step], skew: u64) -> Result<StdVec<S
             Step::Boundary(count, pc, lines) => {
                 let fp = engine.inputs_digest() ^ pc;
                 let clock = clock_at(engine.epoch(), skew);
-                let time = engine.next_time(count, clock, Pace::Running);
+                let time = engine.next_time(count, clock, Pace::Running, None);
                 let high = engine.boundary(count, pc, fp, lines, time)?;
                 seen.push(Seen::Lines(high.iter().copied().collect()));
             }

@@ -15,7 +15,7 @@ fn epoch(e: &mut Engine<Tape>, count: u64, clock: u64) -> Result<[u64; 2], Stop>
     let a = e.time(count / 4, InputKind::CounterRead, COUNTER);
     let b = e.time(count / 2, InputKind::CounterRead, COUNTER);
     let fp = e.inputs_digest();
-    let time = e.next_time(count, clock, Pace::Running);
+    let time = e.next_time(count, clock, Pace::Running, None);
     e.boundary(count, 0x4000_0000 + e.epoch(), fp, &[], time)?;
     Ok([a, b])
 }
@@ -129,12 +129,12 @@ fn a_backup_that_goes_live_goes_on_from_where_guest_time_got_to() {
         assert_eq!(b.guest_time(0), 3_500, "no step back, no leap");
         // The first base it chooses fixes its offset: its clock reads
         // where guest time got to.
-        let t = b.next_time(100, clock, Pace::Idle);
+        let t = b.next_time(100, clock, Pace::Idle, None);
         assert_eq!(t, 3_600, "clock {clock}");
         assert_eq!(b.time_offset(), 3_600 - clock as i64);
         b.boundary(100, 0, 0, &[], t).unwrap();
         // Then its clock, shifted: 600 ticks later, 600 ticks on.
-        assert_eq!(b.next_time(10, clock + 600, Pace::Idle), 4_200);
+        assert_eq!(b.next_time(10, clock + 600, Pace::Idle, None), 4_200);
     }
 }
 
@@ -144,10 +144,13 @@ fn idle_time_passes_on_the_clock() {
     epoch(&mut p, 1_000, 50_000).unwrap(); // offset: -49,000
     // The guest waited at a WFI after 10 instructions until the clock
     // read 80,000: the next epoch starts there, in guest time.
-    let t = p.next_time(10, 80_000, Pace::Idle);
+    let t = p.next_time(10, 80_000, Pace::Idle, None);
     assert_eq!(t, 31_000);
     p.boundary(10, 0, 0, &[], t).unwrap();
     assert_eq!(p.guest_time(5), 31_005);
+    // The guest's next deadline bounds the step: it fires on time.
+    let t = p.next_time(10, 99_000, Pace::Idle, Some(35_000));
+    assert_eq!(t, 35_000);
     // A caller's base below the epoch's end is raised to it.
     p.boundary(10, 0, 0, &[], 0).unwrap();
     assert_eq!(p.guest_time(0), 31_010);

@@ -273,7 +273,7 @@ impl Board {
         let fp = self.guest.hash ^ self.engine.inputs_digest();
         let pace = if self.wfi { Pace::Idle } else { Pace::Running };
         let clock = self.clock(now);
-        let time = self.engine.next_time(self.count, clock, pace);
+        let time = self.engine.next_time(self.count, clock, pace, None);
         self.engine
             .boundary(self.count, self.pc as u64, fp, &[], time)?;
         if self.live_from.is_some() {

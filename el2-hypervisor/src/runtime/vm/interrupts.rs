@@ -186,7 +186,10 @@ pub(super) fn epoch_boundary(
 
 /// The next epoch's base if the boundary were now (`Epochs::next_time`).
 fn next_time(vm: &mut Vm, pace: Pace) -> u64 {
-    vm.epochs.as_mut().map_or(0, |ep| ep.next_time(pace))
+    let deadline = vm.timers.next_deadline();
+    vm.epochs
+        .as_mut()
+        .map_or(0, |ep| ep.next_time(pace, deadline))
 }
 
 /// With epochs, the epoch in progress ends where guest time reaches the
