@@ -75,6 +75,18 @@ pub enum Deadlines {
     Inline,
 }
 
+/// When a pair's primary waits for its backup's acknowledgements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AckPolicy {
+    /// Only before output leaves the board (the output rule: held output
+    /// waits; the guest runs on) (`tandem.ack=output`).
+    #[default]
+    Output,
+    /// At every epoch's end, until the backup has acknowledged the whole
+    /// log, as the 1995 prototype did (`tandem.ack=epoch`).
+    Epoch,
+}
+
 /// Failure-detection timing of a live pair, in milliseconds of the board's
 /// clock (under QEMU `-icount`, virtual time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +134,8 @@ pub struct Options {
     pub deadlines: Deadlines,
     /// A live pair's failure detection.
     pub timing: PairTiming,
+    /// When a primary waits for acknowledgements (`tandem.ack`).
+    pub ack: AckPolicy,
     /// A deliberate failure, honoured only by `test-hooks` builds.
     pub selftest: Option<SelfTest>,
     /// Stop after the banner instead of starting a guest.
@@ -210,6 +224,13 @@ pub fn parse(cmdline: &str) -> Result<Options, OptionError<'_>> {
                     _ => return Err(OptionError::BadValue { name, value }),
                 }
             }
+            "ack" => {
+                o.ack = match value {
+                    "output" => AckPolicy::Output,
+                    "epoch" => AckPolicy::Epoch,
+                    _ => return Err(OptionError::BadValue { name, value }),
+                }
+            }
             "heartbeat-ms" => {
                 o.timing.heartbeat_ms = match number(value) {
                     Some(n) if (1..=10_000).contains(&n) => n,
@@ -283,6 +304,14 @@ mod tests {
             Deadlines::Inline
         );
         assert!(parse("tandem.deadline=late").is_err());
+    }
+
+    #[test]
+    fn the_ack_policy_is_the_output_rule_unless_asked() {
+        assert_eq!(parse("").unwrap().ack, AckPolicy::Output);
+        assert_eq!(parse("tandem.ack=epoch").unwrap().ack, AckPolicy::Epoch);
+        assert_eq!(parse("tandem.ack=output").unwrap().ack, AckPolicy::Output);
+        assert!(parse("tandem.ack=never").is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::arch::pmu::EpochCounter;
 use crate::arch::{power, timer};
 use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::hw::Hw;
-use el2_hypervisor::options::{Deadlines, Mode, PairTiming};
+use el2_hypervisor::options::{AckPolicy, Deadlines, Mode, PairTiming};
 use el2_hypervisor::replica::digest::PairingConfig;
 use el2_hypervisor::replica::engine::{Engine, Lines, LiveReason, LogPort, PeerGone, Role, Stop};
 use el2_hypervisor::replica::epoch_time::{Pace, Rate};
@@ -177,6 +177,8 @@ pub struct Epochs {
     diverge_at: Option<u64>,
     /// How a timer deadline inside an epoch is met.
     pub deadlines: Deadlines,
+    /// When a primary waits for its backup.
+    pub ack: AckPolicy,
 }
 
 /// Why a boundary happened.
@@ -225,6 +227,7 @@ impl Epochs {
             lost_hold: None,
             diverge_at: None,
             deadlines: Deadlines::default(),
+            ack: AckPolicy::default(),
         }
     }
 
@@ -577,6 +580,11 @@ impl Epochs {
             self.engine.released(total)?;
         }
         self.after_engine();
+        if self.ack == AckPolicy::Epoch && self.mode.is_pair() {
+            // The 1995 prototype's rule: the guest waits at every epoch's
+            // end until the backup has the whole log.
+            self.wait_all_acked()?;
+        }
         self.status_if_due();
         self.counter.start();
         Ok(lines)

@@ -371,6 +371,7 @@ fn epochs_for(
     };
     let mut epochs = Epochs::new(opts.mode, opts.epoch, Some(port), opts.timing);
     epochs.deadlines = opts.deadlines;
+    epochs.ack = opts.ack;
     if cfg!(feature = "test-hooks")
         && let Some(el2_hypervisor::options::SelfTest::Diverge(n)) = opts.selftest
     {
