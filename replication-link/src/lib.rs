@@ -60,7 +60,7 @@
 //! | item | size |
 //! | --- | --- |
 //! | one [`Message`] (sized for the largest, a 1 KiB [`StateChunk`]) | 1,064 |
-//! | [`Link<W>`] | 3,432 + 1,064 × W |
+//! | [`Link<W>`] | 3,448 + 1,064 × W |
 //! | [`Link`] with the default window W = 64 | 71,528 |
 //! | [`Link<16>`] | 20,456 |
 //! | [`StreamTransport`] (frame being decoded, frame being sent) | 3,120 + the stream |
@@ -120,7 +120,7 @@ pub use error::{DecodeError, DecodeReason, EncodeError, SendError, TransportErro
 pub use failure_detector::{FailureDetector, Liveness, Timeouts};
 pub use framing::ethernet::{ETHERTYPE, EthernetFraming, Mac};
 pub use handshake::Refusal;
-pub use link::{Config, DEFAULT_WINDOW, Event, Link, LinkState, Stats};
+pub use link::{Config, DEFAULT_WINDOW, DEFAULT_WINDOW_BYTES, Event, Link, LinkState, Stats};
 pub use message::{
     Ack, Digest, EpochEnd, Heartbeat, Hello, InputKind, LogEntry, MAX_INTERRUPTS, MAX_MESSAGE,
     Message, PROTOCOL_VERSION, Released, Role, STATE_CHUNK_MAX, StateChunk, Takeover,

@@ -25,6 +25,9 @@ use crate::transport::{PacketTransport, Received};
 
 /// Default send window, in messages.
 pub const DEFAULT_WINDOW: usize = 64;
+/// Default send window, in bytes ([`Config::window_bytes`]): a dozen full
+/// Ethernet frames, which a fast link resends in well under a millisecond.
+pub const DEFAULT_WINDOW_BYTES: usize = 16 * 1024;
 /// Most packets [`Link::poll`] receives in one call.
 const RX_PACKETS_PER_POLL: usize = 16;
 /// Most packets [`Link::poll`] sends in one call.
@@ -57,6 +60,10 @@ pub struct Config {
     /// writes) fewer, later acks keep the receiver from filling its side
     /// while the sender is itself blocked on the other.
     pub ack_delay_us: u64,
+    /// The most encoded bytes of sequenced messages queued or in flight
+    /// (besides the window's `W` messages): what a go-back-N
+    /// retransmission resends at most, sized to the link's speed.
+    pub window_bytes: usize,
 }
 
 impl Config {
@@ -74,6 +81,7 @@ impl Config {
         },
         batch_limit: MAX_PACKET,
         ack_delay_us: 0,
+        window_bytes: DEFAULT_WINDOW_BYTES,
     };
 }
 
@@ -227,7 +235,10 @@ impl<const W: usize> Link<W> {
             Message::EpochEnd(e) => Some(e.epoch.wrapping_add(1)),
             _ => None,
         };
-        let seq = self.tx.push(msg).map_err(|_| SendError::WindowFull)?;
+        let seq = self
+            .tx
+            .push(msg, self.config.window_bytes)
+            .map_err(|_| SendError::WindowFull)?;
         if let Some(e) = epoch {
             self.epoch = e;
         }
@@ -305,6 +316,12 @@ impl<const W: usize> Link<W> {
     /// Free slots in the send window.
     pub fn window_free(&self) -> usize {
         self.tx.free()
+    }
+
+    /// Encoded bytes of sequenced messages queued or in flight (at most
+    /// [`Config::window_bytes`], or one message).
+    pub fn window_bytes(&self) -> usize {
+        self.tx.bytes()
     }
 
     /// The sequence number of the next message received in order.

@@ -36,10 +36,13 @@ impl Seq {
 }
 
 /// Sender side: up to `W` messages that are queued or sent but not yet
-/// acknowledged. `queue[i]` has sequence number `base + i`; the first
-/// `sent` of them have been transmitted since the last timeout.
+/// acknowledged, and at most a byte budget of them (see
+/// [`push`](Self::push)). `queue[i]` has sequence number `base + i`; the
+/// first `sent` of them have been transmitted since the last timeout.
 pub struct SendWindow<const W: usize> {
     queue: Deque<Message, W>,
+    /// The encoded size of what `queue` holds.
+    bytes: usize,
     base: Seq,
     /// Index of the next message to (re)transmit.
     sent: usize,
@@ -56,6 +59,7 @@ impl<const W: usize> SendWindow<W> {
     pub const fn new(first: Seq) -> Self {
         Self {
             queue: Deque::new(),
+            bytes: 0,
             base: first,
             sent: 0,
             ever_sent: 0,
@@ -63,7 +67,12 @@ impl<const W: usize> SendWindow<W> {
         }
     }
 
-    /// Queues `msg`; returns its sequence number.
+    /// Queues `msg` if the window holds fewer than `W` messages and, with
+    /// it, no more than `byte_limit` encoded bytes (an empty window takes
+    /// any one message, so that nothing waits for ever); returns its
+    /// sequence number. Bounding the bytes in flight bounds what a
+    /// go-back-N retransmission resends: on a slow serial link a window of
+    /// large messages would take longer to resend than the peer waits.
     ///
     /// # Errors
     ///
@@ -72,11 +81,21 @@ impl<const W: usize> SendWindow<W> {
         clippy::result_large_err,
         reason = "the caller gets its message back, without a heap"
     )]
-    pub fn push(&mut self, msg: Message) -> Result<Seq, Message> {
+    pub fn push(&mut self, msg: Message, byte_limit: usize) -> Result<Seq, Message> {
+        let size = msg.wire_size();
+        if !self.queue.is_empty() && self.bytes.saturating_add(size) > byte_limit {
+            return Err(msg);
+        }
         let len = u32::try_from(self.queue.len()).unwrap_or(u32::MAX);
         let seq = self.base.add(len);
         self.queue.push_back(msg)?;
+        self.bytes += size;
         Ok(seq)
+    }
+
+    /// The encoded bytes queued or in flight.
+    pub const fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// Sequence number of the oldest unacknowledged message: every message
@@ -109,7 +128,9 @@ impl<const W: usize> SendWindow<W> {
             return 0;
         }
         for _ in 0..n {
-            self.queue.pop_front();
+            if let Some(m) = self.queue.pop_front() {
+                self.bytes -= m.wire_size();
+            }
         }
         self.base = up_to;
         self.sent = self.sent.saturating_sub(n);
@@ -214,9 +235,12 @@ mod tests {
     fn window_fills_acks_and_retransmits_across_wrap() {
         let mut w: SendWindow<4> = SendWindow::new(Seq(u32::MAX - 1));
         for i in 0..4 {
-            assert_eq!(w.push(msg(i)).unwrap(), Seq(u32::MAX - 1).add(i as u32));
+            assert_eq!(
+                w.push(msg(i), usize::MAX).unwrap(),
+                Seq(u32::MAX - 1).add(i as u32)
+            );
         }
-        assert_eq!(w.push(msg(9)), Err(msg(9)));
+        assert_eq!(w.push(msg(9), usize::MAX), Err(msg(9)));
         let seqs: std::vec::Vec<_> = w.unsent().map(|(s, _)| s.0).collect();
         assert_eq!(seqs, [u32::MAX - 1, u32::MAX, 0, 1]);
         w.mark_sent(3, 100);
@@ -239,6 +263,29 @@ mod tests {
         assert_eq!(w.ack(Seq(2), 131), 1);
         assert!(w.is_empty());
         assert!(!w.check_timeout(1000, 10));
+    }
+
+    #[test]
+    fn the_window_holds_at_most_its_bytes_but_always_one_message() {
+        let size = msg(0).wire_size();
+        let mut w: SendWindow<8> = SendWindow::new(Seq(0));
+        // Room for two messages' bytes: the third waits.
+        for i in 0..2 {
+            w.push(msg(i), 2 * size).unwrap();
+        }
+        assert_eq!(w.push(msg(2), 2 * size), Err(msg(2)));
+        assert_eq!(w.bytes(), 2 * size);
+        w.mark_sent(2, 0);
+        assert_eq!(w.ack(Seq(1), 1), 1);
+        assert_eq!(w.bytes(), size);
+        w.push(msg(2), 2 * size).unwrap();
+        // An empty window takes a message larger than the budget.
+        let mut w: SendWindow<8> = SendWindow::new(Seq(0));
+        w.push(msg(0), 1).unwrap();
+        assert_eq!(w.push(msg(1), 1), Err(msg(1)));
+        w.mark_sent(1, 0);
+        w.ack(Seq(1), 1);
+        assert_eq!((w.bytes(), w.is_empty()), (0, true));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub const RECORD_REPLAY: Config = Config {
     },
     batch_limit: 512,
     ack_delay_us: 0,
+    window_bytes: replication_link::DEFAULT_WINDOW_BYTES,
 };
 
 /// Link timing for a live pair: heartbeats every `heartbeat_ms`, the peer
@@ -53,8 +54,18 @@ pub const fn pair(heartbeat_ms: u64, fail_ms: u64, serial: bool) -> Config {
             replication_link::MAX_PACKET
         },
         ack_delay_us: if serial { SERIAL_ACK_DELAY_US } else { 0 },
+        window_bytes: if serial {
+            SERIAL_WINDOW_BYTES
+        } else {
+            replication_link::DEFAULT_WINDOW_BYTES
+        },
     }
 }
+
+/// On serial, the most bytes in flight: about what crosses QEMU's PL011
+/// (some 15 KB/s) in the 300 ms retransmission timeout, so that a
+/// go-back-N resend is over before the next one is due.
+pub const SERIAL_WINDOW_BYTES: usize = 4 * 1024;
 
 /// On serial, the least time between two acknowledgements.
 pub const SERIAL_ACK_DELAY_US: u64 = 50_000;
@@ -76,6 +87,8 @@ mod tests {
         assert!(s.batch_limit < c.batch_limit);
         assert_eq!(c.ack_delay_us, 0);
         assert_eq!(s.ack_delay_us, SERIAL_ACK_DELAY_US);
+        assert_eq!(s.window_bytes, SERIAL_WINDOW_BYTES);
+        assert!(c.window_bytes > s.window_bytes);
         assert_eq!(s.heartbeat_interval_us, SERIAL_MIN_HEARTBEAT_MS * 1_000);
         assert!(s.timeouts.fail_after_us >= 4 * s.heartbeat_interval_us);
     }

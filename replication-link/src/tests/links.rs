@@ -24,6 +24,7 @@ pub const CONFIG: Config = Config {
     },
     batch_limit: MAX_PACKET,
     ack_delay_us: 0,
+    window_bytes: crate::DEFAULT_WINDOW_BYTES,
 };
 
 #[derive(Copy, Clone, Debug)]

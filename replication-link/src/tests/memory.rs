@@ -14,7 +14,7 @@ fn memory_table_holds() {
     );
     assert_eq!(msg, 1064);
     assert_eq!(link64 - link16, 48 * msg);
-    assert_eq!(link16, 3432 + 16 * msg);
+    assert_eq!(link16, 3448 + 16 * msg);
     assert_eq!(size_of::<StreamTransport<()>>(), 3120);
     assert_eq!(size_of::<EthernetTransport<()>>(), 1526);
 }

@@ -155,6 +155,22 @@ fn send_refuses_control_messages_and_a_full_window() {
 }
 
 #[test]
+fn a_full_window_in_bytes_refuses_too() {
+    let t = Message::Takeover(Takeover { epoch: 1, count: 1 });
+    let config = Config {
+        window_bytes: 2 * t.wire_size(),
+        ..CONFIG
+    };
+    let mut p: Link<8> = Link::new(hello(Role::Primary, 1), config);
+    assert_eq!(p.send(t.clone()), Ok(Seq(0)));
+    assert_eq!(p.send(t.clone()), Ok(Seq(1)));
+    assert_eq!(p.window_bytes(), 2 * t.wire_size());
+    // Six message slots free, but no bytes.
+    assert_eq!(p.send(t), Err(SendError::WindowFull));
+    assert_eq!(p.window_free(), 6);
+}
+
+#[test]
 fn heartbeats_keep_an_idle_link_alive_and_silence_fails_it() {
     let pipe: BytePipe<4096> = BytePipe::new();
     let (a, b) = pipe.ends();

@@ -20,6 +20,7 @@ pub(super) const FAST: Config = Config {
     },
     batch_limit: 512,
     ack_delay_us: 0,
+    window_bytes: replication_link::DEFAULT_WINDOW_BYTES,
 };
 
 pub(super) fn board_hello(role: Role) -> Hello {

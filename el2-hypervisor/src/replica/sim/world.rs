@@ -24,6 +24,9 @@ pub const CONFIG: Config = Config {
     },
     batch_limit: 16,
     ack_delay_us: 0,
+    // Unbounded: the world lets a primary step only while the window has
+    // room for a step's messages, counted in messages.
+    window_bytes: usize::MAX,
 };
 /// One step of the world.
 pub const TICK_US: u64 = 50;
