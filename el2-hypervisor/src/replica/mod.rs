@@ -19,6 +19,7 @@ pub mod link_timing;
 pub mod output;
 pub mod pair_lines;
 pub mod replay;
+pub mod session;
 #[cfg(test)]
 mod sim;
 pub mod stop;

@@ -13,14 +13,16 @@
 //! board's (`board_support::Board::interrupts`).
 
 use super::sysreg::{read_sysreg, write_sysreg};
+use el2_hypervisor::hw::EpochCounter;
 use el2_hypervisor::regs::{PMCCFILTR_EPOCHS, PMCR_EPOCHS, PMU_CYCLE_COUNTER as CYCLE};
 
-/// Counts guest instructions for one epoch at a time.
-pub struct EpochCounter {
+/// Counts guest instructions for one epoch at a time: the library's
+/// [`EpochCounter`] on the PMU cycle counter.
+pub struct CycleCounter {
     length: u64,
 }
 
-impl EpochCounter {
+impl CycleCounter {
     /// Sets the PMU up; `start` begins counting.
     pub fn new(length: u64) -> Self {
         // SAFETY: the PMU is the hypervisor's (MDCR_EL2.TPM/TPMCR trap the
@@ -36,14 +38,14 @@ impl EpochCounter {
         }
         Self { length }
     }
+}
 
-    pub const fn length(&self) -> u64 {
+impl EpochCounter for CycleCounter {
+    fn length(&self) -> u64 {
         self.length
     }
 
-    /// Starts an epoch: the overflow interrupt comes after `length` guest
-    /// instructions.
-    pub fn start(&self) {
+    fn start(&self) {
         // SAFETY: the hypervisor's PMU: PMOVSCLR_EL0 (C) lowers a stale
         // overflow, PMCCNTR_EL0 is loaded `length` counts short of
         // wrapping; the barrier puts both in place before the guest runs.
@@ -54,21 +56,17 @@ impl EpochCounter {
         }
     }
 
-    /// Guest instructions retired since `start`.
-    pub fn elapsed(&self) -> u64 {
+    fn elapsed(&self) -> u64 {
         read_sysreg!("PMCCNTR_EL0").wrapping_add(self.length)
     }
 
-    /// Lowers the overflow interrupt (the count goes on from 0 and
-    /// [`Self::elapsed`] stays right until the next `start`).
-    pub fn clear_overflow(&self) {
+    fn clear_overflow(&self) {
         // SAFETY: PMOVSCLR_EL0 (C): clears the cycle counter's overflow flag
         // of the hypervisor's PMU, and with it the interrupt; the count runs on.
         unsafe { write_sysreg!("PMOVSCLR_EL0", CYCLE) };
     }
 
-    /// Whether the counter overflowed (the epoch is over).
-    pub fn overflowed(&self) -> bool {
+    fn overflowed(&self) -> bool {
         read_sysreg!("PMOVSSET_EL0") & CYCLE != 0
     }
 }
