@@ -31,16 +31,8 @@ type ChangeBoard = fn(&mut BoardOptions<'_>);
 const TEST_GUEST_PASSED: &str = "test-guest: 12 passed, 0 failed";
 
 fn options<'a>(image: &'a Image, bundle: &'a Path, epoch: u64) -> BoardOptions<'a> {
-    BoardOptions {
-        image,
-        bundle,
-        epoch,
-        memory: "1G".into(),
-        cpu: "max".into(),
-        seed: crate::qemu::DEFAULT_SEED,
-        timeout: Duration::from_secs(if epoch < 1_000_000 { 2400 } else { 600 }),
-        echo: false,
-    }
+    let timeout = Duration::from_secs(if epoch < 1_000_000 { 2400 } else { 600 });
+    BoardOptions::suite(image, bundle, epoch, timeout)
 }
 
 fn dir() -> PathBuf {
@@ -55,10 +47,10 @@ fn console(path: &Path) -> Result<String> {
 fn record_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, expect: &str) -> Result<String> {
     let r = linkhost::record(log, &options(image, bundle, epoch))?;
     let text = console(&linkhost::beside(log, ".console.txt"))?;
-    if r.outcome.exit_code != Some(0) {
+    if r.outcome.exit_code() != Some(0) {
         bail!(
             "recording ended with {:?}; console {}",
-            r.outcome.exit_code,
+            r.outcome.exit_code(),
             linkhost::beside(log, ".console.txt").display()
         );
     }
@@ -74,10 +66,10 @@ fn replay_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, recorded: &st
     let r = linkhost::replay(log, &options(image, bundle, epoch))?;
     let path = linkhost::beside(log, ".replay.console.txt");
     let text = console(&path)?;
-    if r.outcome.exit_code != Some(0) {
+    if r.outcome.exit_code() != Some(0) {
         bail!(
             "replay ended with {:?}; console {}",
-            r.outcome.exit_code,
+            r.outcome.exit_code(),
             path.display()
         );
     }
@@ -152,10 +144,10 @@ pub fn run(
             let r = linkhost::replay(&bad, &options(image, bundle, epoch))?;
             let path = linkhost::beside(&bad, ".replay.console.txt");
             let text = console(&path)?;
-            if r.outcome.exit_code != Some(6) {
+            if r.outcome.exit_code() != Some(6) {
                 bail!(
                     "replay of a changed log ended with {:?}, not 6 (divergence); console {}",
-                    r.outcome.exit_code,
+                    r.outcome.exit_code(),
                     path.display()
                 );
             }
@@ -256,7 +248,7 @@ pub fn run(
             let path = dir().join(format!("{name}.console.txt"));
             std::fs::copy(linkhost::beside(log, ".replay.console.txt"), &path)?;
             let text = console(&path)?;
-            if r.outcome.exit_code != Some(4) {
+            if r.outcome.exit_code() != Some(4) {
                 bail!(
                     "{}, expected status 4 (refused pairing); console {}",
                     r.outcome.describe(),

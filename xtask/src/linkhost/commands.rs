@@ -2,10 +2,11 @@
 //! and the `cargo xtask record` / `replay` commands that print them; the
 //! files they write sit beside the log ([`beside`]).
 
-use super::board::{BoardOptions, with_board};
+use super::board::with_board;
 use super::feeder::{Fed, replay_over};
 use super::recorder::{Recorded, record_over};
 use super::report::{board_report, describe_outcome, describe_refusal, describe_stats, finished};
+use crate::board_options::BoardOptions;
 use crate::recording::{Log, Summary, guest_lines};
 use crate::runner::Outcome;
 use anyhow::{Context, Result, anyhow, bail};
@@ -93,7 +94,7 @@ pub struct ReplayReport {
 impl ReplayReport {
     /// QEMU's exit status (`None` if killed).
     pub fn status(&self) -> Option<i32> {
-        self.outcome.exit_code
+        self.outcome.exit_code()
     }
 }
 

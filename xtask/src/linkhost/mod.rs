@@ -25,7 +25,8 @@ pub(crate) mod socket;
 #[cfg(test)]
 mod testing;
 
-pub use board::{BoardOptions, with_board};
+pub use crate::board_options::BoardOptions;
+pub use board::with_board;
 pub use commands::{
     RecordReport, ReplayReport, beside, record, record_command, replay, replay_command,
 };
