@@ -4,12 +4,14 @@
 //! the replay must refuse at the right epoch; the bare-metal test guest
 //! under record and replay (it checks from the inside that the PMU, the
 //! hypervisor's epoch counter, is hidden and unusable, and prints the RNDR
-//! values it draws, which the replay must reproduce); and replays by a
+//! values it draws, which the replay must reproduce); replays by a
 //! board that differs from the recording one (epoch length, memory, CPU,
-//! guest, seed), each refused at pairing with its reason.
+//! guest, seed), each refused at pairing with its reason; and a replay
+//! whose feeder dies half way, which the board must report as its peer
+//! gone (status 7), never as a divergence.
 
 use crate::image::Image;
-use crate::linkhost::{self, BoardOptions};
+use crate::linkhost::{self, BoardOptions, Vanish};
 use crate::recording;
 use crate::{guest, paths};
 use anyhow::{Context, Result, bail};
@@ -26,6 +28,9 @@ pub const LONG_EPOCHS: [u64; 2] = [10_000, 100_000];
 
 /// How a refusal scenario makes the replaying board differ.
 type ChangeBoard = fn(&mut BoardOptions<'_>);
+
+/// The scenario whose feeder dies half way.
+const FEEDER_DIES: &str = "replay-feeder-dies-board-says-peer-gone";
 
 /// What the test guest prints when every check passed.
 const TEST_GUEST_PASSED: &str = "test-guest: 12 passed, 0 failed";
@@ -81,6 +86,48 @@ fn replay_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, recorded: &st
     }
     recording::compare_consoles(recorded, &text)
         .map_err(|e| anyhow::anyhow!("{e}; console {}", path.display()))
+}
+
+/// Replays `log` with a feeder that dies (closes its socket, as a killed
+/// host program's does) once half the log is acknowledged: the board must
+/// stop with status 7 and say its peer is gone, and xtask must say "peer
+/// gone"; neither may speak of a divergence.
+fn feeder_dies(image: &Image, bundle: &Path, log: &Path) -> Result<()> {
+    let half = recording::Log::read(log)?.messages.len() / 2;
+    let mut o = options(image, bundle, 10_000);
+    o.timeout = Duration::from_secs(120);
+    let r = linkhost::replay_with(log, &o, Vanish::AfterAcked(half))?;
+    let path = dir().join(format!("{FEEDER_DIES}.console.txt"));
+    std::fs::copy(linkhost::beside(log, ".replay.console.txt"), &path)?;
+    let text = console(&path)?;
+    if r.outcome.exit_code() != Some(7) {
+        bail!(
+            "{}, expected status 7 (the peer is gone); console {}",
+            r.outcome.describe(),
+            path.display()
+        );
+    }
+    if !text.contains("hypervisor: link: the peer is gone (epoch ") {
+        bail!(
+            "the board did not say its peer is gone; console {}",
+            path.display()
+        );
+    }
+    let said = match linkhost::replay_verdict(&r) {
+        Ok(()) => bail!("xtask took a replay cut short for a finished one"),
+        Err(e) => format!("{e:#}"),
+    };
+    if !said.starts_with("peer gone: ") {
+        bail!("xtask said `{said}`, not that the peer is gone");
+    }
+    if text.contains("divergence") || said.contains("diverge") {
+        bail!(
+            "a gone peer was reported as a divergence (xtask: `{said}`); console {}",
+            path.display()
+        );
+    }
+    println!("  {said}");
+    Ok(())
 }
 
 /// Runs the suite; prints one line per scenario; returns (passed, failed).
@@ -166,7 +213,7 @@ pub fn run(
     let log = dir().join("test-guest.log");
     let name = "record-replay-test-guest-pmu-hidden-rndr-equal";
     let mut test_guest_log = None;
-    if wanted(name) || wanted("replay-refuses") {
+    if wanted(name) || wanted("replay-refuses") || wanted(FEEDER_DIES) {
         let t = Instant::now();
         let r = (|| {
             let _ = std::fs::remove_file(&log);
@@ -192,6 +239,15 @@ pub fn run(
         } else if let Err(e) = r {
             report("record-test-guest-for-refusals", t, Err(e));
         }
+    }
+
+    if wanted(FEEDER_DIES) {
+        let t = Instant::now();
+        let r = test_guest_log
+            .as_deref()
+            .context("no test-guest recording to replay (its scenario failed)")
+            .and_then(|log| feeder_dies(image, test_guest_bundle, log));
+        report(FEEDER_DIES, t, r);
     }
 
     // A replaying board that differs from the recording one in what the
