@@ -13,8 +13,10 @@
 use crate::image::Image;
 use crate::linkhost::{self, BoardOptions, Vanish};
 use crate::recording;
+use crate::runner::Outcome;
 use crate::{guest, paths};
 use anyhow::{Context, Result, bail};
+use el2_hypervisor::exit::ExitStatus;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,20 @@ fn options<'a>(image: &'a Image, bundle: &'a Path, epoch: u64) -> BoardOptions<'
     BoardOptions::suite(image, bundle, epoch, timeout)
 }
 
+/// Checks that a board ended with `status`, naming its console if not.
+fn expect_status(out: &Outcome, status: ExitStatus, console: &Path) -> Result<()> {
+    if out.exit_code() != Some(i32::from(status.code())) {
+        bail!(
+            "{}, expected status {} ({}); console {}",
+            out.describe(),
+            status.code(),
+            status.meaning(),
+            console.display()
+        );
+    }
+    Ok(())
+}
+
 fn dir() -> PathBuf {
     paths::out_dir().join("replay")
 }
@@ -52,13 +68,11 @@ fn console(path: &Path) -> Result<String> {
 fn record_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, expect: &str) -> Result<String> {
     let r = linkhost::record(log, &options(image, bundle, epoch))?;
     let text = console(&linkhost::beside(log, ".console.txt"))?;
-    if r.outcome.exit_code() != Some(0) {
-        bail!(
-            "recording ended with {:?}; console {}",
-            r.outcome.exit_code(),
-            linkhost::beside(log, ".console.txt").display()
-        );
-    }
+    expect_status(
+        &r.outcome,
+        ExitStatus::Success,
+        &linkhost::beside(log, ".console.txt"),
+    )?;
     if !text.contains(expect) {
         bail!("the recorded guest did not print `{expect}`");
     }
@@ -71,13 +85,7 @@ fn replay_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, recorded: &st
     let r = linkhost::replay(log, &options(image, bundle, epoch))?;
     let path = linkhost::beside(log, ".replay.console.txt");
     let text = console(&path)?;
-    if r.outcome.exit_code() != Some(0) {
-        bail!(
-            "replay ended with {:?}; console {}",
-            r.outcome.exit_code(),
-            path.display()
-        );
-    }
+    expect_status(&r.outcome, ExitStatus::Success, &path)?;
     if !text.contains("replay: complete: every epoch matched the log") {
         bail!(
             "the replaying board did not report a complete replay; console {}",
@@ -100,13 +108,7 @@ fn feeder_dies(image: &Image, bundle: &Path, log: &Path) -> Result<()> {
     let path = dir().join(format!("{FEEDER_DIES}.console.txt"));
     std::fs::copy(linkhost::beside(log, ".replay.console.txt"), &path)?;
     let text = console(&path)?;
-    if r.outcome.exit_code() != Some(7) {
-        bail!(
-            "{}, expected status 7 (the peer is gone); console {}",
-            r.outcome.describe(),
-            path.display()
-        );
-    }
+    expect_status(&r.outcome, ExitStatus::PeerGone, &path)?;
     if !text.contains("hypervisor: link: the peer is gone (epoch ") {
         bail!(
             "the board did not say its peer is gone; console {}",
@@ -191,13 +193,7 @@ pub fn run(
             let r = linkhost::replay(&bad, &options(image, bundle, epoch))?;
             let path = linkhost::beside(&bad, ".replay.console.txt");
             let text = console(&path)?;
-            if r.outcome.exit_code() != Some(6) {
-                bail!(
-                    "replay of a changed log ended with {:?}, not 6 (divergence); console {}",
-                    r.outcome.exit_code(),
-                    path.display()
-                );
-            }
+            expect_status(&r.outcome, ExitStatus::Divergence, &path)?;
             let want = format!("replay: divergence at epoch {at_epoch} ");
             if !text.contains(&want) {
                 bail!(
@@ -304,13 +300,7 @@ pub fn run(
             let path = dir().join(format!("{name}.console.txt"));
             std::fs::copy(linkhost::beside(log, ".replay.console.txt"), &path)?;
             let text = console(&path)?;
-            if r.outcome.exit_code() != Some(4) {
-                bail!(
-                    "{}, expected status 4 (refused pairing); console {}",
-                    r.outcome.describe(),
-                    path.display()
-                );
-            }
+            expect_status(&r.outcome, ExitStatus::BadConfiguration, &path)?;
             if !text.lines().any(|l| l.contains(want)) {
                 bail!(
                     "no `{want}` on the board's console; console {}",
