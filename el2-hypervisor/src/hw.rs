@@ -1,13 +1,17 @@
-//! What the library's exit code needs of the hardware, as a trait the
-//! board's arch layer implements (`arch/aarch64/hw.rs`) and host tests fake.
+//! What the library needs of the hardware, as traits the board's arch
+//! layer implements (`arch/aarch64/hw.rs`) and host tests fake.
 //!
 //! Only what library code uses is here: the list registers, which
 //! [`crate::vgic::ExitListRegisters`] reads and writes at every exit, and
 //! the physical counter and the EL2 timer, over which
-//! [`crate::vm_core::clock`] keeps guest time and sleeps. The epoch
-//! counter joins it when the code that uses it moves out of the board
-//! (the replica engine's board side, `runtime/replica.rs`, holds it
-//! today).
+//! [`crate::vm_core::clock`] keeps guest time, the board's clock in µs
+//! and sleeps ([`Hw`]); the epoch counter ([`EpochCounter`]); the console
+//! ([`Console`]); and, for the replica session
+//! ([`crate::replica::session`]), all of these with the link's transport
+//! ([`ReplicaHw`]).
+
+use core::fmt;
+use replication_link::transport::PacketTransport;
 
 /// The hardware one core's trap handling touches.
 pub trait Hw {
@@ -30,4 +34,60 @@ pub trait Hw {
 
     /// Waits for an interrupt (taken, at EL2, when the guest resumes).
     fn wait_for_interrupt(&mut self);
+}
+
+/// Counts guest instructions (EL0 and EL1 only) for one epoch at a time
+/// and raises an interrupt after the epoch's length.
+///
+/// Every method takes `&self`: the state is the hardware's registers.
+pub trait EpochCounter {
+    /// Guest instructions per epoch.
+    fn length(&self) -> u64;
+
+    /// Starts an epoch: the overflow comes after `length` guest
+    /// instructions.
+    fn start(&mut self);
+
+    /// Where the epoch in progress ends, in guest instructions: `length`,
+    /// or earlier after [`Self::end_at`].
+    fn end(&self) -> u64;
+
+    /// Moves the end of the epoch in progress to `count` guest
+    /// instructions (more than [`Self::elapsed`]: a timer deadline's
+    /// instruction, `replica::epoch_time`).
+    fn end_at(&mut self, count: u64);
+
+    /// Whether the epoch in progress ends before its full length.
+    fn ends_early(&self) -> bool {
+        self.end() < self.length()
+    }
+
+    /// Guest instructions retired since `start`.
+    fn elapsed(&self) -> u64;
+
+    /// Whether the counter overflowed (the epoch is over).
+    fn overflowed(&self) -> bool;
+
+    /// Lowers the overflow interrupt (the count goes on, and
+    /// [`Self::elapsed`] stays right until the next `start`).
+    fn clear_overflow(&self);
+}
+
+/// The board's console: the guest's output and the hypervisor's lines.
+pub trait Console {
+    /// The guest's console output, as the outside world sees it.
+    fn write_guest(&mut self, bytes: &[u8]);
+
+    /// One line of the hypervisor's (a newline follows it).
+    fn line(&mut self, line: fmt::Arguments<'_>);
+}
+
+/// What the replica session ([`crate::replica::session`]) needs of the
+/// board: the counter, timer and clock ([`Hw`]), the console, and the
+/// types of its epoch counter and of the link's transport.
+pub trait ReplicaHw: Hw + Console {
+    /// The epoch counter.
+    type Counter: EpochCounter;
+    /// What carries the replication link's packets.
+    type Transport: PacketTransport;
 }

@@ -5,8 +5,10 @@
 //! `docs/design.md`). This library holds everything that is pure logic —
 //! decoding syndromes, parsing options, building the guest's device tree
 //! and page tables, the system-register values, the vGIC model, the
-//! guest's device table and what each trap comes to (`trap`) — so that it
-//! builds and is unit-tested on the host. The binary (`src/main.rs`) adds the AArch64 layer (`arch/`):
+//! guest's device table and what each trap comes to (`trap`), the replica
+//! engine and the board's session around it (`replica`), over the
+//! hardware traits (`hw`) — so that it builds and is unit-tested on the
+//! host. The binary (`src/main.rs`) adds the AArch64 layer (`arch/`):
 //! boot, vectors, system registers, the guest entry.
 //!
 //! Principles: guest-controlled values are untrusted (a guest fault is

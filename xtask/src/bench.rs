@@ -43,7 +43,7 @@ pub fn guest_times(out: &Outcome, direct: bool) -> Result<GuestTimes> {
     let ended_well = if direct {
         out.qemu_exit == Some(0) && !out.timed_out
     } else {
-        out.exit_code == Some(0)
+        out.exit_code() == Some(0)
     };
     if !ended_well {
         bail!("the run ended badly: {}", out.describe());

@@ -6,6 +6,7 @@
 //! demultiplexing) are unit-tested here.
 
 pub mod bench;
+pub mod board_options;
 pub mod console;
 pub mod cpio;
 pub mod guest;

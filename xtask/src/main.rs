@@ -91,6 +91,33 @@ struct EpochBoardArgs {
     cpu: String,
 }
 
+impl EpochBoardArgs {
+    /// The board's options (record, replay, each board of a pair), with
+    /// the command's seed, timeout in seconds (0: never) and echo.
+    fn options<'a>(
+        self,
+        image: &'a image::Image,
+        bundle: &'a std::path::Path,
+        seed: u64,
+        timeout_s: u64,
+        echo: bool,
+    ) -> xtask::linkhost::BoardOptions<'a> {
+        xtask::linkhost::BoardOptions {
+            image,
+            bundle,
+            epoch: self.epoch,
+            memory: self.memory,
+            cpu: self.cpu,
+            seed,
+            timeout: match timeout_s {
+                0 => Duration::MAX,
+                s => Duration::from_secs(s),
+            },
+            echo,
+        }
+    }
+}
+
 /// Options of `pair`.
 #[derive(clap::Args)]
 struct PairArgs {
@@ -278,13 +305,8 @@ fn pair(a: PairArgs) -> Result<()> {
         dir.display()
     ));
     let o = xtask::pair::PairOptions {
-        image: &img,
-        bundle: &bundle,
+        board: a.board.options(&img, &bundle, a.seed, a.timeout, !a.quiet),
         link: a.link,
-        epoch: a.board.epoch,
-        memory: a.board.memory,
-        cpu: a.board.cpu,
-        seed: a.seed,
         kills: a.kill,
         heartbeat_ms: a.heartbeat_ms,
         fail_ms: a.fail_ms,
@@ -293,11 +315,6 @@ fn pair(a: PairArgs) -> Result<()> {
             epoch: a.backup_epoch,
             board_options: String::new(),
         },
-        timeout: match a.timeout {
-            0 => Duration::MAX,
-            s => Duration::from_secs(s),
-        },
-        echo: !a.quiet,
         dir,
     };
     let out = xtask::pair::run(&o)?;
@@ -321,19 +338,7 @@ fn record_or_replay(a: LinkArgs, replay: bool) -> Result<()> {
     let Some(bundle) = a.guest.bundle()? else {
         bail!("record and replay need a guest (drop --no-guest)");
     };
-    let o = xtask::linkhost::BoardOptions {
-        image: &img,
-        bundle: &bundle,
-        epoch: a.board.epoch,
-        memory: a.board.memory,
-        cpu: a.board.cpu,
-        seed: a.seed,
-        timeout: match a.timeout {
-            0 => Duration::MAX,
-            s => Duration::from_secs(s),
-        },
-        echo: !a.quiet,
-    };
+    let o = a.board.options(&img, &bundle, a.seed, a.timeout, !a.quiet);
     if replay {
         xtask::linkhost::replay_command(&a.log, &o)
     } else {
@@ -379,7 +384,7 @@ fn run_board(a: RunArgs) -> Result<()> {
         transcript,
         extra_args: vec![],
     })?;
-    match out.exit_code {
+    match out.exit_code() {
         Some(0) => Ok(()),
         _ => bail!("{}", out.describe()),
     }

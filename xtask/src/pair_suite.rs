@@ -7,6 +7,7 @@
 //! fingerprint at one epoch), which stops while the primary runs on; and a
 //! mismatched pair, refused on both consoles.
 
+use crate::board_options::BoardOptions;
 use crate::guest;
 use crate::image::Image;
 use crate::pair::kill::{self, KillSpec, Trigger, When, Who};
@@ -22,19 +23,12 @@ pub const PRIMARY_KILL_SEEDS: [u64; 3] = [11, 12, 13];
 
 fn options<'a>(image: &'a Image, bundle: &'a Path, name: &str) -> PairOptions<'a> {
     PairOptions {
-        image,
-        bundle,
+        board: BoardOptions::suite(image, bundle, 1_000_000, Duration::from_secs(600)),
         link: LinkKind::Ethernet,
-        epoch: 1_000_000,
-        memory: "1G".into(),
-        cpu: "max".into(),
-        seed: crate::qemu::DEFAULT_SEED,
         kills: vec![],
         heartbeat_ms: None,
         fail_ms: None,
         backup: BackupOverrides::default(),
-        timeout: Duration::from_secs(600),
-        echo: false,
         dir: dir(name),
     }
 }
@@ -165,7 +159,7 @@ pub fn run(
             who: Who::Backup,
             when: When::Random,
         }];
-        o.seed = 21;
+        o.board.seed = 21;
         let r = pair::run(&o).and_then(|out| {
             expect_finisher(&out, Who::Primary, &o)?;
             merged_has_the_workload(&out)?;
@@ -177,7 +171,7 @@ pub fn run(
             }
             Ok(format!(
                 "seed {}: backup lost at epoch {}",
-                o.seed, lost.epoch
+                o.board.seed, lost.epoch
             ))
         });
         report(name, t, r);
@@ -196,7 +190,7 @@ pub fn run(
         }
         let t = Instant::now();
         let mut o = options(image, bundle, &name);
-        o.seed = seed;
+        o.board.seed = seed;
         let killer = if outside {
             // The same seeded epoch as `--kill primary@random` would pick,
             // watched for in the primary's console file as it grows.
@@ -206,7 +200,7 @@ pub fn run(
                     when: When::Random,
                 },
                 seed,
-                o.epoch,
+                o.board.epoch,
             ) else {
                 unreachable!("random kills are epochs")
             };
@@ -272,8 +266,8 @@ pub fn run(
         let t = Instant::now();
         let mut o = options(image, bundle, name);
         o.link = LinkKind::Serial;
-        o.epoch = 10_000_000;
-        o.timeout = Duration::from_secs(900);
+        o.board.epoch = 10_000_000;
+        o.board.timeout = Duration::from_secs(900);
         o.kills = kill_at
             .map(|n| KillSpec {
                 who: Who::Primary,
@@ -310,9 +304,9 @@ pub fn run(
     if wanted(name) {
         let t = Instant::now();
         let mut o = options(test_hooks, test_guest_bundle, name);
-        o.epoch = 2_000;
+        o.board.epoch = 2_000;
         o.backup.board_options = "tandem.selftest=diverge:5".into();
-        o.timeout = Duration::from_secs(300);
+        o.board.timeout = Duration::from_secs(300);
         let r = pair::run(&o).and_then(|out| {
             expect_finisher(&out, Who::Primary, &o)?;
             let b = &out.seen[Who::Backup.index()];
@@ -346,7 +340,7 @@ pub fn run(
         let t = Instant::now();
         let mut o = options(image, bundle, name);
         o.backup.seed = Some(crate::qemu::DEFAULT_SEED + 1);
-        o.timeout = Duration::from_secs(120);
+        o.board.timeout = Duration::from_secs(120);
         let r = pair::run(&o).and_then(|out| {
             for who in Who::BOTH {
                 let s = &out.seen[who.index()];

@@ -4,15 +4,19 @@
 //! the replay must refuse at the right epoch; the bare-metal test guest
 //! under record and replay (it checks from the inside that the PMU, the
 //! hypervisor's epoch counter, is hidden and unusable, and prints the RNDR
-//! values it draws, which the replay must reproduce); and replays by a
+//! values it draws, which the replay must reproduce); replays by a
 //! board that differs from the recording one (epoch length, memory, CPU,
-//! guest, seed), each refused at pairing with its reason.
+//! guest, seed), each refused at pairing with its reason; and a replay
+//! whose feeder dies half way, which the board must report as its peer
+//! gone (status 7), never as a divergence.
 
 use crate::image::Image;
-use crate::linkhost::{self, BoardOptions};
+use crate::linkhost::{self, BoardOptions, Vanish};
 use crate::recording;
+use crate::runner::Outcome;
 use crate::{guest, paths};
 use anyhow::{Context, Result, bail};
+use el2_hypervisor::exit::ExitStatus;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -27,20 +31,29 @@ pub const LONG_EPOCHS: [u64; 2] = [10_000, 100_000];
 /// How a refusal scenario makes the replaying board differ.
 type ChangeBoard = fn(&mut BoardOptions<'_>);
 
+/// The scenario whose feeder dies half way.
+const FEEDER_DIES: &str = "replay-feeder-dies-board-says-peer-gone";
+
 /// What the test guest prints when every check passed.
 const TEST_GUEST_PASSED: &str = "test-guest: 12 passed, 0 failed";
 
 fn options<'a>(image: &'a Image, bundle: &'a Path, epoch: u64) -> BoardOptions<'a> {
-    BoardOptions {
-        image,
-        bundle,
-        epoch,
-        memory: "1G".into(),
-        cpu: "max".into(),
-        seed: crate::qemu::DEFAULT_SEED,
-        timeout: Duration::from_secs(if epoch < 1_000_000 { 2400 } else { 600 }),
-        echo: false,
+    let timeout = Duration::from_secs(if epoch < 1_000_000 { 2400 } else { 600 });
+    BoardOptions::suite(image, bundle, epoch, timeout)
+}
+
+/// Checks that a board ended with `status`, naming its console if not.
+fn expect_status(out: &Outcome, status: ExitStatus, console: &Path) -> Result<()> {
+    if out.exit_code() != Some(i32::from(status.code())) {
+        bail!(
+            "{}, expected status {} ({}); console {}",
+            out.describe(),
+            status.code(),
+            status.meaning(),
+            console.display()
+        );
     }
+    Ok(())
 }
 
 fn dir() -> PathBuf {
@@ -55,13 +68,11 @@ fn console(path: &Path) -> Result<String> {
 fn record_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, expect: &str) -> Result<String> {
     let r = linkhost::record(log, &options(image, bundle, epoch))?;
     let text = console(&linkhost::beside(log, ".console.txt"))?;
-    if r.outcome.exit_code != Some(0) {
-        bail!(
-            "recording ended with {:?}; console {}",
-            r.outcome.exit_code,
-            linkhost::beside(log, ".console.txt").display()
-        );
-    }
+    expect_status(
+        &r.outcome,
+        ExitStatus::Success,
+        &linkhost::beside(log, ".console.txt"),
+    )?;
     if !text.contains(expect) {
         bail!("the recorded guest did not print `{expect}`");
     }
@@ -74,13 +85,7 @@ fn replay_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, recorded: &st
     let r = linkhost::replay(log, &options(image, bundle, epoch))?;
     let path = linkhost::beside(log, ".replay.console.txt");
     let text = console(&path)?;
-    if r.outcome.exit_code != Some(0) {
-        bail!(
-            "replay ended with {:?}; console {}",
-            r.outcome.exit_code,
-            path.display()
-        );
-    }
+    expect_status(&r.outcome, ExitStatus::Success, &path)?;
     if !text.contains("replay: complete: every epoch matched the log") {
         bail!(
             "the replaying board did not report a complete replay; console {}",
@@ -89,6 +94,42 @@ fn replay_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, recorded: &st
     }
     recording::compare_consoles(recorded, &text)
         .map_err(|e| anyhow::anyhow!("{e}; console {}", path.display()))
+}
+
+/// Replays `log` with a feeder that dies (closes its socket, as a killed
+/// host program's does) once half the log is acknowledged: the board must
+/// stop with status 7 and say its peer is gone, and xtask must say "peer
+/// gone"; neither may speak of a divergence.
+fn feeder_dies(image: &Image, bundle: &Path, log: &Path) -> Result<()> {
+    let half = recording::Log::read(log)?.messages.len() / 2;
+    let mut o = options(image, bundle, 10_000);
+    o.timeout = Duration::from_secs(120);
+    let r = linkhost::replay_with(log, &o, Vanish::AfterAcked(half))?;
+    let path = dir().join(format!("{FEEDER_DIES}.console.txt"));
+    std::fs::copy(linkhost::beside(log, ".replay.console.txt"), &path)?;
+    let text = console(&path)?;
+    expect_status(&r.outcome, ExitStatus::PeerGone, &path)?;
+    if !text.contains("hypervisor: link: the peer is gone (epoch ") {
+        bail!(
+            "the board did not say its peer is gone; console {}",
+            path.display()
+        );
+    }
+    let said = match linkhost::replay_verdict(&r) {
+        Ok(()) => bail!("xtask took a replay cut short for a finished one"),
+        Err(e) => format!("{e:#}"),
+    };
+    if !said.starts_with("peer gone: ") {
+        bail!("xtask said `{said}`, not that the peer is gone");
+    }
+    if text.contains("divergence") || said.contains("diverge") {
+        bail!(
+            "a gone peer was reported as a divergence (xtask: `{said}`); console {}",
+            path.display()
+        );
+    }
+    println!("  {said}");
+    Ok(())
 }
 
 /// Runs the suite; prints one line per scenario; returns (passed, failed).
@@ -152,13 +193,7 @@ pub fn run(
             let r = linkhost::replay(&bad, &options(image, bundle, epoch))?;
             let path = linkhost::beside(&bad, ".replay.console.txt");
             let text = console(&path)?;
-            if r.outcome.exit_code != Some(6) {
-                bail!(
-                    "replay of a changed log ended with {:?}, not 6 (divergence); console {}",
-                    r.outcome.exit_code,
-                    path.display()
-                );
-            }
+            expect_status(&r.outcome, ExitStatus::Divergence, &path)?;
             let want = format!("replay: divergence at epoch {at_epoch} ");
             if !text.contains(&want) {
                 bail!(
@@ -174,7 +209,7 @@ pub fn run(
     let log = dir().join("test-guest.log");
     let name = "record-replay-test-guest-pmu-hidden-rndr-equal";
     let mut test_guest_log = None;
-    if wanted(name) || wanted("replay-refuses") {
+    if wanted(name) || wanted("replay-refuses") || wanted(FEEDER_DIES) {
         let t = Instant::now();
         let r = (|| {
             let _ = std::fs::remove_file(&log);
@@ -200,6 +235,15 @@ pub fn run(
         } else if let Err(e) = r {
             report("record-test-guest-for-refusals", t, Err(e));
         }
+    }
+
+    if wanted(FEEDER_DIES) {
+        let t = Instant::now();
+        let r = test_guest_log
+            .as_deref()
+            .context("no test-guest recording to replay (its scenario failed)")
+            .and_then(|log| feeder_dies(image, test_guest_bundle, log));
+        report(FEEDER_DIES, t, r);
     }
 
     // A replaying board that differs from the recording one in what the
@@ -256,13 +300,7 @@ pub fn run(
             let path = dir().join(format!("{name}.console.txt"));
             std::fs::copy(linkhost::beside(log, ".replay.console.txt"), &path)?;
             let text = console(&path)?;
-            if r.outcome.exit_code != Some(4) {
-                bail!(
-                    "{}, expected status 4 (refused pairing); console {}",
-                    r.outcome.describe(),
-                    path.display()
-                );
-            }
+            expect_status(&r.outcome, ExitStatus::BadConfiguration, &path)?;
             if !text.lines().any(|l| l.contains(want)) {
                 bail!(
                     "no `{want}` on the board's console; console {}",

@@ -34,10 +34,6 @@ pub struct BoardRun<'a> {
 /// How it ended.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The board's exit status (`el2_hypervisor::exit`), from the exit
-    /// record on its console; `None` if QEMU ended without one (killed,
-    /// timed out, a QEMU error, or a damaged record): see [`Outcome::describe`].
-    pub exit_code: Option<i32>,
     /// QEMU's own exit code; `None` if it was killed by a signal.
     pub qemu_exit: Option<i32>,
     /// What the exit record said: `None` no record, `Some(None)` a damaged one.
@@ -142,10 +138,6 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
     std::fs::write(&board.transcript, format!("$ {command_line}\n{console}"))?;
     let qemu_exit = status.and_then(|s| s.code());
     Ok(Outcome {
-        exit_code: match (qemu_exit, record) {
-            (Some(0), Some(Some(s))) if !timed_out => Some(i32::from(s)),
-            _ => None,
-        },
         qemu_exit,
         record,
         timed_out,
@@ -166,6 +158,16 @@ fn mark_lines(console: &str, before: usize, now: Duration, lines: &mut Vec<(Dura
 }
 
 impl Outcome {
+    /// The board's exit status (`el2_hypervisor::exit`), from the exit
+    /// record on its console; `None` if QEMU ended without one (killed,
+    /// timed out, a QEMU error, or a damaged record): see [`Outcome::describe`].
+    pub fn exit_code(&self) -> Option<i32> {
+        match (self.qemu_exit, self.record) {
+            (Some(0), Some(Some(s))) if !self.timed_out => Some(i32::from(s)),
+            _ => None,
+        }
+    }
+
     /// How the run ended, in words: the board's status and its meaning, or
     /// why there is none.
     pub fn describe(&self) -> String {

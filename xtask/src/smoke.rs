@@ -329,7 +329,7 @@ fn run_one(
             keep()
         );
     }
-    if out.exit_code != Some(s.exit_code) {
+    if out.exit_code() != Some(s.exit_code) {
         bail!(
             "{}, expected status {}; {}",
             out.describe(),

@@ -117,7 +117,7 @@ mod tests {
         })?;
         let console = out.console.as_str();
         println!("{console}");
-        assert_eq!(out.exit_code, Some(0), "{}", out.describe());
+        assert_eq!(out.exit_code(), Some(0), "{}", out.describe());
         let mut lines = console.lines();
         for check in CHECKS {
             let want = format!("test-guest: {check} ... PASS");

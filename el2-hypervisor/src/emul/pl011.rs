@@ -122,7 +122,7 @@ impl Pl011 {
         let rx = self
             .rx
             .iter()
-            .fold(crate::replica::digest::fnv1a64(&[]), |h, b| {
+            .fold(crate::replica::digest::FNV1A64_OFFSET, |h, b| {
                 crate::replica::digest::fnv1a64_continue(h, &[*b])
             });
         [

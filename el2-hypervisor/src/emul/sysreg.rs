@@ -50,6 +50,19 @@ pub struct SysRegAccess {
 }
 
 impl SysRegAccess {
+    /// An access of `reg` through general register `rt`: MRS when `read`.
+    pub const fn new(reg: SysReg, rt: u8, read: bool) -> Self {
+        Self {
+            op0: reg.op0,
+            op1: reg.op1,
+            crn: reg.crn,
+            crm: reg.crm,
+            op2: reg.op2,
+            rt,
+            read,
+        }
+    }
+
     /// The register accessed, for matching against the constants here.
     pub const fn reg(&self) -> SysReg {
         SysReg::new(self.op0, self.op1, self.crn, self.crm, self.op2)

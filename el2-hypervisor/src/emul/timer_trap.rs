@@ -108,15 +108,7 @@ mod tests {
     use super::*;
 
     fn access(r: SysReg, read: bool) -> SysRegAccess {
-        SysRegAccess {
-            op0: r.op0,
-            op1: r.op1,
-            crn: r.crn,
-            crm: r.crm,
-            op2: r.op2,
-            rt: 0,
-            read,
-        }
+        SysRegAccess::new(r, 0, read)
     }
 
     #[test]

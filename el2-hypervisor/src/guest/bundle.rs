@@ -42,6 +42,8 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::replica::digest::{FNV1A64_OFFSET, fnv1a64, fnv1a64_continue};
+
 /// The bundle's first eight bytes.
 pub const MAGIC: [u8; 8] = *b"TANDEMG1";
 /// The format version this module writes and reads.
@@ -224,31 +226,16 @@ impl Bundle<'_> {
     }
 }
 
-/// FNV-1a 64: the offset basis.
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-/// FNV-1a 64: the prime.
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-
-/// FNV-1a 64 (<http://www.isthe.com/chongo/tech/comp/fnv/>), continued
-/// from `state`.
-fn fnv1a(mut state: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        state ^= u64::from(b);
-        state = state.wrapping_mul(FNV_PRIME);
-    }
-    state
-}
-
 /// The identity of a guest image: FNV-1a 64 over, in order, the kernel's
 /// length (u64 little endian), the kernel, the initramfs' length, the
 /// initramfs, the command line's length and the command line. The lengths
 /// make the boundaries count; the header layout does not enter the hash.
 /// Not a cryptographic hash: it tells accidental differences apart.
 pub fn image_hash(kernel: &[u8], initramfs: &[u8], cmdline: &str) -> u64 {
-    let mut h = FNV_OFFSET;
+    let mut h = FNV1A64_OFFSET;
     for part in [kernel, initramfs, cmdline.as_bytes()] {
-        h = fnv1a(h, &(part.len() as u64).to_le_bytes());
-        h = fnv1a(h, part);
+        h = fnv1a64_continue(h, &(part.len() as u64).to_le_bytes());
+        h = fnv1a64_continue(h, part);
     }
     h
 }
@@ -257,9 +244,9 @@ pub fn image_hash(kernel: &[u8], initramfs: &[u8], cmdline: &str) -> u64 {
 fn header_check(header: &[u8]) -> u64 {
     let (before, rest) = header.split_at(field::HEADER_CHECK.min(header.len()));
     let after = rest.get(8..).unwrap_or(&[]);
-    let h = fnv1a(FNV_OFFSET, before);
-    let h = fnv1a(h, &[0; 8]);
-    fnv1a(h, after)
+    let h = fnv1a64(before);
+    let h = fnv1a64_continue(h, &[0; 8]);
+    fnv1a64_continue(h, after)
 }
 
 /// Writes a version-1 bundle.

@@ -7,16 +7,20 @@
 
 use core::fmt::Write;
 
-/// FNV-1a 64 offset basis and prime.
-const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const PRIME: u64 = 0x0000_0100_0000_01b3;
+/// FNV-1a 64 (<http://www.isthe.com/chongo/tech/comp/fnv/>): the offset
+/// basis (the state before any byte) and the prime. The one definition of
+/// the hypervisor's FNV: the handshake's digests, the guest bundle's
+/// hashes, the vGIC's and the PL011's state and the state fingerprint
+/// (word-wise) all use these.
+pub const FNV1A64_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+pub const FNV1A64_PRIME: u64 = 0x0000_0100_0000_01b3;
 
 /// FNV-1a 64 of `bytes`, continuing from `state`.
 pub const fn fnv1a64_continue(mut state: u64, bytes: &[u8]) -> u64 {
     let mut i = 0;
     while i < bytes.len() {
         state ^= bytes[i] as u64;
-        state = state.wrapping_mul(PRIME);
+        state = state.wrapping_mul(FNV1A64_PRIME);
         i += 1;
     }
     state
@@ -24,7 +28,7 @@ pub const fn fnv1a64_continue(mut state: u64, bytes: &[u8]) -> u64 {
 
 /// FNV-1a 64 of `bytes`.
 pub const fn fnv1a64(bytes: &[u8]) -> u64 {
-    fnv1a64_continue(OFFSET, bytes)
+    fnv1a64_continue(FNV1A64_OFFSET, bytes)
 }
 
 /// A 32-byte link digest holding `v`.

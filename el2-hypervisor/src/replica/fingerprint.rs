@@ -2,6 +2,8 @@
 //! hash the same things in the same order, so equal fingerprints mean the
 //! same vCPU state (and, round-robin, the same memory).
 
+use super::digest::{FNV1A64_OFFSET, FNV1A64_PRIME};
+
 /// The vCPU state that is hashed: general registers, PC, PSTATE, the EL1
 /// system registers that define the guest's context, its FP/SIMD
 /// registers, and its (virtual) GIC CPU interface.
@@ -84,10 +86,10 @@ impl Default for Fingerprint {
 
 impl Fingerprint {
     pub const fn new() -> Self {
-        Self(0xcbf2_9ce4_8422_2325)
+        Self(FNV1A64_OFFSET)
     }
     pub fn word(&mut self, w: u64) {
-        self.0 = (self.0 ^ w).wrapping_mul(0x0000_0100_0000_01b3);
+        self.0 = (self.0 ^ w).wrapping_mul(FNV1A64_PRIME);
     }
     pub fn words(&mut self, ws: &[u64]) {
         for &w in ws {

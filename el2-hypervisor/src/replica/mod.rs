@@ -12,7 +12,10 @@
 //! checks everything else against it: [`replay`] says what differs.
 //! The contract with the host tools is `docs/record-replay.md`. The
 //! output rule of a live pair (the primary holds output until the backup
-//! has the log before it) is [`output`].
+//! has the log before it) is [`output`]; the roles' decisions are the
+//! [`engine`]'s, and what a board does around it (the link, the console,
+//! epochs, status lines, a takeover) is the [`session`], over the
+//! hardware traits of [`crate::hw`].
 
 pub mod digest;
 pub mod engine;
@@ -23,6 +26,7 @@ pub mod link_timing;
 pub mod output;
 pub mod pair_lines;
 pub mod replay;
+pub mod session;
 #[cfg(test)]
 mod sim;
 pub mod stop;

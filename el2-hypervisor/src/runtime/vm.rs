@@ -2,12 +2,12 @@
 //! traps. One vCPU; all state lives in [`VM`], touched only from trap
 //! handlers on the one core with exceptions masked.
 
-use super::link_port::LinkPort;
-use super::replica::{BoundaryReason, Epochs};
 use crate::arch::console::{self, println};
 use crate::arch::el2_regs::{self, El1Exception};
 use crate::arch::exceptions::{self, TrapFrame};
 use crate::arch::hw::Core;
+use crate::arch::link;
+use crate::arch::pmu::CycleCounter;
 use crate::arch::virtio_net::VirtioNet;
 use crate::arch::{gicv3, power, sysreg, timer};
 use board_support::{BoardInfo, GicVersion as BoardGic, Region};
@@ -23,13 +23,14 @@ use el2_hypervisor::emul::vtimer::GuestTimers;
 use el2_hypervisor::esr::{self, ExceptionClass};
 use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::guest::{bundle, dtb as guest_dtb, layout};
-use el2_hypervisor::hw::Hw;
+use el2_hypervisor::hw::{EpochCounter, Hw};
 use el2_hypervisor::mem::{PageTable, Stage2, Stage2Attrs, TablePool, vtcr_el2, vttbr_el2};
 use el2_hypervisor::options::{Deadlines, LinkMedium, Mode, Options};
 use el2_hypervisor::replica::digest::{self, PairingConfig};
 use el2_hypervisor::replica::epoch_stats::EpochStats;
 use el2_hypervisor::replica::fingerprint::{self, Fingerprint, VcpuState};
 use el2_hypervisor::replica::link_timing;
+use el2_hypervisor::replica::session::{self, BoundaryReason};
 use el2_hypervisor::stats::{TrapCounts, TrapKind};
 use el2_hypervisor::vgic::{GicVersion, MAX_LIST_REGISTERS, Vgic, VgicConfig};
 use el2_hypervisor::vm_core::clock::GuestClock;
@@ -62,6 +63,10 @@ struct Vm {
     /// Epochs and the log (record, replay, or `tandem.epoch` in free mode).
     epochs: Option<Epochs>,
 }
+
+/// Epochs and the log on this board: the library's replica session over
+/// this core.
+type Epochs = session::Epochs<Core>;
 
 static VM: Mutex<Option<Vm>> = Mutex::new(None);
 
@@ -252,7 +257,9 @@ pub fn start(
     if let Some(vm) = VM.lock().as_mut()
         && let Some(ep) = vm.epochs.as_mut()
     {
-        ep.establish();
+        if let Err(status) = ep.establish() {
+            power::stop(status);
+        }
         println!(
             "hypervisor: epochs of {} guest instructions ({:?})",
             ep.counter.length(),
@@ -302,7 +309,13 @@ fn epochs_for(
         return None;
     }
     if !opts.mode.has_link() {
-        let mut epochs = Epochs::new(opts.mode, opts.epoch, None, opts.timing);
+        let mut epochs = Epochs::new(
+            opts.mode,
+            CycleCounter::new(opts.epoch),
+            Core,
+            None,
+            opts.timing,
+        );
         epochs.deadlines = opts.deadlines;
         return Some(epochs);
     }
@@ -353,7 +366,7 @@ fn epochs_for(
             };
             // SAFETY: the DTB names this PL011; it is not the console and the
             // guest never sees it (the guest DTB has only the console).
-            unsafe { LinkPort::serial(uart.region.base, hello, timing) }
+            unsafe { link::serial(uart.region.base, hello, timing) }
         }
         LinkMedium::Ethernet => {
             let slots: heapless::Vec<(u64, u64), { board_support::dtb::MAX_VIRTIO_SLOTS }> =
@@ -361,7 +374,7 @@ fn epochs_for(
             // SAFETY: the DTB names these virtio-mmio slots; the hypervisor
             // alone drives them (the guest DTB has none, stage 2 maps none).
             match unsafe { VirtioNet::probe(&slots) } {
-                Ok(nic) => LinkPort::ethernet(nic, hello, timing),
+                Ok(nic) => link::ethernet(nic, hello, timing),
                 Err(e) => fail(
                     ExitStatus::BadConfiguration,
                     format_args!("tandem.link=ethernet: {e}"),
@@ -369,7 +382,13 @@ fn epochs_for(
             }
         }
     };
-    let mut epochs = Epochs::new(opts.mode, opts.epoch, Some(port), opts.timing);
+    let mut epochs = Epochs::new(
+        opts.mode,
+        CycleCounter::new(opts.epoch),
+        Core,
+        Some(port),
+        opts.timing,
+    );
     epochs.deadlines = opts.deadlines;
     epochs.ack = opts.ack;
     if cfg!(feature = "test-hooks")

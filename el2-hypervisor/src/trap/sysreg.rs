@@ -91,15 +91,7 @@ mod tests {
     };
 
     fn access(r: SysReg, read: bool) -> SysRegAccess {
-        SysRegAccess {
-            op0: r.op0,
-            op1: r.op1,
-            crn: r.crn,
-            crm: r.crm,
-            op2: r.op2,
-            rt: 2,
-            read,
-        }
+        SysRegAccess::new(r, 2, read)
     }
 
     fn timer(input: InputKind, r: SysReg, read_kind: TrapKind) -> SysRegRoute {

@@ -9,18 +9,17 @@
 use core::hash::Hasher;
 
 use super::{GicVersion, Vgic};
+use crate::replica::digest::{FNV1A64_OFFSET, fnv1a64_continue};
 
-/// FNV-1a, 64-bit: a small, fixed, keyless hash (no per-boot random key,
-/// unlike SipHash in std), so both boards compute the same value.
+/// FNV-1a, 64-bit (`replica::digest`'s) as a `Hasher`: a small, fixed,
+/// keyless hash (no per-boot random key, unlike SipHash in std), so both
+/// boards compute the same value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fnv1a64(u64);
 
 impl Fnv1a64 {
-    const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-
     pub const fn new() -> Self {
-        Fnv1a64(Self::OFFSET_BASIS)
+        Fnv1a64(FNV1A64_OFFSET)
     }
 }
 
@@ -32,9 +31,7 @@ impl Default for Fnv1a64 {
 
 impl Hasher for Fnv1a64 {
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(Self::PRIME);
-        }
+        self.0 = fnv1a64_continue(self.0, bytes);
     }
 
     fn finish(&self) -> u64 {

@@ -63,6 +63,29 @@ pub fn heartbeat_wake(hw: &impl Hw, heartbeat_ms: u64) -> u64 {
     hw.counter() + ticks.max(1)
 }
 
+/// The board's clock in microseconds (the physical counter): the
+/// replication link's time and the replica session's.
+pub fn now_us(hw: &impl Hw) -> u64 {
+    let f = hw.frequency().max(1);
+    ((u128::from(hw.counter()) * 1_000_000) / u128::from(f)) as u64
+}
+
+/// Counter ticks per microsecond (at least one).
+pub fn ticks_per_us(hw: &impl Hw) -> u64 {
+    (hw.frequency() / 1_000_000).max(1)
+}
+
+/// Sleeps for about a millisecond of the board's clock (a backup waiting
+/// for the log: its clock then follows host time under QEMU's
+/// `-icount ...,sleep=on`, and the host core is free for the primary).
+pub fn pause(hw: &mut impl Hw) {
+    let wake = heartbeat_wake(hw, 1);
+    sleep(hw, Some(wake));
+    // Disarmed, the timer's line drops and nothing is left pending for
+    // the guest's next run.
+    hw.arm_timer(None);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +163,36 @@ mod tests {
         arm_for_guest(&mut hw, c, None, 50);
         assert_eq!(hw.armed, [Some(90), None, None]);
         assert_eq!(hw.waits, 0);
+    }
+
+    #[test]
+    fn the_board_clock_is_the_counter_in_microseconds() {
+        let hw = Fake {
+            counter: 62_500_000 * 3 + 625,
+            frequency: 62_500_000,
+            ..Fake::default()
+        };
+        assert_eq!(now_us(&hw), 3_000_010);
+        assert_eq!(ticks_per_us(&hw), 62);
+        // No frequency: ticks are taken as µs rather than dividing by 0.
+        let zero = Fake {
+            counter: 7,
+            ..Fake::default()
+        };
+        assert_eq!(now_us(&zero), 7_000_000);
+        assert_eq!(ticks_per_us(&zero), 1);
+    }
+
+    #[test]
+    fn a_pause_sleeps_a_millisecond_then_disarms() {
+        let mut hw = Fake {
+            counter: 1_000,
+            frequency: 1_000_000,
+            ..Fake::default()
+        };
+        pause(&mut hw);
+        assert_eq!(hw.armed, [Some(2_000), None]);
+        assert_eq!(hw.waits, 1);
     }
 
     #[test]

@@ -3,34 +3,14 @@
 //! host's end run on the accepted connection, and the wait for QEMU.
 
 use super::socket::{SocketFile, socket_path};
-use crate::image::Image;
-use crate::qemu::{self, Vars};
+use crate::board_options::BoardOptions;
+use crate::qemu;
 use crate::runner::{self, BoardRun, Outcome};
 use anyhow::{Context, Result, anyhow};
 use std::io::ErrorKind;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
-
-/// One record or replay board run.
-pub struct BoardOptions<'a> {
-    /// The hypervisor image (`image::build(ImageKind::VIRT)`).
-    pub image: &'a Image,
-    /// The guest bundle.
-    pub bundle: &'a Path,
-    /// Guest instructions per epoch (`tandem.epoch`).
-    pub epoch: u64,
-    /// Board RAM, QEMU `-m` syntax.
-    pub memory: String,
-    /// QEMU `-cpu` (model and properties).
-    pub cpu: String,
-    /// QEMU `-seed` and `tandem.seed`.
-    pub seed: u64,
-    /// Kill QEMU after this long.
-    pub timeout: Duration,
-    /// Echo the board's console to stdout.
-    pub echo: bool,
-}
 
 /// Starts a board in `mode` with its link UART on a socket we listen on,
 /// runs `host` on the accepted connection (with a closure that says
@@ -56,18 +36,12 @@ pub fn with_board<T: Send>(
     let _cleanup = SocketFile(sock.clone());
     listener.set_nonblocking(true)?;
 
-    let mut vars = Vars::new();
-    vars.insert("IMAGE".into(), o.image.bin.display().to_string());
-    vars.insert("GIC".into(), "3".into());
-    vars.insert("CPU".into(), o.cpu.clone());
-    vars.insert("MEM".into(), o.memory.clone());
+    let mut vars = o.link_vars(&sock);
     qemu::set_board_cmdline(
         &mut vars,
         o.seed,
         &format!("tandem.mode={mode} tandem.epoch={}", o.epoch),
     );
-    vars.insert("BUNDLE".into(), o.bundle.display().to_string());
-    vars.insert("LINK_SOCK".into(), sock.display().to_string());
     let run = BoardRun {
         config: "virt-link",
         vars,

@@ -2,10 +2,11 @@
 //! and the `cargo xtask record` / `replay` commands that print them; the
 //! files they write sit beside the log ([`beside`]).
 
-use super::board::{BoardOptions, with_board};
-use super::feeder::{Fed, replay_over};
+use super::board::with_board;
+use super::feeder::{Fed, Vanish, replay_over};
 use super::recorder::{Recorded, record_over};
 use super::report::{board_report, describe_outcome, describe_refusal, describe_stats, finished};
+use crate::board_options::BoardOptions;
 use crate::recording::{Log, Summary, guest_lines};
 use crate::runner::Outcome;
 use anyhow::{Context, Result, anyhow, bail};
@@ -93,23 +94,32 @@ pub struct ReplayReport {
 impl ReplayReport {
     /// QEMU's exit status (`None` if killed).
     pub fn status(&self) -> Option<i32> {
-        self.outcome.exit_code
+        self.outcome.exit_code()
     }
 }
 
 /// `cargo xtask replay`: reads the log at `log`, runs a replaying board and
 /// feeds it the log; the console goes to `log` + `.replay.console.txt`.
 /// The board's verdict is in [`ReplayReport::status`]: 0 replay finished,
-/// 6 divergence, 4 refused pairing.
+/// 6 divergence, 4 refused pairing, 7 the peer gone ([`replay_verdict`]).
 ///
 /// # Errors
 /// The log does not parse, QEMU cannot start or times out, or the socket
 /// fails.
 pub fn replay(log_path: &Path, o: &BoardOptions<'_>) -> Result<ReplayReport> {
+    replay_with(log_path, o, Vanish::Never)
+}
+
+/// [`replay`] with a feeder that may vanish part way (`Vanish`): the
+/// board must then report its peer gone (status 7), not a divergence.
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_with(log_path: &Path, o: &BoardOptions<'_>, vanish: Vanish) -> Result<ReplayReport> {
     let log = Log::read(log_path)?;
     let console = beside(log_path, ".replay.console.txt");
     let (outcome, fed) = with_board("replay", o, console.clone(), |stream, done| {
-        replay_over(stream, &log, done)
+        replay_over(stream, &log, vanish, done)
     })?;
     let fed = fed.with_context(|| {
         format!(
@@ -169,7 +179,8 @@ pub fn record_command(log: &Path, o: &BoardOptions<'_>) -> Result<()> {
 ///
 /// # Errors
 /// As [`replay`]; also a divergence (status 6), a refused pairing
-/// (status 4), any other failure, or guest consoles that differ.
+/// (status 4), the peer gone (7), any other failure, or guest consoles
+/// that differ.
 pub fn replay_command(log: &Path, o: &BoardOptions<'_>) -> Result<()> {
     crate::util::step(&format!(
         "replaying {}: epochs of {} guest instructions; console {}",
@@ -195,27 +206,7 @@ pub fn replay_command(log: &Path, o: &BoardOptions<'_>) -> Result<()> {
     for l in board_report(&r.outcome.console) {
         println!("  board: {l}");
     }
-    match r.status() {
-        Some(0) => {}
-        Some(6) => bail!(
-            "the replay diverged from the recording (board status 6); console kept in {}",
-            r.console.display()
-        ),
-        Some(4) => bail!(
-            "the replaying board refused the log{} (board status 4): replay with the recording's --epoch, --memory, --cpu, --seed and guest options and the same hypervisor build; console kept in {}",
-            r.fed
-                .end
-                .refused
-                .map(|x| format!(": {}", describe_refusal(&x)))
-                .unwrap_or_default(),
-            r.console.display()
-        ),
-        _ => bail!(
-            "the replay failed: {}; console kept in {}",
-            describe_outcome(&r.outcome),
-            r.console.display()
-        ),
-    }
+    replay_verdict(&r)?;
     let recorded = beside(log, ".console.txt");
     match std::fs::read_to_string(&recorded) {
         Ok(text) => {
@@ -236,6 +227,43 @@ pub fn replay_command(log: &Path, o: &BoardOptions<'_>) -> Result<()> {
         ),
     }
     Ok(())
+}
+
+/// What a replay's board status means: `Ok` for a finished replay, else
+/// the error `cargo xtask replay` fails with: a divergence (status 6), a
+/// refused pairing (4), the peer gone (7: the feeder, or the link to it,
+/// failed; never a divergence), or another failure.
+///
+/// # Errors
+/// The replay did not finish.
+pub fn replay_verdict(r: &ReplayReport) -> Result<()> {
+    match r.status() {
+        Some(0) => Ok(()),
+        Some(6) => bail!(
+            "the replay diverged from the recording (board status 6); console kept in {}",
+            r.console.display()
+        ),
+        Some(4) => bail!(
+            "the replaying board refused the log{} (board status 4): replay with the recording's --epoch, --memory, --cpu, --seed and guest options and the same hypervisor build; console kept in {}",
+            r.fed
+                .end
+                .refused
+                .map(|x| format!(": {}", describe_refusal(&x)))
+                .unwrap_or_default(),
+            r.console.display()
+        ),
+        Some(7) => bail!(
+            "peer gone: the replaying board lost its feeder after {} of {} messages (board status 7); the log was checked as far as it came; console kept in {}",
+            r.fed.acked,
+            r.messages,
+            r.console.display()
+        ),
+        _ => bail!(
+            "the replay failed: {}; console kept in {}",
+            describe_outcome(&r.outcome),
+            r.console.display()
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The feeder (`cargo xtask replay`): sends a stored log, then the
-//! closing `Takeover`, to a replaying board over the link.
+//! closing `Takeover`, to a replaying board over the link; or, to test a
+//! board whose peer dies, only the log's first messages, and then it is
+//! gone ([`Vanish`]).
 
 use super::link::{HostLink, host_hello};
 use super::session::{self, LinkEnd, Session};
@@ -26,10 +28,24 @@ pub struct Fed {
     pub stats: Stats,
 }
 
+/// When the feeder stops: at the end of the log (it sends the
+/// `Takeover` and stays until the board is done), or, as a host program
+/// that dies part way, once the board has acknowledged this many of the
+/// log's messages (it sends no more and closes its socket).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vanish {
+    Never,
+    AfterAcked(usize),
+}
+
 /// The feeder's part of the poll loop: keeps the send window full from the
 /// log, then queues the `Takeover`, and tracks what the board acknowledged.
 struct Feeder<'a> {
     log: &'a Log,
+    /// Messages of the log it sends at most (all of them, unless it
+    /// vanishes; then no `Takeover` either).
+    limit: usize,
+    vanish: Vanish,
     takeover: Message,
     /// Messages in the log, as the link counts sequence numbers.
     total: u32,
@@ -42,7 +58,7 @@ impl Session for Feeder<'_> {
         let (log, fed) = (self.log, &mut self.fed);
         // Queue what the window takes; the rest waits for acknowledgements.
         let mut closed = false;
-        while fed.sent < log.messages.len() && !closed {
+        while fed.sent < self.limit && !closed {
             match link.send(log.messages[fed.sent].clone()) {
                 Ok(_) => fed.sent += 1,
                 Err(SendError::WindowFull) => break,
@@ -50,6 +66,7 @@ impl Session for Feeder<'_> {
             }
         }
         if fed.sent == log.messages.len()
+            && self.vanish == Vanish::Never
             && self.takeover_seq.is_none()
             && !closed
             && let Ok(seq) = link.send(self.takeover.clone())
@@ -68,20 +85,36 @@ impl Session for Feeder<'_> {
         self.fed.acked = link.link().acked().0.min(self.total) as usize;
         self.fed.takeover_acked = self.takeover_seq.is_some_and(|s| link.link().is_acked(s));
     }
+
+    fn finished(&self) -> bool {
+        matches!(self.vanish, Vanish::AfterAcked(_)) && self.fed.acked >= self.limit
+    }
 }
 
 /// The feeder over an accepted connection: introduces itself with the
 /// stored Hello's digests (role `Replayer`), sends every stored message in
 /// order, then `Takeover { epoch: last + 1 }`, and keeps the link up until
-/// the board closes it or `give_up` says it is gone.
+/// the board closes it or `give_up` says it is gone; with
+/// [`Vanish::AfterAcked`], it stops part way and drops the connection.
 ///
 /// # Errors
 /// A socket error.
-pub fn replay_over(stream: UnixStream, log: &Log, give_up: &dyn Fn() -> bool) -> Result<Fed> {
+pub fn replay_over(
+    stream: UnixStream,
+    log: &Log,
+    vanish: Vanish,
+    give_up: &dyn Fn() -> bool,
+) -> Result<Fed> {
     let transport = socket_transport(stream)?;
     let mut link = HostLink::new(host_hello(Role::Replayer, &log.hello), transport);
+    let limit = match vanish {
+        Vanish::Never => log.messages.len(),
+        Vanish::AfterAcked(n) => n.min(log.messages.len()),
+    };
     let mut feeder = Feeder {
         log,
+        limit,
+        vanish,
         takeover: Message::Takeover(Takeover {
             epoch: log.last_epoch() + 1,
             count: 0,
@@ -149,7 +182,10 @@ mod tests {
                 board_done.store(true, Ordering::SeqCst);
                 got
             });
-            let fed = replay_over(host_end, &log, &|| board_done.load(Ordering::SeqCst)).unwrap();
+            let fed = replay_over(host_end, &log, Vanish::Never, &|| {
+                board_done.load(Ordering::SeqCst)
+            })
+            .unwrap();
             (fed, board.join().unwrap())
         });
         let mut want = log.messages.clone();
@@ -159,6 +195,43 @@ mod tests {
         assert_eq!(fed.sent, log.messages.len());
         assert!(fed.takeover_sent);
         assert_eq!(fed.received, 0);
+    }
+
+    #[test]
+    fn a_vanishing_feeder_stops_part_way_without_a_takeover_and_closes() {
+        let (host_end, board_end) = UnixStream::pair().unwrap();
+        let log = Log {
+            hello: board_hello(Role::Primary),
+            messages: messages(6),
+        };
+        let n = 100;
+        assert!(log.messages.len() > n + 64);
+        let (fed, (got, closed)) = std::thread::scope(|s| {
+            let board = s.spawn(move || {
+                let mut b = Board::new(Role::Backup, board_end);
+                let deadline = Instant::now() + Duration::from_secs(20);
+                let mut got = Vec::new();
+                loop {
+                    assert!(Instant::now() < deadline, "board: the feeder never went");
+                    match b.link.poll() {
+                        Ok(Some(Event::Delivered(m))) => got.push(m),
+                        Ok(Some(Event::Established(_))) => {}
+                        Ok(Some(other)) => panic!("board: unexpected {other:?}"),
+                        Ok(None) => std::thread::sleep(Duration::from_micros(300)),
+                        // The feeder's end closed: it is gone.
+                        Err(e) => break (got, e.to_string()),
+                    }
+                }
+            });
+            // Never asked to give up: it ends by itself once acked.
+            let fed = replay_over(host_end, &log, Vanish::AfterAcked(n), &|| false).unwrap();
+            (fed, board.join().unwrap())
+        });
+        assert_eq!(got.len(), n, "messages the board got");
+        assert!(got == log.messages[..n], "not the log's first messages");
+        assert_eq!(closed, "link stream closed");
+        assert_eq!((fed.sent, fed.acked), (n, n));
+        assert!(!fed.takeover_sent);
     }
 
     #[test]
@@ -194,7 +267,10 @@ mod tests {
                 }
                 board_done.store(true, Ordering::SeqCst);
             });
-            replay_over(host_end, &log, &|| board_done.load(Ordering::SeqCst)).unwrap()
+            replay_over(host_end, &log, Vanish::Never, &|| {
+                board_done.load(Ordering::SeqCst)
+            })
+            .unwrap()
         });
         assert!(matches!(
             fed.end.refused,

@@ -25,11 +25,13 @@ pub(crate) mod socket;
 #[cfg(test)]
 mod testing;
 
-pub use board::{BoardOptions, with_board};
+pub use crate::board_options::BoardOptions;
+pub use board::with_board;
 pub use commands::{
     RecordReport, ReplayReport, beside, record, record_command, replay, replay_command,
+    replay_verdict, replay_with,
 };
-pub use feeder::{Fed, replay_over};
+pub use feeder::{Fed, Vanish, replay_over};
 pub use link::{HostLink, RECORD_REPLAY, wait_for_hello};
 pub use recorder::{Recorded, record_over};
 pub use report::{board_report, describe_outcome, describe_refusal, describe_stats, finished};

@@ -68,6 +68,13 @@ pub(super) trait Session {
 
     /// After each poll that did not end the session.
     fn after_poll(&mut self, _link: &HostLink) {}
+
+    /// Whether the session ends here, whatever the board does (a feeder
+    /// told to vanish part way: its socket then closes, as a dead host
+    /// program's would).
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 /// How [`run`] stopped, when the session itself did not fail.
@@ -130,6 +137,9 @@ pub(super) fn run(
             Err(e) => break Some(e),
         }
         session.after_poll(link);
+        if session.finished() {
+            break None;
+        }
     };
     Ok(Ended { end, socket_error })
 }

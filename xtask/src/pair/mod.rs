@@ -18,8 +18,8 @@ pub mod merge;
 pub mod report;
 pub mod watch;
 
+use crate::board_options::BoardOptions;
 use crate::console::table_from_elf;
-use crate::image::Image;
 use crate::paths;
 use crate::qemu::{self, Vars};
 use anyhow::{Context, Result};
@@ -67,21 +67,15 @@ pub struct BackupOverrides {
 
 /// Everything a pair run needs.
 pub struct PairOptions<'a> {
-    pub image: &'a Image,
-    pub bundle: &'a Path,
+    /// The boards' machine, guest, epoch, seed, timeout and echo (the
+    /// backup's may differ: `backup`).
+    pub board: BoardOptions<'a>,
     pub link: LinkKind,
-    pub epoch: u64,
-    pub memory: String,
-    pub cpu: String,
-    pub seed: u64,
     pub kills: Vec<KillSpec>,
     /// Board options: failure detection.
     pub heartbeat_ms: Option<u64>,
     pub fail_ms: Option<u64>,
     pub backup: BackupOverrides,
-    pub timeout: Duration,
-    /// Print the merged guest console as it happens.
-    pub echo: bool,
     /// Where the consoles and pid files go (`target/tandem/pair`).
     pub dir: PathBuf,
 }
@@ -140,9 +134,9 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
     std::fs::create_dir_all(&o.dir).with_context(|| format!("creating {}", o.dir.display()))?;
     let sock = crate::linkhost::socket::socket_path();
     let _ = std::fs::remove_file(&sock);
-    let elf = std::fs::read(&o.image.elf).ok();
+    let elf = std::fs::read(&o.board.image.elf).ok();
     let table = elf.as_deref().and_then(table_from_elf);
-    let mut merged = Merged::new(o.echo);
+    let mut merged = Merged::new(o.board.echo);
 
     let (tx, rx) = mpsc::channel::<Chunk>();
     let start = Instant::now();
@@ -182,11 +176,11 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
         .kills
         .iter()
         .map(|k| {
-            let t = kill::resolve(*k, o.seed, o.epoch);
+            let t = kill::resolve(*k, o.board.seed, o.board.epoch);
             if k.when == kill::When::Random {
                 crate::util::step(&format!(
                     "--kill {k} with seed {}: the {} dies at epoch {}",
-                    o.seed,
+                    o.board.seed,
                     k.who,
                     match t {
                         Trigger::Epoch(e) => e,
@@ -198,7 +192,7 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
         })
         .collect();
     let mut kills = Vec::new();
-    let mut status = report::StatusLine::new(o.echo);
+    let mut status = report::StatusLine::new(o.board.echo);
     let mut timed_out = false;
     loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
@@ -235,7 +229,7 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
             b.poll_exit();
         }
         status.update([&watches[0].seen, &watches[1].seen]);
-        if start.elapsed() > o.timeout {
+        if start.elapsed() > o.board.timeout {
             timed_out = true;
             for b in boards.iter_mut() {
                 b.kill();
@@ -267,19 +261,13 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
         wall: start.elapsed(),
         start,
         link: o.link,
-        epoch: o.epoch,
+        epoch: o.board.epoch,
     })
 }
 
 /// One board's QEMU variables.
 fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Vars {
-    let mut v = Vars::new();
-    v.insert("IMAGE".into(), o.image.bin.display().to_string());
-    v.insert("GIC".into(), "3".into());
-    v.insert("CPU".into(), o.cpu.clone());
-    v.insert("MEM".into(), o.memory.clone());
-    v.insert("BUNDLE".into(), o.bundle.display().to_string());
-    v.insert("LINK_SOCK".into(), sock.display().to_string());
+    let mut v = o.board.link_vars(sock);
     let listens = who == Who::Primary;
     v.insert(
         "NET_ROLE".into(),
@@ -304,10 +292,10 @@ fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Vars {
         format!("52:54:00:7a:00:{:02x}", who.index() + 1),
     );
     let (seed, epoch) = match who {
-        Who::Primary => (o.seed, o.epoch),
+        Who::Primary => (o.board.seed, o.board.epoch),
         Who::Backup => (
-            o.backup.seed.unwrap_or(o.seed),
-            o.backup.epoch.unwrap_or(o.epoch),
+            o.backup.seed.unwrap_or(o.board.seed),
+            o.backup.epoch.unwrap_or(o.board.epoch),
         ),
     };
     let mut opts = format!(

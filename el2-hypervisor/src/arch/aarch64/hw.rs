@@ -1,11 +1,17 @@
-//! The AArch64 implementation of the library's hardware trait
-//! (`el2_hypervisor::hw::Hw`): one core's GICv3 virtual CPU interface,
-//! the physical counter and the EL2 timer.
+//! The AArch64 implementation of the library's hardware traits
+//! (`el2_hypervisor::hw`): one core's GICv3 virtual CPU interface, the
+//! physical counter and the EL2 timer ([`Hw`]), the console ([`Console`]),
+//! and for the replica session the PMU epoch counter and the link's
+//! medium ([`ReplicaHw`]).
 
+use super::console::{self, println};
+use super::link::Medium;
+use super::pmu::CycleCounter;
 use super::{gicv3, timer};
-use el2_hypervisor::hw::Hw;
+use el2_hypervisor::hw::{Console, Hw, ReplicaHw};
 
-/// This core, as the library's exit code sees it.
+/// This core, as the library sees it.
+#[derive(Clone, Copy, Debug)]
 pub struct Core;
 
 impl Hw for Core {
@@ -32,4 +38,19 @@ impl Hw for Core {
     fn wait_for_interrupt(&mut self) {
         timer::wait_for_interrupt();
     }
+}
+
+impl Console for Core {
+    fn write_guest(&mut self, bytes: &[u8]) {
+        console::write_guest(bytes);
+    }
+
+    fn line(&mut self, line: core::fmt::Arguments<'_>) {
+        println!("{line}");
+    }
+}
+
+impl ReplicaHw for Core {
+    type Counter = CycleCounter;
+    type Transport = Medium;
 }

@@ -7,6 +7,7 @@ pub mod exceptions;
 pub mod gicv3;
 pub mod heap;
 pub mod hw;
+pub mod link;
 pub mod logger;
 pub mod pmu;
 pub mod power;

@@ -13,18 +13,20 @@
 //! board's (`board_support::Board::interrupts`).
 
 use super::sysreg::{read_sysreg, write_sysreg};
+use el2_hypervisor::hw::EpochCounter;
 use el2_hypervisor::regs::{PMCCFILTR_EPOCHS, PMCR_EPOCHS, PMU_CYCLE_COUNTER as CYCLE};
 
-/// Counts guest instructions for one epoch at a time.
-pub struct EpochCounter {
+/// Counts guest instructions for one epoch at a time: the library's
+/// [`EpochCounter`] on the PMU cycle counter.
+pub struct CycleCounter {
     /// Instructions in a full epoch.
     length: u64,
     /// Where the epoch in progress ends: `length`, or earlier when
-    /// [`Self::end_at`] moved it to a timer deadline.
+    /// [`EpochCounter::end_at`] moved it to a timer deadline.
     end: u64,
 }
 
-impl EpochCounter {
+impl CycleCounter {
     /// Sets the PMU up; `start` begins counting.
     pub fn new(length: u64) -> Self {
         // SAFETY: the PMU is the hypervisor's (MDCR_EL2.TPM/TPMCR trap the
@@ -43,20 +45,14 @@ impl EpochCounter {
             end: length,
         }
     }
+}
 
-    pub const fn length(&self) -> u64 {
+impl EpochCounter for CycleCounter {
+    fn length(&self) -> u64 {
         self.length
     }
 
-    /// Whether the epoch in progress was moved to end before its full
-    /// length ([`Self::end_at`]).
-    pub const fn ends_early(&self) -> bool {
-        self.end < self.length
-    }
-
-    /// Starts an epoch: the overflow interrupt comes after `length` guest
-    /// instructions.
-    pub fn start(&mut self) {
+    fn start(&mut self) {
         self.end = self.length;
         // SAFETY: the hypervisor's PMU: PMOVSCLR_EL0 (C) lowers a stale
         // overflow, PMCCNTR_EL0 is loaded `length` counts short of
@@ -68,41 +64,34 @@ impl EpochCounter {
         }
     }
 
-    /// Where the epoch in progress ends (a count of guest instructions).
-    pub const fn end(&self) -> u64 {
+    fn end(&self) -> u64 {
         self.end
     }
 
-    /// Ends the epoch in progress after `count` guest instructions instead
-    /// (later than [`Self::elapsed`]; a timer deadline's instruction).
-    pub fn end_at(&mut self, count: u64) {
+    fn end_at(&mut self, count: u64) {
         let elapsed = self.elapsed();
         self.end = count;
         // SAFETY: the hypervisor's PMU, which does not count at EL2 (the
         // filter above), so nothing is lost between the read and this
         // write: PMCCNTR_EL0 is loaded `count - elapsed` short of wrapping,
-        // and `elapsed` below stays right against the new end.
+        // and `elapsed` stays right against the new end.
         unsafe {
             write_sysreg!("PMCCNTR_EL0", elapsed.wrapping_sub(count));
             core::arch::asm!("isb", options(nostack, preserves_flags));
         }
     }
 
-    /// Guest instructions retired since `start`.
-    pub fn elapsed(&self) -> u64 {
+    fn elapsed(&self) -> u64 {
         read_sysreg!("PMCCNTR_EL0").wrapping_add(self.end)
     }
 
-    /// Lowers the overflow interrupt (the count goes on from 0 and
-    /// [`Self::elapsed`] stays right until the next `start`).
-    pub fn clear_overflow(&self) {
+    fn clear_overflow(&self) {
         // SAFETY: PMOVSCLR_EL0 (C): clears the cycle counter's overflow flag
         // of the hypervisor's PMU, and with it the interrupt; the count runs on.
         unsafe { write_sysreg!("PMOVSCLR_EL0", CYCLE) };
     }
 
-    /// Whether the counter overflowed (the epoch is over).
-    pub fn overflowed(&self) -> bool {
+    fn overflowed(&self) -> bool {
         read_sysreg!("PMOVSSET_EL0") & CYCLE != 0
     }
 }

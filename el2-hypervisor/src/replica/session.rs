@@ -1,28 +1,37 @@
 //! The board's side of record, replay and a live pair
-//! (docs/record-replay.md, docs/pair.md): the library's replica engine
-//! (`el2_hypervisor::replica::engine`) over the link, with epochs on the
-//! PMU, and the output rule (`el2_hypervisor::replica::output`) on the
+//! (docs/record-replay.md, docs/pair.md): the replica
+//! [`engine`](super::engine) over the link, with epochs on the board's
+//! epoch counter, and the output rule ([`output`](super::output)) on the
 //! guest's console. What the engine decides, this module says on the
 //! console; when it cannot go on, the [`Stop`] is returned for the trap
-//! path to act on (`TrapOutcome::Replica`).
+//! path to act on (`TrapOutcome::Replica`), and a refused pairing the
+//! exit status for the board to stop with: nothing here stops the board.
+//!
+//! Generic over what it needs of the board ([`ReplicaHw`]: the clock, a
+//! pause, the console, the epoch counter and the link's transport), so
+//! that it is host-tested over fakes (`session/tests.rs`); the board's
+//! implementation is `arch/aarch64/hw.rs`.
 
-use super::link_port::{LinkPort, now_us};
-use crate::arch::console::{self, println};
-use crate::arch::hw::Core;
-use crate::arch::pmu::EpochCounter;
-use crate::arch::{power, timer};
-use el2_hypervisor::exit::ExitStatus;
-use el2_hypervisor::hw::Hw;
-use el2_hypervisor::options::{AckPolicy, Deadlines, Mode, PairTiming};
-use el2_hypervisor::replica::digest::PairingConfig;
-use el2_hypervisor::replica::engine::{Engine, Lines, LiveReason, LogPort, PeerGone, Role, Stop};
-use el2_hypervisor::replica::epoch_time::{Pace, Rate};
-use el2_hypervisor::replica::output::{BackupOutput, HoldStats, OutputHold};
-use el2_hypervisor::replica::pair_lines::{self, BackupLost, Status, Summary, Takeover};
-use el2_hypervisor::vm_core::clock;
+mod link_port;
+mod log;
+#[cfg(test)]
+mod tests;
+
+pub use link_port::LinkPort;
+pub use log::BoardLog;
+
+use crate::exit::ExitStatus;
+use crate::hw::{EpochCounter, ReplicaHw};
+use crate::options::{AckPolicy, Deadlines, Mode, PairTiming};
+use crate::replica::digest::PairingConfig;
+use crate::replica::engine::{Engine, Lines, LiveReason, LogPort, PeerGone, Role, Stop};
+use crate::replica::epoch_time::{Pace, Rate};
+use crate::replica::output::{BackupOutput, HoldStats, OutputHold};
+use crate::replica::pair_lines::{self, BackupLost, Status, Summary, Takeover};
+use crate::vm_core::clock;
 use replication_link::handshake::Refusal;
 use replication_link::link::Event;
-use replication_link::message::{InputKind, Message, Takeover as TakeoverMessage};
+use replication_link::message::{InputKind, Message};
 
 /// Guest output a primary holds for the output rule; the guest waits
 /// only when this is full.
@@ -34,119 +43,9 @@ const HOLD_SEGMENTS: usize = 256;
 /// produces between two marks (`replica::output`), so four holds' worth.
 const KEPT_BYTES: usize = 4 * HOLD_BYTES;
 
-/// The log port of the board: the link (none in free mode), the messages
-/// delivered but not yet consumed, and whether the peer is gone.
-pub struct BoardLog {
-    link: Option<LinkPort>,
-    queue: heapless::Deque<Message, 32>,
-    /// The peer failed or restarted. What it delivered before stays in
-    /// `queue` and is consumed first (the engine's `LogPort` contract).
-    gone: bool,
-    /// Sequenced messages consumed (a backup), and their encoded bytes;
-    /// a primary's are the link port's.
-    consumed: u64,
-    log_bytes: u64,
-    /// When the peer was last heard from (a delivered message), µs of
-    /// the board's clock: how long detection took, at a takeover.
-    last_heard_us: u64,
-}
-
-impl BoardLog {
-    /// Keeps a delivered message; a peer that failed or restarted (a
-    /// restarted peer lost what it had: it is not ours) is gone.
-    fn on_event(
-        queue: &mut heapless::Deque<Message, 32>,
-        gone: &mut bool,
-        last_heard_us: &mut u64,
-        e: Event,
-    ) -> Result<(), PeerGone> {
-        match e {
-            Event::Delivered(m) => {
-                *last_heard_us = now_us();
-                // Callers poll only while the queue has room (one event
-                // per poll), so this push never fails.
-                let _ = queue.push_back(m);
-                Ok(())
-            }
-            Event::PeerFailed | Event::PeerRestarted(_) => {
-                *gone = true;
-                Err(PeerGone)
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Lets acknowledgements and heartbeats flow; `PeerGone` once the
-    /// peer is gone.
-    fn service(&mut self) -> Result<(), PeerGone> {
-        if let Some(port) = self.link.as_mut() {
-            // One event per poll: stop while the queue is full, so that no
-            // delivered (and so acknowledged) message is ever dropped.
-            while !self.gone
-                && !self.queue.is_full()
-                && let Some(e) = port.poll()
-            {
-                Self::on_event(&mut self.queue, &mut self.gone, &mut self.last_heard_us, e)?;
-            }
-        }
-        if self.gone { Err(PeerGone) } else { Ok(()) }
-    }
-
-    /// Messages the peer acknowledged, of those sent.
-    fn acked(&self) -> u64 {
-        self.link.as_ref().map_or(0, LinkPort::acked)
-    }
-    fn sent(&self) -> u64 {
-        self.link.as_ref().map_or(0, LinkPort::sent)
-    }
-}
-
-impl LogPort for BoardLog {
-    fn send(&mut self, msg: Message) -> Result<(), PeerGone> {
-        if self.gone {
-            return Err(PeerGone);
-        }
-        match self.link.as_mut() {
-            Some(port) => {
-                self.log_bytes += msg.wire_size() as u64;
-                let (queue, gone, heard) =
-                    (&mut self.queue, &mut self.gone, &mut self.last_heard_us);
-                port.send(msg, |e| Self::on_event(queue, gone, heard, e))
-            }
-            None => Ok(()),
-        }
-    }
-
-    fn next(&mut self) -> Result<Message, PeerGone> {
-        loop {
-            if let Some(m) = self.queue.pop_front() {
-                self.consumed += 1;
-                self.log_bytes += m.wire_size() as u64;
-                return Ok(m);
-            }
-            if self.gone {
-                return Err(PeerGone);
-            }
-            let Some(port) = self.link.as_mut() else {
-                // No link: the log ended before it began.
-                return Ok(Message::Takeover(TakeoverMessage { epoch: 0, count: 0 }));
-            };
-            match port.poll() {
-                // A gone peer is noted; the loop then drains the queue.
-                Some(e) => {
-                    let _ =
-                        Self::on_event(&mut self.queue, &mut self.gone, &mut self.last_heard_us, e);
-                }
-                // Caught up with the primary: wait a little rather than
-                // spin, so that the board's clock (the link's) follows
-                // host time while it waits, as the failure detector's
-                // timeout assumes, and the host core is free for the
-                // primary (the link device raises no interrupt).
-                None => pause(),
-            }
-        }
-    }
-}
+/// How long a refused board goes on answering its peer's Hellos, so that
+/// both consoles name the refusal (µs of the board's clock).
+const REFUSED_LINGER_US: u64 = 500_000;
 
 /// Where the guest's console output goes.
 #[allow(
@@ -163,10 +62,10 @@ enum Output {
 }
 
 /// Epochs and the log on this board.
-pub struct Epochs {
+pub struct Epochs<B: ReplicaHw> {
     pub mode: Mode,
-    pub counter: EpochCounter,
-    pub engine: Engine<BoardLog>,
+    pub counter: B::Counter,
+    pub engine: Engine<BoardLog<B>>,
     output: Output,
     timing: PairTiming,
     /// Guest time (µs) of the last status line.
@@ -190,24 +89,26 @@ pub enum BoundaryReason {
     Wfi,
 }
 
-impl Epochs {
-    pub fn new(mode: Mode, length: u64, link: Option<LinkPort>, timing: PairTiming) -> Self {
+impl<B: ReplicaHw> Epochs<B> {
+    /// The board's session in `mode`, counting epochs with `counter`, over
+    /// `link` (none in free mode).
+    pub fn new(
+        mode: Mode,
+        counter: B::Counter,
+        board: B,
+        link: Option<LinkPort<B::Transport>>,
+        timing: PairTiming,
+    ) -> Self {
         let role = match mode {
             Mode::Free => Role::Solo,
             Mode::Record | Mode::Primary => Role::Primary,
             Mode::Replay | Mode::Backup => Role::Backup,
         };
-        let log = BoardLog {
-            link,
-            queue: heapless::Deque::new(),
-            gone: false,
-            consumed: 0,
-            log_bytes: 0,
-            last_heard_us: 0,
-        };
+        let log = BoardLog::new(board, link);
         // Guest time runs at the guest counter's frequency (CNTFRQ_EL0,
         // which the guest reads as the board's).
-        let mut engine = Engine::new(role, log).with_rate(Rate::new(timer::frequency()));
+        let rate = Rate::new(log.board.frequency());
+        let mut engine = Engine::new(role, log).with_rate(rate);
         if mode.is_pair() {
             // The peer is a board: its death is a takeover or a board
             // running on alone, not the end.
@@ -215,7 +116,7 @@ impl Epochs {
         }
         Self {
             mode,
-            counter: EpochCounter::new(length),
+            counter,
             engine,
             output: match mode {
                 Mode::Primary => Output::Held(OutputHold::new()),
@@ -242,36 +143,41 @@ impl Epochs {
         self.engine.replaying()
     }
 
-    /// Waits until the link is paired (or refused: then the board stops).
-    pub fn establish(&mut self) {
+    /// Waits until the link is paired; a refused pairing (said on the
+    /// console) is the status to stop the board with, once the peer has
+    /// had time to hear the refusal too.
+    pub fn establish(&mut self) -> Result<(), ExitStatus> {
         let log = self.engine.port();
-        let Some(port) = log.link.as_mut() else {
-            return;
-        };
-        println!("hypervisor: link: waiting for the peer");
+        if log.link.is_none() {
+            return Ok(());
+        }
+        log.board
+            .line(format_args!("hypervisor: link: waiting for the peer"));
         loop {
-            match port.poll() {
+            let log = self.engine.port();
+            match log.poll() {
                 Some(Event::Established(peer)) => {
-                    println!(
+                    log.board.line(format_args!(
                         "hypervisor: link: paired with a {:?} (session {:#x})",
                         peer.role, peer.session
-                    );
-                    return;
+                    ));
+                    return Ok(());
                 }
                 Some(Event::Refused(Refusal::Configuration { ours, theirs })) => {
                     let (ours, theirs) = (
                         PairingConfig::from_digest(&ours),
                         PairingConfig::from_digest(&theirs),
                     );
-                    println!(
+                    log.board.line(format_args!(
                         "hypervisor: link: pairing refused: {}",
                         ours.differences(&theirs)
-                    );
-                    self.refused();
+                    ));
+                    return Err(self.refused());
                 }
                 Some(Event::Refused(r)) => {
-                    println!("hypervisor: link: pairing refused: {r}");
-                    self.refused();
+                    log.board
+                        .line(format_args!("hypervisor: link: pairing refused: {r}"));
+                    return Err(self.refused());
                 }
                 Some(Event::Delivered(m)) => {
                     let _ = log.queue.push_back(m);
@@ -281,16 +187,16 @@ impl Epochs {
         }
     }
 
-    /// Stops a refused board, after letting its peer hear the refusal (the
-    /// link keeps answering Hellos) so that both consoles name it.
-    fn refused(&mut self) -> ! {
-        let until = now_us() + 500_000;
-        if let Some(port) = self.engine.port().link.as_mut() {
-            while now_us() < until {
-                let _ = port.poll();
-            }
+    /// A refused board: lets its peer hear the refusal (the link keeps
+    /// answering Hellos) so that both consoles name it; returns the status
+    /// it stops with.
+    fn refused(&mut self) -> ExitStatus {
+        let log = self.engine.port();
+        let until = log.now_us() + REFUSED_LINGER_US;
+        while log.now_us() < until {
+            let _ = log.poll();
         }
-        power::stop(ExitStatus::BadConfiguration)
+        ExitStatus::BadConfiguration
     }
 
     /// Lets acknowledgements and heartbeats flow, lets out the output they
@@ -319,16 +225,17 @@ impl Epochs {
         if log.link.is_none() || log.gone || self.engine.role() == Role::Solo {
             return None;
         }
-        Some(clock::heartbeat_wake(&Core, self.timing.heartbeat_ms))
+        Some(clock::heartbeat_wake(&log.board, self.timing.heartbeat_ms))
     }
 
     /// The guest's console output: out, held or kept by the output rule.
     pub fn guest_output(&mut self, bytes: &[u8]) -> Result<(), Stop> {
         loop {
-            let sent = self.engine.port_ref().sent();
+            let log = self.engine.port();
+            let (sent, now) = (log.sent(), log.now_us());
             match &mut self.output {
                 Output::Direct => {
-                    console::write_guest(bytes);
+                    log.board.write_guest(bytes);
                     return Ok(());
                 }
                 Output::Kept(k) => {
@@ -336,7 +243,7 @@ impl Epochs {
                     return Ok(());
                 }
                 Output::Held(h) => {
-                    if h.push(bytes, sent, now_us()).is_ok() {
+                    if h.push(bytes, sent, now).is_ok() {
                         self.release_held();
                         return Ok(());
                     }
@@ -350,9 +257,10 @@ impl Epochs {
 
     /// Lets out the held output whose log messages are all acknowledged.
     fn release_held(&mut self) {
-        let acked = self.engine.port_ref().acked();
+        let log = self.engine.port();
+        let (acked, now) = (log.acked(), log.now_us());
         if let Output::Held(h) = &mut self.output {
-            h.release(acked, now_us(), console::write_guest);
+            h.release(acked, now, |b| log.board.write_guest(b));
         }
     }
 
@@ -371,10 +279,14 @@ impl Epochs {
     }
 
     fn backup_lost(&mut self, epoch: u64) {
-        println!("{}", BackupLost { epoch });
-        println!("hypervisor: pair: the backup is gone (epoch {epoch}); continuing unprotected");
+        let log = self.engine.port();
+        log.board.line(format_args!("{}", BackupLost { epoch }));
+        log.board.line(format_args!(
+            "hypervisor: pair: the backup is gone (epoch {epoch}); continuing unprotected"
+        ));
         if let Output::Held(h) = &mut self.output {
-            h.release_all(now_us(), console::write_guest);
+            let now = log.now_us();
+            h.release_all(now, |b| log.board.write_guest(b));
             self.lost_hold = Some(h.stats());
         }
         self.output = Output::Direct;
@@ -382,7 +294,9 @@ impl Epochs {
 
     fn went_live(&mut self, epoch: u64, count: u64, why: LiveReason) {
         if !self.mode.is_pair() {
-            println!("replay: end of log at epoch {epoch} count {count}; going live");
+            self.engine.port().board.line(format_args!(
+                "replay: end of log at epoch {epoch} count {count}; going live"
+            ));
             return;
         }
         let mut released = 0;
@@ -393,15 +307,14 @@ impl Epochs {
         // Measured: from the last message heard to now, on this board's
         // clock (the failure detector's timeout plus what the takeover's
         // replay of the held log took).
+        let log = self.engine.port();
         let silent_ms = match why {
-            LiveReason::PeerGone => {
-                now_us().saturating_sub(self.engine.port_ref().last_heard_us) / 1_000
-            }
+            LiveReason::PeerGone => log.now_us().saturating_sub(log.last_heard_us) / 1_000,
             LiveReason::EndOfLog => 0,
         };
         // The line first: the host marks the takeover before the output
         // that follows it.
-        println!(
+        log.board.line(format_args!(
             "{}",
             Takeover {
                 epoch,
@@ -409,18 +322,18 @@ impl Epochs {
                 silent_ms,
                 released,
             }
-        );
-        println!(
+        ));
+        log.board.line(format_args!(
             "hypervisor: pair: the primary is gone (nothing heard for {silent_ms} ms); took over at epoch {epoch} count {count}, running on unprotected"
-        );
+        ));
         if let Output::Kept(k) = &mut self.output {
             if k.lost() > 0 {
-                println!(
+                log.board.line(format_args!(
                     "hypervisor: pair: FAULT: {} bytes of output were lost from the takeover buffer",
                     k.lost()
-                );
+                ));
             }
-            k.take_unreleased(console::write_guest);
+            k.take_unreleased(|b| log.board.write_guest(b));
         }
         self.output = Output::Direct;
     }
@@ -446,9 +359,10 @@ impl Epochs {
             self.await_last_mark();
             // Let the acknowledgement of the last message out, or the
             // primary would wait for it and find its backup gone.
-            let until = now_us() + 4 * 1_000 * self.timing.heartbeat_ms;
-            while now_us() < until && !self.engine.port_ref().gone {
-                let _ = self.engine.port().service();
+            let log = self.engine.port();
+            let until = log.now_us() + 4 * 1_000 * self.timing.heartbeat_ms;
+            while log.now_us() < until && !log.gone {
+                let _ = log.service();
             }
         }
         self.release_held();
@@ -526,7 +440,8 @@ impl Epochs {
     /// next timer deadline `deadline`.
     pub fn next_time(&mut self, pace: Pace, deadline: Option<u64>) -> u64 {
         let count = self.counter.elapsed();
-        self.engine.next_time(count, Core.counter(), pace, deadline)
+        let clock = self.engine.port_ref().board.counter();
+        self.engine.next_time(count, clock, pace, deadline)
     }
 
     /// Ends the epoch in progress where guest time reaches the guest's
@@ -594,12 +509,13 @@ impl Epochs {
         if !self.mode.is_pair() {
             return;
         }
-        let now = now_us();
+        let now = self.engine.port_ref().now_us();
         if now < self.last_status_us + pair_lines::STATUS_EVERY_US {
             return;
         }
         self.last_status_us = now;
-        println!("{}", self.status());
+        let status = self.status();
+        self.engine.port().board.line(format_args!("{status}"));
     }
 
     fn status(&self) -> Status {
@@ -618,7 +534,9 @@ impl Epochs {
             retransmits: u64::from(stats.retransmissions),
             rejected: u64::from(stats.rejected),
             epoch: self.engine.epoch(),
-            guest_us: now_us().saturating_add_signed(self.engine.time_offset() / ticks_per_us()),
+            guest_us: log.now_us().saturating_add_signed(
+                self.engine.time_offset() / clock::ticks_per_us(&log.board) as i64,
+            ),
             msgs: log.sent().max(log.consumed),
             log_bytes: log.log_bytes,
             acked: log.acked(),
@@ -650,16 +568,4 @@ impl Epochs {
         }
         s
     }
-}
-
-/// Sleeps for about a millisecond of the board's clock.
-fn pause() {
-    clock::sleep(&mut Core, Some(clock::heartbeat_wake(&Core, 1)));
-    // Disarmed, the timer's line drops and nothing is left pending for
-    // the guest's next run.
-    Core.arm_timer(None);
-}
-
-fn ticks_per_us() -> i64 {
-    (timer::frequency() / 1_000_000).max(1) as i64
 }

@@ -1,0 +1,58 @@
+//! What every QEMU board run of a replica needs, the same for a record or
+//! replay board (`linkhost`) and for each board of a pair (`pair`): the
+//! image and guest, the epoch length, the machine, the seed, the timeout.
+
+use crate::image::Image;
+use crate::qemu::{self, Vars};
+use std::path::Path;
+use std::time::Duration;
+
+/// One board's run: what record, replay and a pair share.
+#[derive(Clone)]
+pub struct BoardOptions<'a> {
+    /// The hypervisor image (`image::build(ImageKind::VIRT)`).
+    pub image: &'a Image,
+    /// The guest bundle.
+    pub bundle: &'a Path,
+    /// Guest instructions per epoch (`tandem.epoch`).
+    pub epoch: u64,
+    /// Board RAM, QEMU `-m` syntax.
+    pub memory: String,
+    /// QEMU `-cpu` (model and properties).
+    pub cpu: String,
+    /// QEMU `-seed` and `tandem.seed`.
+    pub seed: u64,
+    /// Kill QEMU after this long.
+    pub timeout: Duration,
+    /// Echo the board's console to stdout.
+    pub echo: bool,
+}
+
+impl<'a> BoardOptions<'a> {
+    /// The test suites' board: 1 GiB, `-cpu max`, the default seed, quiet.
+    pub fn suite(image: &'a Image, bundle: &'a Path, epoch: u64, timeout: Duration) -> Self {
+        Self {
+            image,
+            bundle,
+            epoch,
+            memory: "1G".into(),
+            cpu: "max".into(),
+            seed: qemu::DEFAULT_SEED,
+            timeout,
+            echo: false,
+        }
+    }
+
+    /// The QEMU variables of the machine, its guest, and its link's
+    /// socket (`LINK_SOCK`), for a configuration with a link.
+    pub fn link_vars(&self, sock: &Path) -> Vars {
+        let mut v = Vars::new();
+        v.insert("IMAGE".into(), self.image.bin.display().to_string());
+        v.insert("GIC".into(), "3".into());
+        v.insert("CPU".into(), self.cpu.clone());
+        v.insert("MEM".into(), self.memory.clone());
+        v.insert("BUNDLE".into(), self.bundle.display().to_string());
+        v.insert("LINK_SOCK".into(), sock.display().to_string());
+        v
+    }
+}
