@@ -221,16 +221,7 @@ pub fn epochs_bench(lengths: &[u64]) -> Result<()> {
     }];
     for &len in lengths {
         let log = dir.join(format!("record-{len}.log"));
-        let o = crate::linkhost::BoardOptions {
-            image: &img,
-            bundle: &bundle,
-            epoch: len,
-            memory: "1G".into(),
-            cpu: "max".into(),
-            seed: crate::qemu::DEFAULT_SEED,
-            timeout: Duration::from_secs(2400),
-            echo: false,
-        };
+        let o = crate::linkhost::BoardOptions::suite(&img, &bundle, len, Duration::from_secs(2400));
         let r = crate::linkhost::record(&log, &o)?;
         let t = guest_times(&r.outcome, false).with_context(|| format!("recording at {len}"))?;
         rows.push(EpochRow {

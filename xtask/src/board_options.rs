@@ -7,6 +7,45 @@ use crate::qemu::{self, Vars};
 use std::path::Path;
 use std::time::Duration;
 
+/// How a board meets a timer deadline inside an epoch (`tandem.deadline`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Deadline {
+    /// The timer's line is raised at the deadline's instruction; the epoch
+    /// goes on.
+    #[default]
+    Inline,
+    /// The epoch ends at the deadline's instruction.
+    EpochEnd,
+}
+
+/// When a pair's primary waits for acknowledgements (`tandem.ack`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Ack {
+    /// Only before output (the output rule).
+    #[default]
+    Output,
+    /// At every epoch's end (the 1995 prototype).
+    Epoch,
+}
+
+impl Deadline {
+    pub const fn option(self) -> &'static str {
+        match self {
+            Deadline::Inline => "inline",
+            Deadline::EpochEnd => "epoch-end",
+        }
+    }
+}
+
+impl Ack {
+    pub const fn option(self) -> &'static str {
+        match self {
+            Ack::Output => "output",
+            Ack::Epoch => "epoch",
+        }
+    }
+}
+
 /// One board's run: what record, replay and a pair share.
 #[derive(Clone)]
 pub struct BoardOptions<'a> {
@@ -16,6 +55,10 @@ pub struct BoardOptions<'a> {
     pub bundle: &'a Path,
     /// Guest instructions per epoch (`tandem.epoch`).
     pub epoch: u64,
+    /// How timer deadlines inside an epoch are met (`tandem.deadline`).
+    pub deadline: Deadline,
+    /// When a pair's primary waits for its backup (`tandem.ack`).
+    pub ack: Ack,
     /// Board RAM, QEMU `-m` syntax.
     pub memory: String,
     /// QEMU `-cpu` (model and properties).
@@ -35,12 +78,25 @@ impl<'a> BoardOptions<'a> {
             image,
             bundle,
             epoch,
+            deadline: Deadline::default(),
+            ack: Ack::default(),
             memory: "1G".into(),
             cpu: "max".into(),
             seed: qemu::DEFAULT_SEED,
             timeout,
             echo: false,
         }
+    }
+
+    /// The board options of a replica in `mode` with `epoch`-instruction
+    /// epochs (a pair's backup may be given another): `tandem.mode`,
+    /// `tandem.epoch`, `tandem.deadline` and `tandem.ack`.
+    pub fn replica_options(&self, mode: &str, epoch: u64) -> String {
+        format!(
+            "tandem.mode={mode} tandem.epoch={epoch} tandem.deadline={} tandem.ack={}",
+            self.deadline.option(),
+            self.ack.option()
+        )
     }
 
     /// The QEMU variables of the machine, its guest, and its link's

@@ -89,6 +89,12 @@ struct EpochBoardArgs {
     /// QEMU CPU model and properties (the guest needs FEAT_ECV: max).
     #[arg(long, default_value = "max")]
     cpu: String,
+    /// How a timer deadline inside an epoch is met (`tandem.deadline`).
+    #[arg(long, value_enum, default_value_t)]
+    deadline: xtask::board_options::Deadline,
+    /// When a pair's primary waits for acknowledgements (`tandem.ack`).
+    #[arg(long, value_enum, default_value_t)]
+    ack: xtask::board_options::Ack,
 }
 
 impl EpochBoardArgs {
@@ -106,6 +112,8 @@ impl EpochBoardArgs {
             image,
             bundle,
             epoch: self.epoch,
+            deadline: self.deadline,
+            ack: self.ack,
             memory: self.memory,
             cpu: self.cpu,
             seed,

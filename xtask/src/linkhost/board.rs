@@ -37,11 +37,7 @@ pub fn with_board<T: Send>(
     listener.set_nonblocking(true)?;
 
     let mut vars = o.link_vars(&sock);
-    qemu::set_board_cmdline(
-        &mut vars,
-        o.seed,
-        &format!("tandem.mode={mode} tandem.epoch={}", o.epoch),
-    );
+    qemu::set_board_cmdline(&mut vars, o.seed, &o.replica_options(mode, o.epoch));
     let run = BoardRun {
         config: "virt-link",
         vars,

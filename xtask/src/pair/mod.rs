@@ -299,8 +299,8 @@ fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Vars {
         ),
     };
     let mut opts = format!(
-        "tandem.mode={} tandem.epoch={epoch} tandem.link={}",
-        who.name(),
+        "{} tandem.link={}",
+        o.board.replica_options(who.name(), epoch),
         o.link.option()
     );
     if let Some(h) = o.heartbeat_ms {
