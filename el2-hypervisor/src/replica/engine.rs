@@ -271,9 +271,8 @@ impl<P: LogPort> Engine<P> {
         }
         let offset = *self.time_offset.get_or_insert(clock_shift(end, clock));
         next_base(
-            end,
+            self.time,
             count,
-            self.time.rate,
             clock.saturating_add_signed(offset),
             pace,
             deadline,

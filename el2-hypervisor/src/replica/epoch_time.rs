@@ -110,27 +110,31 @@ pub enum Pace {
     Idle,
 }
 
-/// The base of the next epoch, chosen at the boundary of one that ran
-/// `count` instructions and got to guest time `end`, with the board's
-/// clock reading `clock` (in guest time) and the guest's next timer
-/// deadline `deadline`.
+/// The base of the next epoch, chosen at the boundary of an epoch that
+/// ran `count` instructions from guest time `time.base` and got to `end`,
+/// with the board's clock reading `clock` (in guest time) and the guest's
+/// next timer deadline `deadline`.
 pub fn next_base(
-    end: u64,
+    time: EpochTime,
     count: u64,
-    rate: Rate,
     clock: u64,
     pace: Pace,
     deadline: Option<u64>,
 ) -> u64 {
+    let end = time.at(count);
     if clock <= end {
         return end;
     }
     let base = match pace {
         Pace::Idle => clock,
-        Pace::Running => end.saturating_add((clock - end).min(rate.ticks(count))),
+        Pace::Running => end.saturating_add((clock - end).min(time.rate.ticks(count))),
     };
     match deadline {
-        Some(d) if d > end => base.min(d),
+        // A deadline reached in this epoch (it ended there) or still to
+        // come: the step stops at it. One that was due before the epoch
+        // began is no limit (a line the guest leaves high would hold
+        // guest time back for ever).
+        Some(d) if d > time.base => base.min(d.max(end)),
         _ => base,
     }
 }
@@ -182,48 +186,47 @@ mod tests {
         }
     }
 
+    /// The base after an epoch of `count` instructions from 4,000 (at
+    /// 1 GHz, so it ends at 4,000 + `count`).
+    fn after(count: u64, clock: u64, pace: Pace, deadline: Option<u64>) -> u64 {
+        next_base(EpochTime::new(4_000, GHZ), count, clock, pace, deadline)
+    }
+
     #[test]
     fn the_base_never_goes_back() {
-        // The clock is behind where the epoch got to.
+        // The clock is behind where the epoch got to (5,000).
         for pace in [Pace::Running, Pace::Idle] {
-            assert_eq!(next_base(5_000, 1_000, GHZ, 4_000, pace, None), 5_000);
+            assert_eq!(after(1_000, 4_000, pace, None), 5_000);
             // A deadline already past changes nothing.
-            assert_eq!(next_base(5_000, 1_000, GHZ, 4_000, pace, Some(10)), 5_000);
+            assert_eq!(after(1_000, 4_000, pace, Some(10)), 5_000);
         }
     }
 
     #[test]
     fn idle_time_passes_and_running_time_is_slewed() {
         // An idle guest waited: the base is the clock.
-        assert_eq!(
-            next_base(5_000, 1_000, GHZ, 90_000, Pace::Idle, None),
-            90_000
-        );
+        assert_eq!(after(1_000, 90_000, Pace::Idle, None), 90_000);
         // A running guest behind the clock catches up by at most the
         // epoch's own length (1,000 ticks here).
-        let run = |clock| next_base(5_000, 1_000, GHZ, clock, Pace::Running, None);
-        assert_eq!(run(90_000), 6_000);
-        assert_eq!(run(5_400), 5_400);
-        assert_eq!(next_base(5_000, 0, GHZ, 90_000, Pace::Running, None), 5_000);
+        assert_eq!(after(1_000, 90_000, Pace::Running, None), 6_000);
+        assert_eq!(after(1_000, 5_400, Pace::Running, None), 5_400);
+        assert_eq!(after(0, 90_000, Pace::Running, None), 4_000);
     }
 
     #[test]
     fn a_step_never_passes_the_next_deadline() {
         // The idle board woke late (its clock at 90,000 for a deadline at
         // 60,000): guest time resumes at the deadline.
-        let idle = next_base(5_000, 1_000, GHZ, 90_000, Pace::Idle, Some(60_000));
-        assert_eq!(idle, 60_000);
+        assert_eq!(after(1_000, 90_000, Pace::Idle, Some(60_000)), 60_000);
         // A catch-up stops there too.
-        let running = next_base(5_000, 1_000, GHZ, 90_000, Pace::Running, Some(5_300));
-        assert_eq!(running, 5_300);
-        // A deadline beyond the step, or the epoch's own end, is no limit.
-        assert_eq!(
-            next_base(5_000, 1_000, GHZ, 90_000, Pace::Idle, Some(95_000)),
-            90_000
-        );
-        assert_eq!(
-            next_base(5_000, 1_000, GHZ, 90_000, Pace::Idle, Some(5_000)),
-            90_000
-        );
+        assert_eq!(after(1_000, 90_000, Pace::Running, Some(5_300)), 5_300);
+        // A deadline the epoch reached (it ended there): no step at all,
+        // the timer's interrupt comes at the guest time of its deadline.
+        assert_eq!(after(1_000, 90_000, Pace::Running, Some(4_700)), 5_000);
+        assert_eq!(after(1_000, 90_000, Pace::Idle, Some(5_000)), 5_000);
+        // A deadline beyond the step, or one due before the epoch began,
+        // is no limit.
+        assert_eq!(after(1_000, 90_000, Pace::Idle, Some(95_000)), 90_000);
+        assert_eq!(after(1_000, 90_000, Pace::Idle, Some(4_000)), 90_000);
     }
 }
