@@ -43,6 +43,12 @@ const HOLD_SEGMENTS: usize = 256;
 /// produces between two marks (`replica::output`), so four holds' worth.
 const KEPT_BYTES: usize = 4 * HOLD_BYTES;
 
+/// How often (board µs) a primary whose output is held looks for the
+/// acknowledgements that release it, besides at every boundary: a guest
+/// that writes, or idles, between two boundaries need not wait for the
+/// next one (an epoch can be tens of milliseconds of board time).
+const ACK_CHECK_US: u64 = 500;
+
 /// How long a refused board goes on answering its peer's Hellos, so that
 /// both consoles name the refusal (µs of the board's clock).
 const REFUSED_LINGER_US: u64 = 500_000;
@@ -70,6 +76,9 @@ pub struct Epochs<B: ReplicaHw> {
     timing: PairTiming,
     /// Guest time (µs) of the last status line.
     last_status_us: u64,
+    /// When (board µs) a primary with held output last looked for its
+    /// acknowledgements outside a boundary.
+    last_ack_check_us: u64,
     /// The output hold's figures once it is gone (backup lost).
     lost_hold: Option<HoldStats>,
     /// Test hooks only: the epoch whose fingerprint this board changes.
@@ -125,6 +134,7 @@ impl<B: ReplicaHw> Epochs<B> {
             },
             timing,
             last_status_us: 0,
+            last_ack_check_us: 0,
             lost_hold: None,
             diverge_at: None,
             deadlines: Deadlines::default(),
@@ -225,7 +235,12 @@ impl<B: ReplicaHw> Epochs<B> {
         if log.link.is_none() || log.gone || self.engine.role() == Role::Solo {
             return None;
         }
-        Some(clock::heartbeat_wake(&log.board, self.timing.heartbeat_ms))
+        // Held output waits for an acknowledgement: look for it soon.
+        let ms = match &self.output {
+            Output::Held(h) if h.held() > 0 => ACK_CHECK_US.div_ceil(1_000),
+            _ => self.timing.heartbeat_ms,
+        };
+        Some(clock::heartbeat_wake(&log.board, ms))
     }
 
     /// The guest's console output: out, held or kept by the output rule.
@@ -244,6 +259,12 @@ impl<B: ReplicaHw> Epochs<B> {
                 }
                 Output::Held(h) => {
                     if h.push(bytes, sent, now).is_ok() {
+                        // The acknowledgements it waits for arrive between
+                        // boundaries too: look for them now and then.
+                        if h.held() > 0 && now >= self.last_ack_check_us + ACK_CHECK_US {
+                            self.last_ack_check_us = now;
+                            self.service_link()?;
+                        }
                         self.release_held();
                         return Ok(());
                     }

@@ -135,6 +135,11 @@ impl<B: ReplicaHw> LogPort for BoardLog<B> {
             if let Some(m) = self.queue.pop_front() {
                 self.consumed += 1;
                 self.log_bytes += m.wire_size() as u64;
+                // Its acknowledgement goes now, not at this board's next
+                // wait for the log (an epoch later, with the lean log):
+                // the primary's held output waits for it. A peer found
+                // gone here is noted; what is queued still comes first.
+                let _ = self.service();
                 return Ok(m);
             }
             if self.gone {

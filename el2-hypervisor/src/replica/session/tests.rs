@@ -5,6 +5,7 @@
 mod fakes;
 
 use super::*;
+use crate::hw::Hw;
 use crate::replica::pair_lines::{BackupLost, STATUS_EVERY_US};
 use fakes::{FakeBoard, FakeCounter, Peer, TIMING};
 use replication_link::message::{Role as LinkRole, Takeover as TakeoverMessage};
@@ -290,4 +291,52 @@ fn with_acks_at_every_epoch_a_boundary_waits_for_the_whole_log() {
         assert_eq!(acked, waits, "{ack:?}");
         drop(board);
     }
+}
+
+#[test]
+fn a_backup_acknowledges_what_it_takes_at_once() {
+    let (mut ep, _board, peer) = paired(Mode::Backup);
+    let entry = replication_link::message::LogEntry {
+        epoch: 0,
+        count: 5,
+        kind: InputKind::FirmwareResult,
+        detail: 0,
+        source: 0x8400_0000,
+        value: 7,
+    };
+    peer.borrow_mut()
+        .link
+        .send(Message::LogEntry(entry))
+        .unwrap();
+    ep.counter.elapsed.set(5);
+    assert_eq!(
+        ep.input(InputKind::FirmwareResult, 0, 0x8400_0000, 1),
+        Ok(7)
+    );
+    // Nothing more from the backup: the primary already has the ack.
+    peer.borrow_mut().run();
+    assert!(peer.borrow().link.all_acked());
+}
+
+#[test]
+fn held_output_goes_once_acknowledged_without_waiting_for_a_boundary() {
+    let (mut ep, board, _peer) = paired(Mode::Primary);
+    read_counter(&mut ep).unwrap();
+    board.0.advance(ACK_CHECK_US);
+    // Its log entry goes out now; the backup has not answered yet.
+    ep.guest_output(b"a").unwrap();
+    assert_eq!(
+        board.0.guest(),
+        b"",
+        "its log entry is not acknowledged yet"
+    );
+    // The next output, a little later, finds the acknowledgement.
+    board.0.advance(ACK_CHECK_US);
+    ep.guest_output(b"b").unwrap();
+    assert_eq!(board.0.guest(), b"ab");
+    // An idle primary with output held wakes soon to look for it.
+    read_counter(&mut ep).unwrap();
+    ep.guest_output(b"c").unwrap();
+    let soon = ep.idle_wake().unwrap();
+    assert!(soon <= board.counter() + 1_000, "{soon}");
 }

@@ -214,7 +214,7 @@ impl PacketTransport for Side<'_> {
 
 impl Peer {
     /// Runs the peer's link until it has nothing more to do.
-    fn run(&mut self) {
+    pub fn run(&mut self) {
         if !self.alive {
             return;
         }
