@@ -81,7 +81,7 @@ struct LinkArgs {
 #[derive(clap::Args)]
 struct EpochBoardArgs {
     /// Guest instructions per epoch (`tandem.epoch`).
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = el2_hypervisor::options::DEFAULT_EPOCH)]
     epoch: u64,
     /// Board RAM (QEMU -m syntax).
     #[arg(long, default_value = "1G")]

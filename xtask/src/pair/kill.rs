@@ -38,8 +38,8 @@ impl fmt::Display for Who {
 /// When to kill, as given.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum When {
-    /// Once the board says it is in this epoch (its status lines, every
-    /// 20 ms of guest time, about 20 epochs of the default length: the kill
+    /// Once the board says it is in this epoch (its status lines, at a
+    /// boundary at least 20 ms of board time after the last one: the kill
     /// lands at that epoch or a little after).
     Epoch(u64),
     /// This long after both boards started.
