@@ -24,7 +24,8 @@ pub const STATUS_EVERY_US: u64 = 20_000;
 pub struct Status {
     /// The epoch in progress.
     pub epoch: u64,
-    /// Guest time, microseconds.
+    /// Guest time at the boundary, microseconds (the epochs' time, a
+    /// function of the instruction count: `replica::epoch_time`).
     pub guest_us: u64,
     /// Log messages sent (primary) or consumed (backup).
     pub msgs: u64,
@@ -114,10 +115,15 @@ fields!(
 pub struct Takeover {
     pub epoch: u64,
     pub count: u64,
+    /// Guest time where the backup went live, microseconds: the guest's
+    /// clock goes on from here (`Engine::time_offset`).
+    pub guest_us: u64,
     pub silent_ms: u64,
     pub released: u64,
 }
-fields!(Takeover, "takeover", epoch, count, silent_ms, released);
+fields!(
+    Takeover, "takeover", epoch, count, guest_us, silent_ms, released
+);
 
 /// A primary lost its backup.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -161,6 +167,7 @@ mod tests {
         let t = Takeover {
             epoch: 5,
             count: 77,
+            guest_us: 2_431_000,
             silent_ms: 2_000,
             released: 120,
         };

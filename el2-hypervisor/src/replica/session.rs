@@ -325,6 +325,10 @@ impl<B: ReplicaHw> Epochs<B> {
             k.mark(self.engine.peer_released());
             released = k.kept() as u64;
         }
+        // Guest time where the log ended: the guest's clock goes on from
+        // here, whatever the detection took on the board's clock.
+        let guest_us =
+            self.engine.guest_time(count) / clock::ticks_per_us(&self.engine.port_ref().board);
         // Measured: from the last message heard to now, on this board's
         // clock (the failure detector's timeout plus what the takeover's
         // replay of the held log took).
@@ -340,6 +344,7 @@ impl<B: ReplicaHw> Epochs<B> {
             Takeover {
                 epoch,
                 count,
+                guest_us,
                 silent_ms,
                 released,
             }
@@ -555,9 +560,8 @@ impl<B: ReplicaHw> Epochs<B> {
             retransmits: u64::from(stats.retransmissions),
             rejected: u64::from(stats.rejected),
             epoch: self.engine.epoch(),
-            guest_us: log.now_us().saturating_add_signed(
-                self.engine.time_offset() / clock::ticks_per_us(&log.board) as i64,
-            ),
+            guest_us: self.engine.guest_time(self.counter.elapsed())
+                / clock::ticks_per_us(&log.board),
             msgs: log.sent().max(log.consumed),
             log_bytes: log.log_bytes,
             acked: log.acked(),

@@ -97,6 +97,11 @@ impl StatusLine {
 }
 
 /// The closing report, as lines.
+/// The guest time of the primary's last status line (µs), if it said one.
+fn primary_last_guest(o: &PairOutcome) -> Option<u64> {
+    o.seen[Who::Primary.index()].status.map(|(s, _)| s.guest_us)
+}
+
 pub fn closing(o: &PairOutcome) -> Vec<String> {
     let mut out = vec![format!(
         "pair: {} link, epochs of {} instructions, {:.1} s",
@@ -146,8 +151,16 @@ pub fn closing(o: &PairOutcome) -> Vec<String> {
             .detection_wall()
             .map_or("-".into(), |d| format!("{:.1} s", d.as_secs_f64()));
         out.push(format!(
-            "pair: takeover at epoch {} (count {}): the primary declared dead after {} ms of the backup's time, {wall} of wall time after the kill; {} bytes of output re-emitted",
-            t.epoch, t.count, t.silent_ms, t.released
+            "pair: takeover at epoch {} (count {}, guest time {:.3} s{}): the primary declared dead after {} ms of the backup's time, {wall} of wall time after the kill; the guest's clock goes on from there; {} bytes of output re-emitted",
+            t.epoch,
+            t.count,
+            t.guest_us as f64 / 1e6,
+            primary_last_guest(o).map_or(String::new(), |g| format!(
+                "; the primary's last status {:.3} s",
+                g as f64 / 1e6
+            )),
+            t.silent_ms,
+            t.released
         ));
     }
     if let Some((b, _)) = o.seen[Who::Primary.index()].backup_lost {

@@ -217,7 +217,7 @@ mod tests {
         assert_eq!(w.seen.status.map(|(s, _)| s.epoch), Some(9));
         let mut stream = Vec::new();
         escape(
-            b"pair: takeover epoch=7 count=2 silent_ms=3 released=4\n",
+            b"pair: takeover epoch=7 count=2 guest_us=9 silent_ms=3 released=4\n",
             |b| stream.extend_from_slice(b),
         );
         guest_chunks(b"after\n", |b| stream.extend_from_slice(b));
