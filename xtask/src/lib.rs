@@ -10,6 +10,7 @@ pub mod console;
 pub mod cpio;
 pub mod guest;
 pub mod image;
+pub mod line_times;
 pub mod linkhost;
 pub mod lint;
 pub mod pair;
