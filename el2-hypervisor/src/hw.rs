@@ -4,10 +4,14 @@
 //! Only what library code uses is here: the list registers, which
 //! [`crate::vgic::ExitListRegisters`] reads and writes at every exit, and
 //! the physical counter and the EL2 timer, over which
-//! [`crate::vm_core::clock`] keeps guest time and sleeps. The epoch
+//! [`crate::vm_core::clock`] keeps guest time and sleeps, and guest RAM,
+//! which the fingerprint reads only where [`crate::mem::LazyRam`] says it
+//! is touched (so that a fingerprint never commits host memory). The epoch
 //! counter joins it when the code that uses it moves out of the board
 //! (the replica engine's board side, `runtime/replica.rs`, holds it
 //! today).
+
+use crate::mem::TouchedSpan;
 
 /// The hardware one core's trap handling touches.
 pub trait Hw {
@@ -30,4 +34,9 @@ pub trait Hw {
 
     /// Waits for an interrupt (taken, at EL2, when the guest resumes).
     fn wait_for_interrupt(&mut self);
+
+    /// Reads `out.len()` words of guest RAM from `span.base()` (`out` is
+    /// never longer than `span.words()`). A [`TouchedSpan`] is made only
+    /// by [`crate::mem::LazyRam`], for guest RAM it has mapped.
+    fn read_ram(&self, span: TouchedSpan, out: &mut [u64]);
 }

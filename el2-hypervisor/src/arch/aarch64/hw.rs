@@ -1,9 +1,11 @@
 //! The AArch64 implementation of the library's hardware trait
 //! (`el2_hypervisor::hw::Hw`): one core's GICv3 virtual CPU interface,
-//! the physical counter and the EL2 timer.
+//! the physical counter and the EL2 timer, and guest RAM as the
+//! fingerprint reads it.
 
 use super::{gicv3, timer};
 use el2_hypervisor::hw::Hw;
+use el2_hypervisor::mem::TouchedSpan;
 
 /// This core, as the library's exit code sees it.
 pub struct Core;
@@ -31,5 +33,14 @@ impl Hw for Core {
 
     fn wait_for_interrupt(&mut self) {
         timer::wait_for_interrupt();
+    }
+
+    fn read_ram(&self, span: TouchedSpan, out: &mut [u64]) {
+        let n = out.len().min(span.words());
+        // SAFETY: a `TouchedSpan` is made only by `LazyRam`, for 8-byte
+        // aligned guest RAM that is touched (zeroed or loaded, and mapped),
+        // `n` words of it at most; with the MMU off its IPA is its address.
+        let words = unsafe { core::slice::from_raw_parts(span.base() as *const u64, n) };
+        out[..n].copy_from_slice(words);
     }
 }
