@@ -6,6 +6,7 @@
 //! demultiplexing) are unit-tested here.
 
 pub mod bench;
+pub mod bench_pair;
 pub mod console;
 pub mod cpio;
 pub mod guest;

@@ -32,6 +32,7 @@ fn options<'a>(image: &'a Image, bundle: &'a Path, name: &str) -> PairOptions<'a
         kills: vec![],
         heartbeat_ms: None,
         fail_ms: None,
+        board_options: String::new(),
         backup: BackupOverrides::default(),
         timeout: Duration::from_secs(600),
         echo: false,

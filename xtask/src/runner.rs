@@ -51,6 +51,8 @@ pub struct Outcome {
     /// its end was read from QEMU (`line_times`): for timing parts of a run
     /// from the outside. The last line is here even without a newline.
     pub lines: Vec<(Duration, String)>,
+    /// QEMU's peak resident memory in KiB, sampled while it ran.
+    pub peak_rss_kib: Option<u64>,
 }
 
 pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
@@ -112,9 +114,13 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
         );
         lines.push(at, &console[before..]);
     };
+    let mut peak_rss_kib = None;
     let status = loop {
         while let Ok(chunk) = rx.try_recv() {
             take(chunk, &mut console);
+        }
+        if let Some(k) = crate::util::peak_rss_kib(child.id()) {
+            peak_rss_kib = Some(k);
         }
         match child.wait_timeout(Duration::from_millis(50))? {
             Some(status) => break Some(status),
@@ -158,6 +164,7 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
         console,
         wall: start.elapsed(),
         lines,
+        peak_rss_kib,
     })
 }
 
