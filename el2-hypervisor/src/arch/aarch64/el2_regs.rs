@@ -178,12 +178,18 @@ pub fn read_el1_state() -> [u64; el2_hypervisor::replica::fingerprint::EL1_REGIS
 /// fingerprint. The hypervisor is built softfloat and never uses them, so
 /// what they hold is the guest's; CPTR_EL2.TFP is 0, so EL2 may read them.
 pub fn read_fp_state() -> el2_hypervisor::replica::fingerprint::FpState {
-    let mut v = [0u64; 64];
+    /// 16-byte aligned: with the EL2 MMU off every data access is to
+    /// Device memory, where a Q-register store must be aligned to 16
+    /// whatever SCTLR_EL2.A says (an 8-aligned buffer, where the stack
+    /// happened to put it, faulted: EC 0x25, DFSC 0x21).
+    #[repr(C, align(16))]
+    struct Aligned([u64; 64]);
+    let mut v = Aligned([0u64; 64]);
     let (fpcr, fpsr): (u64, u64);
     // SAFETY: stores the 32 128-bit V registers into `v`, which is 512
-    // bytes long and 8-byte aligned (alignment checking is off at EL2:
-    // SCTLR_EL2.A = 0), and reads FPCR/FPSR; no register is written. The
-    // directives let the assembler accept FP/SIMD in a softfloat build.
+    // bytes long and 16-byte aligned, and reads FPCR/FPSR; no register is
+    // written. The directives let the assembler accept FP/SIMD in a
+    // softfloat build.
     unsafe {
         core::arch::asm!(
             ".arch_extension fp",
@@ -198,13 +204,13 @@ pub fn read_fp_state() -> el2_hypervisor::replica::fingerprint::FpState {
             "stp q28, q29, [{p}, #448]", "stp q30, q31, [{p}, #480]",
             "mrs {fpcr}, S3_3_C4_C4_0",
             "mrs {fpsr}, S3_3_C4_C4_1",
-            p = in(reg) v.as_mut_ptr(),
+            p = in(reg) v.0.as_mut_ptr(),
             fpcr = out(reg) fpcr,
             fpsr = out(reg) fpsr,
             options(nostack, preserves_flags)
         )
     };
-    el2_hypervisor::replica::fingerprint::FpState { v, fpcr, fpsr }
+    el2_hypervisor::replica::fingerprint::FpState { v: v.0, fpcr, fpsr }
 }
 
 /// The build digest: FNV-1a 64 over the image's code and read-only data
