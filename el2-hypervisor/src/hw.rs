@@ -5,13 +5,17 @@
 //! [`crate::vgic::ExitListRegisters`] reads and writes at every exit, and
 //! the physical counter and the EL2 timer, over which
 //! [`crate::vm_core::clock`] keeps guest time, the board's clock in µs
-//! and sleeps ([`Hw`]); the epoch counter ([`EpochCounter`]); the console
-//! ([`Console`]); and, for the replica session
+//! and sleeps, and guest RAM, which the fingerprint reads only where
+//! [`crate::mem::LazyRam`] says it is touched (so that a fingerprint never
+//! commits host memory) ([`Hw`]); the epoch counter ([`EpochCounter`]);
+//! the console ([`Console`]); and, for the replica session
 //! ([`crate::replica::session`]), all of these with the link's transport
 //! ([`ReplicaHw`]).
 
 use core::fmt;
 use replication_link::transport::PacketTransport;
+
+use crate::mem::TouchedSpan;
 
 /// The hardware one core's trap handling touches.
 pub trait Hw {
@@ -34,12 +38,16 @@ pub trait Hw {
 
     /// Waits for an interrupt (taken, at EL2, when the guest resumes).
     fn wait_for_interrupt(&mut self);
+
+    /// Reads `out.len()` words of guest RAM from `span.base()` (`out` is
+    /// never longer than `span.words()`). A [`TouchedSpan`] is made only
+    /// by [`crate::mem::LazyRam`], for guest RAM it has mapped.
+    fn read_ram(&self, span: TouchedSpan, out: &mut [u64]);
 }
 
 /// Counts guest instructions (EL0 and EL1 only) for one epoch at a time
-/// and raises an interrupt after the epoch's length.
-///
-/// Every method takes `&self`: the state is the hardware's registers.
+/// and raises an interrupt at the epoch's end (its length, or a timer
+/// deadline's instruction: [`EpochCounter::end_at`]).
 pub trait EpochCounter {
     /// Guest instructions per epoch.
     fn length(&self) -> u64;

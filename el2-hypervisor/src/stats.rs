@@ -23,9 +23,12 @@ pub enum TrapKind {
     /// An exception the hypervisor injected into the guest (undefined
     /// instruction, external abort).
     Injected,
+    /// The guest's first touch of a block of its RAM (`mem::lazy_ram`):
+    /// the block zeroed and mapped at stage 2, the access retried.
+    FirstTouch,
 }
 
-const KINDS: usize = 12;
+const KINDS: usize = 13;
 const NAMES: [&str; KINDS] = [
     "counter-read",
     "timer-register",
@@ -39,6 +42,7 @@ const NAMES: [&str; KINDS] = [
     "irq",
     "sgi",
     "injected",
+    "first-touch",
 ];
 
 /// Counters, one per [`TrapKind`].
@@ -89,6 +93,6 @@ mod tests {
             s.starts_with("traps: counter-read=2 timer-register=0"),
             "{s}"
         );
-        assert!(s.ends_with("injected=1 total=3"), "{s}");
+        assert!(s.ends_with("injected=1 first-touch=0 total=3"), "{s}");
     }
 }

@@ -165,7 +165,7 @@ struct EpochRow {
 
 /// Guest time covered by a log: the last guest-time input, in seconds of
 /// the 1 GHz counter QEMU's `-cpu max` gives.
-fn guest_seconds(log: &std::path::Path) -> Result<f64> {
+pub fn guest_seconds(log: &std::path::Path) -> Result<f64> {
     use replication_link::message::{InputKind, Message};
     let l = crate::recording::Log::read(log)?;
     let last = l

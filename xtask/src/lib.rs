@@ -6,11 +6,13 @@
 //! demultiplexing) are unit-tested here.
 
 pub mod bench;
+pub mod bench_pair;
 pub mod board_options;
 pub mod console;
 pub mod cpio;
 pub mod guest;
 pub mod image;
+pub mod line_times;
 pub mod linkhost;
 pub mod lint;
 pub mod pair;

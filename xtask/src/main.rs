@@ -170,6 +170,32 @@ enum BenchWhat {
         #[arg(long, value_delimiter = ',', default_values_t = [100_000u64, 1_000_000, 10_000_000])]
         lengths: Vec<u64>,
     },
+    /// The guest side by side: bare, the hypervisor alone, with epochs,
+    /// recording, an Ethernet and a serial pair, at several epoch lengths;
+    /// a table, QEMU's peak memory, a failover figure, a plot in docs/.
+    Pair {
+        /// Configurations to run, comma separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = xtask::bench_pair::table::Config::ALL)]
+        configs: Vec<xtask::bench_pair::table::Config>,
+        /// Epoch lengths, comma separated (for the configurations with epochs).
+        #[arg(long, value_delimiter = ',', default_values_t = [100_000u64, 1_000_000, 10_000_000])]
+        epochs: Vec<u64>,
+        /// Acking policies to run each pair with, passed as `tandem.ack=P`
+        /// (comma separated, e.g. output,epoch); default: the boards' own
+        /// (the output rule), no option passed.
+        #[arg(long, value_delimiter = ',')]
+        acks: Option<Vec<String>>,
+        /// Skip the failover run (a pair whose primary is killed).
+        #[arg(long)]
+        no_failover: bool,
+        /// Where the plot goes.
+        #[arg(long, default_value = "docs/bench-pair.svg")]
+        plot: std::path::PathBuf,
+        /// The workload's configurations at epoch 1,000,000 only: no
+        /// failover run, no plot (for development).
+        #[arg(long)]
+        quick: bool,
+    },
     /// The guest workload under the hypervisor against the same guest booted directly.
     Guest {
         /// Runs of each variant (the median is printed).
@@ -282,6 +308,27 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             xtask::bench::epochs_bench(&lengths)
         }
         Cmd::Bench {
+            what:
+                BenchWhat::Pair {
+                    configs,
+                    epochs,
+                    acks,
+                    no_failover,
+                    plot,
+                    quick,
+                },
+        } => {
+            setup::ensure()?;
+            let o = xtask::bench_pair::BenchOptions {
+                configs,
+                epochs,
+                acks,
+                failover: !no_failover,
+                plot: Some(paths::root().join(plot)),
+            };
+            xtask::bench_pair::run(&if quick { o.quick() } else { o })
+        }
+        Cmd::Bench {
             what: BenchWhat::Guest { runs },
         } => {
             setup::ensure()?;
@@ -318,6 +365,7 @@ fn pair(a: PairArgs) -> Result<()> {
         kills: a.kill,
         heartbeat_ms: a.heartbeat_ms,
         fail_ms: a.fail_ms,
+        board_options: String::new(),
         backup: xtask::pair::BackupOverrides {
             seed: a.backup_seed,
             epoch: a.backup_epoch,

@@ -28,6 +28,7 @@ fn options<'a>(image: &'a Image, bundle: &'a Path, name: &str) -> PairOptions<'a
         kills: vec![],
         heartbeat_ms: None,
         fail_ms: None,
+        board_options: String::new(),
         backup: BackupOverrides::default(),
         dir: dir(name),
     }

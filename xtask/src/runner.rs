@@ -2,6 +2,7 @@
 //! transcript kept as a file.
 
 use crate::console::{Demux, LogDecoder, Piece, table_from_elf};
+use crate::line_times::LineTimes;
 use crate::qemu::{self, Vars};
 use crate::util::describe;
 use anyhow::{Context, Result};
@@ -43,8 +44,11 @@ pub struct Outcome {
     pub console: String,
     pub wall: Duration,
     /// Each console line with the host time (since QEMU started) at which
-    /// its end arrived: for timing parts of a run from the outside.
+    /// its end was read from QEMU (`line_times`): for timing parts of a run
+    /// from the outside. The last line is here even without a newline.
     pub lines: Vec<(Duration, String)>,
+    /// QEMU's peak resident memory in KiB, sampled while it ran.
+    pub peak_rss_kib: Option<u64>,
 }
 
 pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
@@ -67,11 +71,13 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
         .with_context(|| format!("starting `{command_line}`"))?;
 
     let mut stdout = child.stdout.take().expect("piped");
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    // Each chunk is stamped when it is read, here, so that its lines carry
+    // the time they arrived whenever the loop below decodes them.
+    let (tx, rx) = mpsc::channel::<(Duration, Vec<u8>)>();
     let reader = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+            if n == 0 || tx.send((start.elapsed(), buf[..n].to_vec())).is_err() {
                 break;
             }
         }
@@ -88,25 +94,29 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
     let mut decoder = LogDecoder::new(table.as_ref());
     let mut demux = Demux::default();
     let mut console = String::new();
-    let mut lines: Vec<(Duration, String)> = Vec::new();
+    let mut lines = LineTimes::default();
     let mut timed_out = false;
     let mut record = None;
     // Decodes what arrived, and notes when each line ended.
-    let mut take = |bytes: &[u8], console: &mut String| {
+    let mut take = |(at, bytes): (Duration, Vec<u8>), console: &mut String| {
         let before = console.len();
         absorb(
             &mut demux,
             &mut decoder,
-            bytes,
+            &bytes,
             console,
             &mut record,
             board.echo,
         );
-        mark_lines(console, before, start.elapsed(), &mut lines);
+        lines.push(at, &console[before..]);
     };
+    let mut peak_rss_kib = None;
     let status = loop {
-        while let Ok(bytes) = rx.try_recv() {
-            take(&bytes, &mut console);
+        while let Ok(chunk) = rx.try_recv() {
+            take(chunk, &mut console);
+        }
+        if let Some(k) = crate::util::peak_rss_kib(child.id()) {
+            peak_rss_kib = Some(k);
         }
         match child.wait_timeout(Duration::from_millis(50))? {
             Some(status) => break Some(status),
@@ -120,10 +130,12 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
         }
     };
     let _ = reader.join();
-    // What the reader passed on after QEMU exited: its lines are timed too.
-    while let Ok(bytes) = rx.try_recv() {
-        take(&bytes, &mut console);
+    // What the reader passed on after QEMU exited: its lines keep the
+    // times they arrived, and an unterminated last line is kept too.
+    while let Ok(chunk) = rx.try_recv() {
+        take(chunk, &mut console);
     }
+    let lines = lines.finish();
     let qemu_stderr = err_reader.join().unwrap_or_default();
     if !qemu_stderr.trim().is_empty() {
         console.push_str("\n[qemu stderr]\n");
@@ -144,17 +156,8 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
         console,
         wall: start.elapsed(),
         lines,
+        peak_rss_kib,
     })
-}
-
-/// Records the lines completed by the text appended after `before`.
-fn mark_lines(console: &str, before: usize, now: Duration, lines: &mut Vec<(Duration, String)>) {
-    let line_start = console[..before].rfind('\n').map_or(0, |i| i + 1);
-    let mut rest = &console[line_start..];
-    while let Some(i) = rest.find('\n') {
-        lines.push((now, rest[..i].to_string()));
-        rest = &rest[i + 1..];
-    }
 }
 
 impl Outcome {

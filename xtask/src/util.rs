@@ -62,3 +62,33 @@ pub fn die_with_parent(cmd: &mut Command) {
         });
     }
 }
+
+/// The peak resident memory of a running process so far, in KiB (its
+/// VmHWM, a high-water mark), or `None` once it is gone. Sampled while a
+/// QEMU board runs, the last sample is its peak to within what it commits
+/// between samples (`cargo xtask bench pair`'s QEMU peak memory).
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_vm_hwm(&status)
+}
+
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peak_is_read_from_proc_status() {
+        let status = "Name:\tqemu\nVmPeak:\t 9000 kB\nVmHWM:\t  251204 kB\nVmRSS:\t 1 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(251_204));
+        assert_eq!(parse_vm_hwm("Name:\tx\n"), None);
+        // This process is running, so it has a peak.
+        assert!(peak_rss_kib(std::process::id()).is_some_and(|k| k > 0));
+    }
+}

@@ -6,6 +6,8 @@
 //!
 //! - [`Stage2`]: guest IPA → PA, 40-bit IPA, root of two concatenated
 //!   level-1 tables; [`vtcr_el2`], [`vttbr_el2`].
+//! - [`LazyRam`]: which 2 MiB blocks of guest RAM stage 2 maps (on first
+//!   touch), and what the fingerprint reads of them.
 //! - [`El2Map`]: the hypervisor's identity map at EL2 (TTBR0_EL2, E2H = 0),
 //!   39-bit VA; [`mair_el2`], [`tcr_el2`], [`sctlr_el2_mmu_on`].
 //!
@@ -35,11 +37,13 @@
 //! ```
 
 pub mod el2_map;
+pub mod lazy_ram;
 pub mod pool;
 pub mod stage2;
 mod tables;
 
 pub use el2_map::{El2Map, Region, RegionKind, mair_el2, sctlr_el2_mmu_on, tcr_el2};
+pub use lazy_ram::{FreshBlock, LazyRam, LazyRamError, TouchedSpan};
 pub use pool::{PageTable, PoolError, TablePool};
 pub use stage2::{Stage2, Stage2Attrs, Stage2Tlbi, UnsupportedPaRange, vtcr_el2, vttbr_el2};
 pub use tables::{LeafDescriptor, MapError};

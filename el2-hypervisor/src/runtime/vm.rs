@@ -24,7 +24,9 @@ use el2_hypervisor::esr::{self, ExceptionClass};
 use el2_hypervisor::exit::ExitStatus;
 use el2_hypervisor::guest::{bundle, dtb as guest_dtb, layout};
 use el2_hypervisor::hw::{EpochCounter, Hw};
-use el2_hypervisor::mem::{PageTable, Stage2, Stage2Attrs, TablePool, vtcr_el2, vttbr_el2};
+use el2_hypervisor::mem::{
+    LazyRam, PageTable, Stage2, Stage2Attrs, TablePool, vtcr_el2, vttbr_el2,
+};
 use el2_hypervisor::options::{Deadlines, LinkMedium, Mode, Options};
 use el2_hypervisor::replica::digest::{self, PairingConfig};
 use el2_hypervisor::replica::epoch_stats::EpochStats;
@@ -59,7 +61,10 @@ struct Vm {
     counts: TrapCounts,
     /// Why epochs ended, and how late timer interrupts were raised.
     epoch_stats: EpochStats,
-    guest_ram: Region,
+    /// Guest RAM and which of its blocks are touched (mapped at stage 2).
+    ram: LazyRam,
+    /// The stage-2 tables, for mapping a block at its first touch.
+    stage2: Stage2<'static>,
     /// Epochs and the log (record, replay, or `tandem.epoch` in free mode).
     epochs: Option<Epochs>,
 }
@@ -195,18 +200,33 @@ pub fn start(
         core::ptr::copy_nonoverlapping(dtb.as_ptr(), plan.dtb.base as *mut u8, dtb.len());
     }
 
-    // Scrub the rest of guest RAM: the bundle's leftovers and the board's
-    // DTB (which holds this board's own command line) must not reach the
-    // guest or its fingerprint. The board DTB is not read after this point.
+    // Guest RAM is zeroed on first touch (`mem::lazy_ram`): only the
+    // blocks that hold the kernel, the initramfs and the guest DTB are
+    // mapped before entry, and the rest of those blocks is scrubbed now
+    // (the bundle's leftovers and the board's DTB, which holds this
+    // board's own command line, must not reach the guest or its
+    // fingerprint). Every other block is zeroed when the guest first
+    // touches it: QEMU commits only what the guest uses.
     let kernel_area = Region::new(plan.kernel.base, b.kernel_image_size);
     let guest_dtb_area = Region::new(plan.dtb.base, dtb.len() as u64);
-    for gap in layout::gaps(guest_ram, &[kernel_area, plan.initramfs, guest_dtb_area]) {
-        // SAFETY: `gaps` returns parts of guest RAM outside the kernel,
-        // initramfs and guest DTB just placed; nothing else lives there.
-        unsafe { core::ptr::write_bytes(gap.base as *mut u8, 0, gap.size as usize) };
+    let loaded = [kernel_area, plan.initramfs, guest_dtb_area];
+    let mut lazy_ram = match LazyRam::new(guest_ram) {
+        Ok(r) => r,
+        Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
+    };
+    for area in loaded {
+        lazy_ram.touch(area);
+    }
+    for run in lazy_ram.touched_runs() {
+        for gap in layout::gaps(run, &loaded) {
+            // SAFETY: `gaps` returns parts of touched guest RAM outside the
+            // kernel, initramfs and guest DTB just placed; nothing else
+            // lives there, and the board DTB is not read after this point.
+            unsafe { core::ptr::write_bytes(gap.base as *mut u8, 0, gap.size as usize) };
+        }
     }
 
-    let vttbr = build_stage2(guest_ram);
+    let (stage2, vttbr) = build_stage2(&lazy_ram);
     let vtcr = match vtcr_el2(el2_regs::pa_range()) {
         Ok(v) => v,
         Err(e) => fail(ExitStatus::BadConfiguration, format_args!("stage 2: {e:?}")),
@@ -251,7 +271,8 @@ pub fn start(
         ),
         counts: TrapCounts::new(),
         epoch_stats: EpochStats::new(),
-        guest_ram,
+        ram: lazy_ram,
+        stage2,
         epochs,
     });
     if let Some(vm) = VM.lock().as_mut()
@@ -423,8 +444,9 @@ fn platform_digest(lr_count: usize) -> u64 {
     .digest()
 }
 
-/// Identity-maps guest RAM (and nothing else) at stage 2; returns VTTBR_EL2.
-fn build_stage2(guest_ram: Region) -> u64 {
+/// Identity-maps the touched blocks of guest RAM (and nothing else) at
+/// stage 2; returns the tables, kept for first touches, and VTTBR_EL2.
+fn build_stage2(ram: &LazyRam) -> (Stage2<'static>, u64) {
     let mut pool_guard = STAGE2_POOL.lock();
     // The tables live in a static and are used for the rest of the run.
     let tables: &'static mut [PageTable] = unsafe_leak(&mut pool_guard[..]);
@@ -433,14 +455,12 @@ fn build_stage2(guest_ram: Region) -> u64 {
         .map_err(|e| alloc::format!("{e:?}"))
         .and_then(|pool| Stage2::new(pool).map_err(|e| alloc::format!("{e:?}")))
         .and_then(|mut s2| {
-            s2.map(
-                guest_ram.base,
-                guest_ram.base,
-                guest_ram.size,
-                Stage2Attrs::NormalRwx,
-            )
-            .map_err(|e| alloc::format!("{e:?}"))?;
-            Ok(vttbr_el2(s2.root_pa(), 1))
+            for run in ram.touched_runs() {
+                s2.map(run.base, run.base, run.size, Stage2Attrs::NormalRwx)
+                    .map_err(|e| alloc::format!("{e:?}"))?;
+            }
+            let vttbr = vttbr_el2(s2.root_pa(), 1);
+            Ok((s2, vttbr))
         });
     match result {
         Ok(v) => v,

@@ -118,6 +118,9 @@ mod tests {
         fn wait_for_interrupt(&mut self) {
             self.waits += 1;
         }
+        fn read_ram(&self, _: crate::mem::TouchedSpan, _: &mut [u64]) {
+            unreachable!("the clock reads no guest RAM")
+        }
     }
 
     #[test]

@@ -91,6 +91,7 @@ mod tests {
             console: "hypervisor: the guest powered off\n".into(),
             wall: Duration::ZERO,
             lines: vec![],
+            peak_rss_kib: None,
         };
         assert!(finished(&out));
         assert_eq!(

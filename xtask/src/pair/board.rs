@@ -29,6 +29,8 @@ pub struct Board {
     stderr: Option<std::thread::JoinHandle<String>>,
     pub exited: Option<ExitStatus>,
     pub killed_at: Option<Instant>,
+    /// QEMU's peak resident memory in KiB, sampled at each poll.
+    pub peak_rss_kib: u64,
 }
 
 impl Board {
@@ -84,11 +86,17 @@ impl Board {
             stderr: Some(stderr),
             exited: None,
             killed_at: None,
+            peak_rss_kib: 0,
         })
     }
 
     /// Whether QEMU has ended (noting how, once).
     pub fn poll_exit(&mut self) -> bool {
+        if self.exited.is_none()
+            && let Some(k) = crate::util::peak_rss_kib(self.pid)
+        {
+            self.peak_rss_kib = self.peak_rss_kib.max(k);
+        }
         if self.exited.is_none()
             && let Ok(Some(status)) = self.child.try_wait()
         {

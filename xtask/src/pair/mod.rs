@@ -75,6 +75,9 @@ pub struct PairOptions<'a> {
     /// Board options: failure detection.
     pub heartbeat_ms: Option<u64>,
     pub fail_ms: Option<u64>,
+    /// More words for both boards' command lines (`tandem.ack=...` from
+    /// `cargo xtask bench pair`).
+    pub board_options: String,
     pub backup: BackupOverrides,
     /// Where the consoles and pid files go (`target/tandem/pair`).
     pub dir: PathBuf,
@@ -90,6 +93,8 @@ pub struct PairOutcome {
     /// How each QEMU ended, in words.
     pub exits: [String; 2],
     pub killed: [bool; 2],
+    /// Each QEMU's peak resident memory, KiB (sampled while it ran).
+    pub peak_rss_kib: [u64; 2],
     pub timed_out: bool,
     pub wall: Duration,
     /// When the first board started.
@@ -240,8 +245,10 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
     let mut exits = [String::new(), String::new()];
     let mut killed = [false, false];
     let mut stderr = [String::new(), String::new()];
+    let mut peak_rss_kib = [0, 0];
     for b in boards.iter_mut() {
         let i = b.who.index();
+        peak_rss_kib[i] = b.peak_rss_kib;
         stderr[i] = b.finish();
         exits[i] = b.describe_exit();
         killed[i] = b.was_killed();
@@ -257,6 +264,7 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
         kills,
         exits,
         killed,
+        peak_rss_kib,
         timed_out,
         wall: start.elapsed(),
         start,
@@ -308,6 +316,10 @@ fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Vars {
     }
     if let Some(f) = o.fail_ms {
         opts.push_str(&format!(" tandem.fail-ms={f}"));
+    }
+    if !o.board_options.is_empty() {
+        opts.push(' ');
+        opts.push_str(&o.board_options);
     }
     if who == Who::Backup && !o.backup.board_options.is_empty() {
         opts.push(' ');

@@ -36,6 +36,11 @@ pub struct Seen {
     /// it took over (a backup must emit none while the primary lives).
     pub guest_bytes: u64,
     pub guest_bytes_before_takeover: u64,
+    /// The guest's lines as this board emitted them, each with the time
+    /// its end arrived (for `cargo xtask bench pair`'s workload time).
+    pub guest_lines: Vec<(Instant, String)>,
+    /// The guest line not yet ended.
+    guest_partial: String,
 }
 
 impl Seen {
@@ -115,7 +120,16 @@ impl<'t> Watch<'t> {
                     }
                 }
                 Piece::Guest(g) => {
-                    self.seen.transcript.push_str(&String::from_utf8_lossy(&g));
+                    let text = String::from_utf8_lossy(&g);
+                    for c in text.chars() {
+                        if c == '\n' {
+                            let line = std::mem::take(&mut self.seen.guest_partial);
+                            self.seen.guest_lines.push((at, line));
+                        } else {
+                            self.seen.guest_partial.push(c);
+                        }
+                    }
+                    self.seen.transcript.push_str(&text);
                     self.seen.guest_bytes += g.len() as u64;
                     if self.seen.takeover.is_none() {
                         self.seen.guest_bytes_before_takeover += g.len() as u64;
@@ -226,5 +240,13 @@ mod tests {
         assert_eq!(w.seen.guest_bytes_before_takeover, 54);
         assert!(w.seen.transcript.starts_with("$ qemu\n"));
         assert_eq!(w.seen.guest_bytes, 60);
+        let guest: Vec<&str> = w.seen.guest_lines.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(
+            guest,
+            [
+                "pair: takeover epoch=1 count=2 silent_ms=3 released=4",
+                "after"
+            ]
+        );
     }
 }

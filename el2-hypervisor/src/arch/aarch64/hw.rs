@@ -1,14 +1,15 @@
 //! The AArch64 implementation of the library's hardware traits
 //! (`el2_hypervisor::hw`): one core's GICv3 virtual CPU interface, the
-//! physical counter and the EL2 timer ([`Hw`]), the console ([`Console`]),
-//! and for the replica session the PMU epoch counter and the link's
-//! medium ([`ReplicaHw`]).
+//! physical counter, the EL2 timer and guest RAM as the fingerprint reads
+//! it ([`Hw`]), the console ([`Console`]), and for the replica session
+//! the PMU epoch counter and the link's medium ([`ReplicaHw`]).
 
 use super::console::{self, println};
 use super::link::Medium;
 use super::pmu::CycleCounter;
 use super::{gicv3, timer};
 use el2_hypervisor::hw::{Console, Hw, ReplicaHw};
+use el2_hypervisor::mem::TouchedSpan;
 
 /// This core, as the library sees it.
 #[derive(Clone, Copy, Debug)]
@@ -37,6 +38,15 @@ impl Hw for Core {
 
     fn wait_for_interrupt(&mut self) {
         timer::wait_for_interrupt();
+    }
+
+    fn read_ram(&self, span: TouchedSpan, out: &mut [u64]) {
+        let n = out.len().min(span.words());
+        // SAFETY: a `TouchedSpan` is made only by `LazyRam`, for 8-byte
+        // aligned guest RAM that is touched (zeroed or loaded, and mapped),
+        // `n` words of it at most; with the MMU off its IPA is its address.
+        let words = unsafe { core::slice::from_raw_parts(span.base() as *const u64, n) };
+        out[..n].copy_from_slice(words);
     }
 }
 

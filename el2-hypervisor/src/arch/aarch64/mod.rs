@@ -5,6 +5,7 @@ pub mod console;
 pub mod el2_regs;
 pub mod exceptions;
 pub mod gicv3;
+pub mod guest_ram;
 pub mod heap;
 pub mod hw;
 pub mod link;

@@ -97,13 +97,10 @@ pub(super) fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64, inputs: u64
     f.word(vm.devices.vgic.snapshot_hash());
     f.words(&vm.timers.state_words());
     f.words(&vm.devices.uart.state_words());
-    let (off, len) = fingerprint::memory_slice(epoch, vm.guest_ram.size, 4096);
-    // SAFETY: the slice lies inside guest RAM (memory_slice keeps it within
-    // `size`), which the hypervisor's identity view (MMU off) can read.
-    let words = unsafe {
-        core::slice::from_raw_parts((vm.guest_ram.base + off) as *const u64, (len / 8) as usize)
-    };
-    f.words(words);
+    // Untouched blocks are hashed as the zeros the guest would find there,
+    // without reading them (`LazyRam::hash_words`).
+    let (off, len) = fingerprint::memory_slice(epoch, vm.ram.region().size, 4096);
+    vm.ram.hash_words(&Core, off, len, |w| f.word(w));
     f.finish()
 }
 

@@ -5,6 +5,7 @@
 
 use super::interrupts::*;
 use super::*;
+use crate::arch::guest_ram;
 use el2_hypervisor::emul::device::{Completion, GuestAccess, WriteEffect};
 use el2_hypervisor::replica::engine::Stop;
 use el2_hypervisor::trap::sysreg::{self as route, SysRegRoute};
@@ -26,8 +27,19 @@ pub fn on_lower_sync(frame: &mut TrapFrame) {
     // EOI) into the model first: the access emulated below must see it,
     // and must not be undone by it.
     let mut lrs = sync_list_registers(vm);
-    let outcome = match ExceptionClass::from_esr(esr) {
-        ExceptionClass::WfxTrap => on_wfx(vm, frame, esr, &mut lrs),
+    let outcome = if let Some(first) = first_touch(vm, esr) {
+        first
+    } else {
+        dispatch(vm, frame, esr, &mut lrs)
+    };
+    act(vm, frame, esr, outcome);
+    before_entry(vm, &mut lrs);
+}
+
+/// What a trap that is not a first touch of guest RAM comes to.
+fn dispatch(vm: &mut Vm, frame: &mut TrapFrame, esr: u64, lrs: &mut ListRegisters) -> TrapOutcome {
+    match ExceptionClass::from_esr(esr) {
+        ExceptionClass::WfxTrap => on_wfx(vm, frame, esr, lrs),
         ExceptionClass::Hvc64 => {
             vm.counts.count(TrapKind::Hvc);
             firmware_call(vm, frame, Conduit::Hvc).unwrap_or_else(TrapOutcome::from)
@@ -46,9 +58,34 @@ pub fn on_lower_sync(frame: &mut TrapFrame) {
             far: sysreg::far_el2(),
         }),
         _ => TrapOutcome::Inject(Fault::Undefined),
-    };
-    act(vm, frame, esr, outcome);
-    before_entry(vm, &mut lrs);
+    }
+}
+
+/// A stage-2 translation fault in a block of guest RAM the guest has not
+/// touched before (a data access, an instruction fetch, or its stage-1
+/// table walk): the block is zeroed and mapped, and the guest retries the
+/// instruction (`mem::lazy_ram`). Not an environment input: both boards
+/// take it at the same instruction, and the guest sees zeros either way.
+/// `None` when the fault is anything else, which goes on as before.
+fn first_touch(vm: &mut Vm, esr: u64) -> Option<TrapOutcome> {
+    let ipa = esr::stage2_translation_fault(esr, sysreg::hpfar_el2())?;
+    let block = vm.ram.first_touch(ipa)?;
+    vm.counts.count(TrapKind::FirstTouch);
+    guest_ram::zero(&block);
+    let r = block.region();
+    if let Err(e) = vm
+        .stage2
+        .map(r.base, r.base, r.size, Stage2Attrs::NormalRwx)
+    {
+        // The pool holds the tables for all of guest RAM; the guest
+        // cannot cause this (only blocks inside its RAM are mapped).
+        fail(
+            ExitStatus::HypervisorException,
+            format_args!("stage 2: cannot map guest RAM at {:#x}: {e:?}", r.base),
+        );
+    }
+    guest_ram::publish_stage2();
+    Some(TrapOutcome::Resume)
 }
 
 /// The one place a trap's outcome takes effect.
