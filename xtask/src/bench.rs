@@ -163,26 +163,27 @@ struct EpochRow {
     guest_seconds: f64,
 }
 
-/// Guest time covered by a log: the last guest-time input, in seconds of
-/// the 1 GHz counter QEMU's `-cpu max` gives.
+/// Guest time covered by a log: where its last epoch end starts the next
+/// epoch, in seconds.
 pub fn guest_seconds(log: &std::path::Path) -> Result<f64> {
-    use replication_link::message::{InputKind, Message};
+    use replication_link::message::Message;
     let l = crate::recording::Log::read(log)?;
+    // Each epoch end carries the guest time its next epoch starts at.
     let last = l
         .messages
         .iter()
         .filter_map(|m| match m {
-            Message::LogEntry(e)
-                if matches!(e.kind, InputKind::CounterRead | InputKind::TimerRegRead) =>
-            {
-                Some(e.value)
-            }
+            Message::EpochEnd(e) => Some(e.time),
             _ => None,
         })
         .max()
         .unwrap_or(0);
-    Ok(last as f64 / 1e9)
+    Ok(last as f64 / QEMU_VIRT_COUNTER_HZ)
 }
+
+/// The guest counter's frequency on QEMU's `virt` with `-cpu max`
+/// (CNTFRQ_EL0, 1 GHz): a log holds counter ticks.
+const QEMU_VIRT_COUNTER_HZ: f64 = 1e9;
 
 /// `cargo xtask bench epochs`: the guest workload recorded (epochs, log
 /// over the link) against the same workload under the hypervisor without

@@ -240,6 +240,10 @@ impl Context {
             epoch: t.epoch,
             silent_ms: t.silent_ms,
             wall: out.detection_wall(),
+            takeover_guest_us: t.guest_us,
+            primary_last_guest_us: out.seen[Who::Primary.index()]
+                .status
+                .map(|(s, _)| s.guest_us),
         })
     }
 }

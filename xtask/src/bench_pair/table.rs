@@ -202,16 +202,37 @@ pub fn memory_line(rows: &[Row]) -> Option<String> {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Failover {
     pub epoch: u64,
+    /// The failure detector's wait, on the backup's clock.
     pub silent_ms: u64,
     pub wall: Option<Duration>,
+    /// Guest time (µs) where the backup's guest went on, and where the
+    /// primary's last status line had its guest.
+    pub takeover_guest_us: u64,
+    pub primary_last_guest_us: Option<u64>,
+}
+
+impl Failover {
+    /// The step the guest's own clock takes across the takeover: from the
+    /// primary's last status to where the backup went on (0 when the
+    /// backup went on from before it, re-running the rest).
+    pub fn guest_gap_us(&self) -> Option<u64> {
+        self.primary_last_guest_us
+            .map(|p| self.takeover_guest_us.saturating_sub(p))
+    }
 }
 
 pub fn failover_line(f: &Failover) -> String {
     format!(
-        "failover (Ethernet, epoch {DEFAULT_EPOCH}, primary killed): the backup live at epoch {} after {} ms of its guest time, {} of wall time after the kill",
+        "failover (Ethernet, epoch {DEFAULT_EPOCH}, primary killed): the backup live at epoch {} after {} ms of the backup's clock, {} of wall time after the kill; in guest time it went on at {:.3} s, the primary's last status {}: a gap of {} in the guest's own time",
         f.epoch,
         f.silent_ms,
-        opt(f.wall, |w| format!("{:.2} s", w.as_secs_f64()))
+        opt(f.wall, |w| format!("{:.2} s", w.as_secs_f64())),
+        f.takeover_guest_us as f64 / 1e6,
+        opt(f.primary_last_guest_us, |p| format!(
+            "{:.3} s",
+            p as f64 / 1e6
+        )),
+        opt(f.guest_gap_us(), |g| format!("{:.1} ms", g as f64 / 1e3)),
     )
 }
 
@@ -324,9 +345,11 @@ pub(crate) mod tests {
             failover_line(&Failover {
                 epoch: 923,
                 silent_ms: 2000,
-                wall: Some(s(2.25))
+                wall: Some(s(2.25)),
+                takeover_guest_us: 1_234_000,
+                primary_last_guest_us: Some(1_230_600),
             })
-            .ends_with("live at epoch 923 after 2000 ms of its guest time, 2.25 s of wall time after the kill")
+            .ends_with("live at epoch 923 after 2000 ms of the backup's clock, 2.25 s of wall time after the kill; in guest time it went on at 1.234 s, the primary's last status 1.231 s: a gap of 3.4 ms in the guest's own time")
         );
     }
 }
