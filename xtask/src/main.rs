@@ -191,7 +191,7 @@ enum BenchWhat {
         /// Where the plot goes.
         #[arg(long, default_value = "docs/bench-pair.svg")]
         plot: std::path::PathBuf,
-        /// The workload's configurations at epoch 1,000,000 only: no
+        /// The workload's configurations at the default epoch only: no
         /// failover run, no plot (for development).
         #[arg(long)]
         quick: bool,
