@@ -60,6 +60,15 @@ pub fn handle(
     }
 }
 
+/// Whether a counter read at guest time `now` changes nothing but the
+/// register it reads: no timer deadline of the guest's has come, so no
+/// line moves. Then the board answers it without the rest of an exit
+/// (the list registers the guest holds stay as they are); the test is on
+/// guest time, so both boards of a pair take the same path.
+pub fn counter_read_alone(timers: &GuestTimers, now: u64) -> bool {
+    timers.next_deadline().is_none_or(|d| d > now)
+}
+
 /// Whether [`handle`] answers `access` (so that the caller can decide, before
 /// consulting guest time, whether the access is a timer access at all).
 pub fn handles(access: &SysRegAccess) -> bool {
@@ -192,5 +201,31 @@ mod tests {
             assert_eq!(msr(&mut t, r, 0, 0), TimerTrap::NotHandled);
         }
         assert_eq!(t, GuestTimers::new(1));
+    }
+}
+
+#[cfg(test)]
+mod alone_tests {
+    use super::*;
+    use crate::emul::vtimer::CTL_ENABLE;
+
+    #[test]
+    fn a_counter_read_is_alone_until_a_deadline_comes() {
+        let mut t = GuestTimers::new(1_000_000_000);
+        assert!(counter_read_alone(&t, 5), "no timer armed");
+        t.virt.write_cval(100);
+        t.virt.write_ctl(CTL_ENABLE);
+        assert!(counter_read_alone(&t, 99));
+        assert!(
+            !counter_read_alone(&t, 100),
+            "the deadline has come: a line moves"
+        );
+        // Masked, the line cannot rise.
+        t.virt
+            .write_ctl(CTL_ENABLE | crate::emul::vtimer::CTL_IMASK);
+        assert!(counter_read_alone(&t, 500));
+        t.phys.write_cval(400);
+        t.phys.write_ctl(CTL_ENABLE);
+        assert!(!counter_read_alone(&t, 400));
     }
 }

@@ -40,10 +40,8 @@ pub fn on_lower_sync(frame: &mut TrapFrame) {
 }
 
 /// The commonest trap, a counter read (some 28,000 in a boot), answered
-/// without the rest of an exit when it changes nothing else: no timer
-/// deadline of the guest's has come at this guest time, so no line moves
-/// and the list registers the guest holds stay as they are (both boards
-/// take the same path: the test is on guest time). Returns whether it did.
+/// without the rest of an exit when it changes nothing else
+/// (`timer_trap::counter_read_alone`). Returns whether it did.
 fn counter_read(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> bool {
     if ExceptionClass::from_esr(esr) != ExceptionClass::SysRegTrap {
         return false;
@@ -61,7 +59,7 @@ fn counter_read(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> bool {
         Some(ep) => ep.guest_now(),
         None => Core.counter(),
     };
-    if vm.timers.next_deadline().is_some_and(|d| d <= now) {
+    if !timer_trap::counter_read_alone(&vm.timers, now) {
         return false;
     }
     let now = match vm.epochs.as_mut() {
