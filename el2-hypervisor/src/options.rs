@@ -87,6 +87,40 @@ pub enum AckPolicy {
     Epoch,
 }
 
+impl Deadlines {
+    pub const ALL: [Self; 2] = [Deadlines::Inline, Deadlines::EpochEnd];
+
+    /// The value of `tandem.deadline` that chooses it.
+    pub const fn option(self) -> &'static str {
+        match self {
+            Deadlines::EpochEnd => "epoch-end",
+            Deadlines::Inline => "inline",
+        }
+    }
+
+    /// The one `tandem.deadline` names, if any.
+    pub fn from_option(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.option() == value)
+    }
+}
+
+impl AckPolicy {
+    pub const ALL: [Self; 2] = [AckPolicy::Output, AckPolicy::Epoch];
+
+    /// The value of `tandem.ack` that chooses it.
+    pub const fn option(self) -> &'static str {
+        match self {
+            AckPolicy::Output => "output",
+            AckPolicy::Epoch => "epoch",
+        }
+    }
+
+    /// The one `tandem.ack` names, if any.
+    pub fn from_option(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.option() == value)
+    }
+}
+
 /// Failure-detection timing of a live pair, in milliseconds of the board's
 /// clock (under QEMU `-icount`, virtual time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,18 +258,12 @@ pub fn parse(cmdline: &str) -> Result<Options, OptionError<'_>> {
                 }
             }
             "deadline" => {
-                o.deadlines = match value {
-                    "epoch-end" => Deadlines::EpochEnd,
-                    "inline" => Deadlines::Inline,
-                    _ => return Err(OptionError::BadValue { name, value }),
-                }
+                o.deadlines =
+                    Deadlines::from_option(value).ok_or(OptionError::BadValue { name, value })?
             }
             "ack" => {
-                o.ack = match value {
-                    "output" => AckPolicy::Output,
-                    "epoch" => AckPolicy::Epoch,
-                    _ => return Err(OptionError::BadValue { name, value }),
-                }
+                o.ack =
+                    AckPolicy::from_option(value).ok_or(OptionError::BadValue { name, value })?
             }
             "heartbeat-ms" => {
                 o.timing.heartbeat_ms = match number(value) {

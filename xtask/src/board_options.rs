@@ -7,43 +7,20 @@ use crate::qemu::{self, Vars};
 use std::path::Path;
 use std::time::Duration;
 
-/// How a board meets a timer deadline inside an epoch (`tandem.deadline`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Deadline {
-    /// The timer's line is raised at the deadline's instruction; the epoch
-    /// goes on.
-    #[default]
-    Inline,
-    /// The epoch ends at the deadline's instruction.
-    EpochEnd,
+pub use el2_hypervisor::options::{AckPolicy as Ack, Deadlines as Deadline};
+
+/// `--deadline` on the command line: a `tandem.deadline` value.
+pub fn parse_deadline(s: &str) -> Result<Deadline, String> {
+    Deadline::from_option(s).ok_or_else(|| names(s, Deadline::ALL.map(Deadline::option)))
 }
 
-/// When a pair's primary waits for acknowledgements (`tandem.ack`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Ack {
-    /// Only before output (the output rule).
-    #[default]
-    Output,
-    /// At every epoch's end (the 1995 prototype).
-    Epoch,
+/// `--ack` on the command line: a `tandem.ack` value.
+pub fn parse_ack(s: &str) -> Result<Ack, String> {
+    Ack::from_option(s).ok_or_else(|| names(s, Ack::ALL.map(Ack::option)))
 }
 
-impl Deadline {
-    pub const fn option(self) -> &'static str {
-        match self {
-            Deadline::Inline => "inline",
-            Deadline::EpochEnd => "epoch-end",
-        }
-    }
-}
-
-impl Ack {
-    pub const fn option(self) -> &'static str {
-        match self {
-            Ack::Output => "output",
-            Ack::Epoch => "epoch",
-        }
-    }
+fn names(s: &str, all: [&str; 2]) -> String {
+    format!("`{s}` is not one of {}", all.join(", "))
 }
 
 /// One board's run: what record, replay and a pair share.

@@ -89,11 +89,13 @@ struct EpochBoardArgs {
     /// QEMU CPU model and properties (the guest needs FEAT_ECV: max).
     #[arg(long, default_value = "max")]
     cpu: String,
-    /// How a timer deadline inside an epoch is met (`tandem.deadline`).
-    #[arg(long, value_enum, default_value_t)]
+    /// How a timer deadline inside an epoch is met (`tandem.deadline`):
+    /// inline or epoch-end.
+    #[arg(long, value_parser = xtask::board_options::parse_deadline, default_value = "inline")]
     deadline: xtask::board_options::Deadline,
-    /// When a pair's primary waits for acknowledgements (`tandem.ack`).
-    #[arg(long, value_enum, default_value_t)]
+    /// When a pair's primary waits for acknowledgements (`tandem.ack`):
+    /// output or epoch.
+    #[arg(long, value_parser = xtask::board_options::parse_ack, default_value = "output")]
     ack: xtask::board_options::Ack,
 }
 

@@ -156,9 +156,8 @@ impl Context {
         ack: Option<&str>,
     ) -> Result<PairOptions<'_>> {
         let ack = match ack {
-            None | Some("output") => Ack::Output,
-            Some("epoch") => Ack::Epoch,
-            Some(other) => bail!("no acking policy `{other}` (output or epoch)"),
+            None => Ack::default(),
+            Some(a) => crate::board_options::parse_ack(a).map_err(anyhow::Error::msg)?,
         };
         Ok(PairOptions {
             board: BoardOptions {
