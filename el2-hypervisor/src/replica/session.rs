@@ -260,12 +260,14 @@ impl<B: ReplicaHw> Epochs<B> {
                 Output::Held(h) => {
                     if h.push(bytes, sent, now).is_ok() {
                         // The acknowledgements it waits for arrive between
-                        // boundaries too: look for them now and then.
+                        // boundaries too: look for them now and then
+                        // (servicing the link releases what they allow).
                         if h.held() > 0 && now >= self.last_ack_check_us + ACK_CHECK_US {
                             self.last_ack_check_us = now;
                             self.service_link()?;
+                        } else {
+                            self.release_held();
                         }
-                        self.release_held();
                         return Ok(());
                     }
                 }

@@ -113,6 +113,8 @@ fn deadline_inside(vm: &mut Vm, lrs: &mut ListRegisters) {
     vm_lines::follow_timers(&mut vm.devices.vgic, &vm.timers, now);
     vm.epoch_stats.lines_at(&vm.timers, now);
     vm.epoch_stats.inline_deadline();
+    // The epoch runs on to its end, or to another timer's deadline.
+    end_at_deadline(vm);
     before_entry(vm, lrs);
 }
 
@@ -190,7 +192,9 @@ fn next_time(vm: &mut Vm, pace: Pace) -> u64 {
 }
 
 /// With epochs, the epoch in progress ends where guest time reaches the
-/// guest's next timer deadline, if that comes first.
+/// guest's next timer deadline, if that comes first. Called where the
+/// deadline or the epoch's base can change: a timer register written, a
+/// boundary, a deadline met inside the epoch.
 pub(super) fn end_at_deadline(vm: &mut Vm) {
     let deadline = vm.timers.next_deadline();
     if let Some(ep) = vm.epochs.as_mut() {
@@ -211,7 +215,6 @@ pub(super) fn before_entry(vm: &mut Vm, lrs: &mut ListRegisters) {
         // Only what is a function of the guest's own execution may change
         // between boundaries: the UART's line follows its registers.
         lines(vm).follow_uart(&mut vm.devices.vgic, &vm.devices.uart);
-        end_at_deadline(vm);
     } else {
         let now = guest_now(vm);
         update_levels(vm, now);

@@ -55,17 +55,19 @@ fn counter_read(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> bool {
     else {
         return false;
     };
-    let now = match vm.epochs.as_ref() {
-        Some(ep) => ep.guest_now(),
-        None => Core.counter(),
+    // With epochs: guest time at this instruction (the epoch counter
+    // read once), hashed into the epoch's inputs only if answered here.
+    let count = vm.epochs.as_ref().map(|ep| ep.counter.elapsed());
+    let now = match (vm.epochs.as_ref(), count) {
+        (Some(ep), Some(c)) => ep.engine.guest_time(c),
+        _ => Core.counter(),
     };
     if !timer_trap::counter_read_alone(&vm.timers, now) {
         return false;
     }
-    let now = match vm.epochs.as_mut() {
-        Some(ep) => ep.time(InputKind::CounterRead, source),
-        None => now,
-    };
+    if let (Some(ep), Some(c)) = (vm.epochs.as_mut(), count) {
+        ep.engine.time(c, InputKind::CounterRead, source);
+    }
     let TimerTrap::Read(v) = timer_trap::handle(&mut vm.timers, &access, now, 0) else {
         return false;
     };
@@ -107,7 +109,7 @@ fn dispatch(vm: &mut Vm, frame: &mut TrapFrame, esr: u64, lrs: &mut ListRegister
 /// take it at the same instruction, and the guest sees zeros either way.
 /// `None` when the fault is anything else, which goes on as before.
 fn first_touch(vm: &mut Vm, esr: u64) -> Option<TrapOutcome> {
-    let ipa = esr::stage2_translation_fault(esr, sysreg::hpfar_el2())?;
+    let ipa = esr::stage2_translation_fault(esr, sysreg::hpfar_el2)?;
     let block = vm.ram.first_touch(ipa)?;
     vm.counts.count(TrapKind::FirstTouch);
     guest_ram::zero(&block);
@@ -280,6 +282,8 @@ fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> Result<TrapOutcome
                 }
                 TimerTrap::Written => {
                     vm.counts.count(TrapKind::TimerRegister);
+                    // A new deadline may end the epoch sooner.
+                    end_at_deadline(vm);
                     return Ok(TrapOutcome::Step);
                 }
                 TimerTrap::NotHandled => return Ok(TrapOutcome::Inject(Fault::Undefined)),
