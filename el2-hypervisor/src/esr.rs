@@ -175,12 +175,13 @@ pub fn decode_data_abort(esr: u64, hpfar: u64, far: u64) -> Result<Access, Acces
 /// instruction abort from a lower EL whose status code is a translation
 /// fault at any level (DFSC/IFSC 0b0001xx), the guest's stage-1 table
 /// walks included (S1PTW: HPFAR holds the table's IPA). `None` for any
-/// other exception or fault. `hpfar` is HPFAR_EL2.
-pub const fn stage2_translation_fault(esr: u64, hpfar: u64) -> Option<u64> {
+/// other exception or fault. `hpfar` reads HPFAR_EL2, only for such a
+/// fault (every trap asks: the register read stays off the others).
+pub fn stage2_translation_fault(esr: u64, hpfar: impl FnOnce() -> u64) -> Option<u64> {
     let ec = ec_bits(esr);
     let fsc = iss(esr) & 0x3f;
     if (ec == 0x24 || ec == 0x20) && fsc & 0x3c == 0x04 {
-        Some(((hpfar >> 4) & 0xff_ffff_ffff) << 12)
+        Some(((hpfar() >> 4) & 0xff_ffff_ffff) << 12)
     } else {
         None
     }
@@ -269,7 +270,7 @@ mod tests {
             // load with one, an instruction fetch, a stage-1 walk (S1PTW).
             for (ec, extra) in [(0x24, 0), (0x24, 1 << 24), (0x20, 0), (0x24, 1 << 7)] {
                 assert_eq!(
-                    stage2_translation_fault(esr(ec, extra | 0x04 | level), hpfar),
+                    stage2_translation_fault(esr(ec, extra | 0x04 | level), || hpfar),
                     Some(0x4321_5000),
                     "EC {ec:#x} level {level}"
                 );
@@ -277,11 +278,11 @@ mod tests {
         }
         // Access flag, permission, external abort: not translation faults.
         for fsc in [0x08, 0x0b, 0x0f, 0x10, 0x00, 0x21] {
-            assert_eq!(stage2_translation_fault(esr(0x24, fsc), hpfar), None);
+            assert_eq!(stage2_translation_fault(esr(0x24, fsc), || hpfar), None);
         }
         // Other classes (same-EL aborts, an SMC) with a translation FSC.
         for ec in [0x25, 0x21, 0x17, 0x18] {
-            assert_eq!(stage2_translation_fault(esr(ec, 0x07), hpfar), None);
+            assert_eq!(stage2_translation_fault(esr(ec, 0x07), || hpfar), None);
         }
     }
 

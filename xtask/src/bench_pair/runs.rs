@@ -240,9 +240,7 @@ impl Context {
             silent_ms: t.silent_ms,
             wall: out.detection_wall(),
             takeover_guest_us: t.guest_us,
-            primary_last_guest_us: out.seen[Who::Primary.index()]
-                .status
-                .map(|(s, _)| s.guest_us),
+            primary_last_guest_us: out.primary_last_guest_us(),
         })
     }
 }

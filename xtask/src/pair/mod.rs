@@ -104,6 +104,15 @@ pub struct PairOutcome {
 }
 
 impl PairOutcome {
+    /// The guest time of the primary's last status line (µs), if it said
+    /// one: where its guest had got to, as the backup's takeover is set
+    /// beside.
+    pub fn primary_last_guest_us(&self) -> Option<u64> {
+        self.seen[Who::Primary.index()]
+            .status
+            .map(|(s, _)| s.guest_us)
+    }
+
     /// The board that ran the guest to its end (powered off, status 0).
     pub fn finisher(&self) -> Option<Who> {
         let done = |w: Who| self.seen[w.index()].status() == Some(0) && !self.killed[w.index()];

@@ -97,11 +97,6 @@ impl StatusLine {
 }
 
 /// The closing report, as lines.
-/// The guest time of the primary's last status line (µs), if it said one.
-fn primary_last_guest(o: &PairOutcome) -> Option<u64> {
-    o.seen[Who::Primary.index()].status.map(|(s, _)| s.guest_us)
-}
-
 pub fn closing(o: &PairOutcome) -> Vec<String> {
     let mut out = vec![format!(
         "pair: {} link, epochs of {} instructions, {:.1} s",
@@ -155,7 +150,7 @@ pub fn closing(o: &PairOutcome) -> Vec<String> {
             t.epoch,
             t.count,
             t.guest_us as f64 / 1e6,
-            primary_last_guest(o).map_or(String::new(), |g| format!(
+            o.primary_last_guest_us().map_or(String::new(), |g| format!(
                 "; the primary's last status {:.3} s",
                 g as f64 / 1e6
             )),
