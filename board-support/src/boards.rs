@@ -37,6 +37,22 @@ pub struct Board {
     pub cores: u32,
     /// The interrupts the hypervisor takes from the board's own devices.
     pub interrupts: Interrupts,
+    /// How the hypervisor turns the board off.
+    pub power_off: PowerOff,
+    /// QEMU's name for the machine (`-M`), and `cargo xtask --board`'s.
+    pub qemu_machine: &'static str,
+}
+
+/// How the board is stopped for good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PowerOff {
+    /// PSCI `SYSTEM_OFF` over SMC (QEMU virt's built-in PSCI).
+    Psci,
+    /// The BCM2835 power-management block's watchdog (`base`: its CPU
+    /// address): mark the reset "halt" in PM_RSTS, then a full reset. The
+    /// Pi's firmware halts instead of booting again; QEMU `-no-reboot`
+    /// exits. The Pi 4 has no EL3 firmware answering PSCI.
+    Bcm2835Watchdog { base: u64 },
 }
 
 /// INTIDs of the interrupts the hypervisor takes itself. The device tree
@@ -69,6 +85,8 @@ pub const QEMU_VIRT: Board = Board {
         console: 33,
         pmu: 23,
     },
+    power_off: PowerOff::Psci,
+    qemu_machine: "virt",
 };
 
 /// Raspberry Pi 4 Model B (BCM2711 ARM peripherals, "low peripheral" mode).
@@ -78,7 +96,10 @@ pub const RASPBERRY_PI_4: Board = Board {
     ram_base: 0,
     image_base: 0x20_0000,
     hypervisor_reserved: 32 << 20,
+    // PL011 UART0, BCM2711 ARM Peripherals 11.5 (bus 0x7e20_1000).
     early_console: 0xfe20_1000,
+    // The secondaries wait in the firmware's (and QEMU's) spin table at
+    // 0xd8..0xf0, below the image, and are parked by the hypervisor.
     cores: 4,
     // The hypervisor timer's PPI 10 and the PMU's PPI 7, as measured on
     // QEMU `-M raspi4b` (design card, section 9); UART0's SPI 121, as in
@@ -90,6 +111,9 @@ pub const RASPBERRY_PI_4: Board = Board {
         console: 153,
         pmu: 23,
     },
+    // The PM block at bus 0x7e10_0000 (Linux's bcm2711.dtsi `watchdog@7e100000`).
+    power_off: PowerOff::Bcm2835Watchdog { base: 0xfe10_0000 },
+    qemu_machine: "raspi4b",
 };
 
 /// Every board, for lookups by name.
@@ -99,6 +123,11 @@ impl Board {
     /// Finds a board by its short name (`qemu-virt`, `rpi4`).
     pub fn by_name(name: &str) -> Option<Board> {
         ALL.iter().copied().find(|b| b.name == name)
+    }
+
+    /// Finds a board by its QEMU machine name (`virt`, `raspi4b`).
+    pub fn by_qemu_machine(name: &str) -> Option<Board> {
+        ALL.iter().copied().find(|b| b.qemu_machine == name)
     }
 }
 
@@ -117,6 +146,11 @@ mod tests {
             BoardKind::RaspberryPi4
         );
         assert!(Board::by_name("pi5").is_none());
+        assert_eq!(
+            Board::by_qemu_machine("raspi4b").unwrap().kind,
+            BoardKind::RaspberryPi4
+        );
+        assert!(Board::by_qemu_machine("rpi4").is_none());
     }
 
     #[test]

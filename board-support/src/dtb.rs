@@ -9,10 +9,18 @@
 //! The `fdt` crate does the parsing. A few of its conveniences
 //! (`Fdt::memory`, `Fdt::chosen`) panic when a node is missing, so this
 //! module walks nodes by path itself: a device tree without a node we need
-//! is an error that names the node, never a panic.
+//! is an error that names the node, never a panic. Every `reg` is
+//! translated through its buses' `ranges` ([`walk`]): the Raspberry Pi 4's
+//! peripherals are described at bus addresses.
+
+mod nops;
+mod walk;
+
+pub use nops::strip_nops;
 
 use fdt::Fdt;
 use fdt::node::FdtNode;
+use walk::Bus;
 
 /// A physical address range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -98,6 +106,18 @@ pub struct Uart {
     pub intid: Option<u32>,
 }
 
+/// A core that waits for its start address at `release_addr`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpinTableCpu {
+    /// The core's `reg` (its MPIDR affinity).
+    pub mpidr: u64,
+    /// `cpu-release-addr`: where the core reads its entry point.
+    pub release_addr: u64,
+}
+
+/// Most cores read from `/cpus`.
+pub const MAX_CPUS: usize = 8;
+
 /// Up to this many RAM banks are kept.
 pub const MAX_MEMORY_BANKS: usize = 4;
 /// Most `virtio,mmio` slots kept from the device tree (QEMU virt has 32).
@@ -109,9 +129,17 @@ pub struct BoardInfo<'a> {
     pub model: &'a str,
     pub memory: heapless::Vec<Region, MAX_MEMORY_BANKS>,
     pub console: Uart,
-    /// The replication link's UART: the first PL011 that is not the console
-    /// (QEMU virt's second `-serial`). Never given to the guest.
+    /// A second PL011: the first enabled PL011 that is not the console
+    /// (QEMU virt's second `-serial`; a Pi 4's UART2-5 when an overlay
+    /// enables one). The replication link's UART. Never given to the guest.
     pub link_uart: Option<Uart>,
+    /// The BCM2835 auxiliary mini-UART, when enabled (the Pi 4's UART1,
+    /// QEMU `-M raspi4b`'s second `-serial`): the link where the board has
+    /// no second PL011. Never given to the guest.
+    pub mini_uart: Option<Uart>,
+    /// The secondary cores that wait in a spin table (`enable-method =
+    /// "spin-table"`), for the hypervisor to park.
+    pub spin_table_cpus: heapless::Vec<SpinTableCpu, MAX_CPUS>,
     /// Every `virtio,mmio` slot (QEMU virt has 32; the pair's Ethernet
     /// link NIC is one of them). Never given to the guest.
     pub virtio_mmio: heapless::Vec<Region, MAX_VIRTIO_SLOTS>,
@@ -147,7 +175,7 @@ pub enum DtbError {
     Malformed,
     /// No `memory` node with a usable `reg`.
     NoMemory,
-    /// No console UART (`/chosen/stdout-path` or an `arm,pl011` node).
+    /// No console UART (a PL011: `/chosen/stdout-path`, or an enabled `arm,pl011` node).
     NoConsole,
     /// No interrupt controller we know (`arm,gic-v3`, `arm,gic-400`,
     /// `arm,cortex-a15-gic`).
@@ -171,6 +199,8 @@ impl core::fmt::Display for DtbError {
 }
 
 const GIC_V3: &[&str] = &["arm,gic-v3"];
+const PL011: &[&str] = &["arm,pl011"];
+const MINI_UART: &[&str] = &["brcm,bcm2835-aux-uart"];
 const GIC_V2: &[&str] = &["arm,gic-400", "arm,cortex-a15-gic", "arm,cortex-a7-gic"];
 
 /// Parses a board's device tree.
@@ -185,27 +215,30 @@ pub fn parse(blob: &[u8]) -> Result<BoardInfo<'_>, DtbError> {
         .and_then(|p| p.as_str())
         .unwrap_or("");
     let console = console(&fdt)?;
-    let link_uart = fdt
-        .all_nodes()
-        .filter(|n| {
-            n.compatible()
-                .is_some_and(|c| c.all().any(|x| x == "arm,pl011"))
+    let other_uart = |compat: &'static [&'static str]| {
+        walk::find_map(&fdt, |n, bus| {
+            if !is_compatible(n, compat) || !walk::enabled(n) {
+                return None;
+            }
+            let region = *bus.regs(n)?.first()?;
+            (region != console.region).then(|| Uart {
+                region,
+                intid: interrupts3(n).first().copied(),
+            })
         })
-        .filter_map(|n| first_reg(n, "pl011 reg").ok().map(|r| (n, r)))
-        .find(|(_, r)| *r != console.region)
-        .map(|(n, region)| Uart {
-            region,
-            intid: interrupts3(n).first().copied(),
-        });
-    let virtio_mmio = fdt
-        .all_nodes()
-        .filter(|n| {
-            n.compatible()
-                .is_some_and(|c| c.all().any(|x| x == "virtio,mmio"))
-        })
-        .filter_map(|n| first_reg(n, "virtio,mmio reg").ok())
-        .take(MAX_VIRTIO_SLOTS)
-        .collect();
+    };
+    let link_uart = other_uart(PL011);
+    let mini_uart = other_uart(MINI_UART);
+    let mut virtio_mmio = heapless::Vec::new();
+    walk::find_map(&fdt, |n, bus| {
+        if is_compatible(n, &["virtio,mmio"])
+            && let Some(r) = bus.regs(n).and_then(|r| r.first().copied())
+            && virtio_mmio.push(r).is_err()
+        {
+            return Some(());
+        }
+        None
+    });
     Ok(BoardInfo {
         model: fdt
             .find_node("/")
@@ -215,6 +248,8 @@ pub fn parse(blob: &[u8]) -> Result<BoardInfo<'_>, DtbError> {
         memory: memory_banks(&fdt)?,
         console,
         link_uart,
+        mini_uart,
+        spin_table_cpus: spin_table_cpus(&fdt),
         virtio_mmio,
         gic: gic(&fdt)?,
         timer: timer(&fdt),
@@ -225,43 +260,61 @@ pub fn parse(blob: &[u8]) -> Result<BoardInfo<'_>, DtbError> {
     })
 }
 
+fn is_compatible(node: FdtNode<'_, '_>, with: &[&str]) -> bool {
+    node.compatible()
+        .is_some_and(|c| c.all().any(|x| with.contains(&x)))
+}
+
+/// The cores of `/cpus` that a spin table starts.
+fn spin_table_cpus(fdt: &Fdt<'_>) -> heapless::Vec<SpinTableCpu, MAX_CPUS> {
+    let mut out = heapless::Vec::new();
+    let Some(cpus) = fdt.find_node("/cpus") else {
+        return out;
+    };
+    for cpu in cpus.children() {
+        let spin = cpu
+            .property("enable-method")
+            .and_then(|p| p.as_str())
+            .is_some_and(|m| m == "spin-table");
+        let release = cpu
+            .property("cpu-release-addr")
+            .and_then(|p| walk::number(p.value));
+        let mpidr = cpu.property("reg").and_then(|p| walk::number(p.value));
+        if let (true, Some(release_addr), Some(mpidr)) = (spin, release, mpidr) {
+            let _ = out.push(SpinTableCpu {
+                mpidr,
+                release_addr,
+            });
+        }
+    }
+    out
+}
+
 fn memory_banks(fdt: &Fdt<'_>) -> Result<heapless::Vec<Region, MAX_MEMORY_BANKS>, DtbError> {
     let mut banks = heapless::Vec::new();
-    for node in fdt.all_nodes() {
+    walk::find_map(fdt, |node, bus| {
         let is_memory = node
             .property("device_type")
             .and_then(|p| p.as_str())
             .is_some_and(|t| t == "memory");
-        if !is_memory {
-            continue;
-        }
-        for r in regs(node).into_iter().flatten() {
-            if r.size > 0 {
-                // More banks than we keep: the rest is simply not used.
-                let _ = banks.push(r);
+        if is_memory {
+            for r in bus.regs(node).into_iter().flatten() {
+                if r.size > 0 {
+                    // More banks than we keep: the rest is simply not used.
+                    let _ = banks.push(r);
+                }
             }
         }
-    }
+        None::<()>
+    });
     if banks.is_empty() {
         return Err(DtbError::NoMemory);
     }
     Ok(banks)
 }
 
-/// The `reg` entries of a node, as regions. `None` when there is no `reg`.
-fn regs<'b, 'a>(node: FdtNode<'b, 'a>) -> Option<heapless::Vec<Region, 8>> {
-    let mut out = heapless::Vec::new();
-    for r in node.reg()? {
-        let _ = out.push(Region::new(
-            r.starting_address as u64,
-            r.size.unwrap_or(0) as u64,
-        ));
-    }
-    Some(out)
-}
-
-fn first_reg(node: FdtNode<'_, '_>, what: &'static str) -> Result<Region, DtbError> {
-    regs(node)
+fn first_reg(node: FdtNode<'_, '_>, bus: &Bus<'_>, what: &'static str) -> Result<Region, DtbError> {
+    bus.regs(node)
         .and_then(|v| v.first().copied())
         .ok_or(DtbError::BadProperty(what))
 }
@@ -291,6 +344,10 @@ fn interrupts3(node: FdtNode<'_, '_>) -> heapless::Vec<u32, 8> {
     out
 }
 
+/// The console: a PL011, since that is the hypervisor's console driver.
+/// `/chosen/stdout-path` when it names an enabled PL011; otherwise the
+/// first enabled PL011 in the tree (the Pi 4's device tree names the
+/// mini-UART there; its PL011 UART0 comes first).
 fn console(fdt: &Fdt<'_>) -> Result<Uart, DtbError> {
     let stdout = fdt
         .find_node("/chosen")
@@ -307,25 +364,38 @@ fn console(fdt: &Fdt<'_>) -> Result<Uart, DtbError> {
                     .and_then(|p| p.as_str())
                     .and_then(|p| fdt.find_node(p))
             }
-        });
-    let node = stdout
-        .or_else(|| fdt.find_compatible(&["arm,pl011"]))
-        .ok_or(DtbError::NoConsole)?;
-    Ok(Uart {
-        region: first_reg(node, "console reg")?,
-        intid: interrupts3(node).first().copied(),
+        })
+        .filter(|n| is_compatible(*n, PL011) && walk::enabled(*n));
+    walk::find_map(fdt, |n, bus| {
+        let chosen = match stdout {
+            Some(s) => walk::same_node(n, s),
+            None => is_compatible(n, PL011) && walk::enabled(n),
+        };
+        chosen.then(|| {
+            Ok(Uart {
+                region: first_reg(n, bus, "console reg")?,
+                intid: interrupts3(n).first().copied(),
+            })
+        })
     })
+    .unwrap_or(Err(DtbError::NoConsole))
 }
 
 fn gic(fdt: &Fdt<'_>) -> Result<GicInfo, DtbError> {
-    let (node, version) = if let Some(n) = fdt.find_compatible(GIC_V3) {
-        (n, GicVersion::V3)
-    } else if let Some(n) = fdt.find_compatible(GIC_V2) {
-        (n, GicVersion::V2)
-    } else {
+    let found = walk::find_map(fdt, |n, bus| {
+        let version = if is_compatible(n, GIC_V3) {
+            GicVersion::V3
+        } else if is_compatible(n, GIC_V2) {
+            GicVersion::V2
+        } else {
+            return None;
+        };
+        Some((version, bus.regs(n), interrupts3(n)))
+    });
+    let Some((version, r, irqs)) = found else {
         return Err(DtbError::NoGic);
     };
-    let r = regs(node).ok_or(DtbError::BadProperty("gic reg"))?;
+    let r = r.ok_or(DtbError::BadProperty("gic reg"))?;
     let distributor = *r.first().ok_or(DtbError::BadProperty("gic reg"))?;
     let cpu_or_redistributor = *r.get(1).ok_or(DtbError::BadProperty("gic reg"))?;
     let (hyp_interface, virtual_cpu) = match version {
@@ -338,7 +408,7 @@ fn gic(fdt: &Fdt<'_>) -> Result<GicInfo, DtbError> {
         cpu_or_redistributor,
         hyp_interface,
         virtual_cpu,
-        maintenance_intid: interrupts3(node).first().copied(),
+        maintenance_intid: irqs.first().copied(),
     })
 }
 

@@ -54,3 +54,27 @@ primary_entry:
 park:
     wfi
     b       park
+
+// A secondary core's entry from the spin table (the hypervisor writes this
+// address to the core's cpu-release-addr: el2-hypervisor's
+// arch/aarch64/secondaries.rs). It never runs guest code and never leaves:
+// exceptions masked, it marks itself parked in `SECONDARY_PARKED[Aff0]`
+// (hypervisor memory, which stage 2 never maps for the guest) and waits in
+// WFI. WFI, not WFE: under QEMU icount a WFE loop keeps executing (and
+// counting) instructions, which would move the boot core's epoch counter;
+// a core in WFI executes nothing until an interrupt is pending for it,
+// and its GIC CPU interface stays disabled, so none is.
+.global secondary_park
+secondary_park:
+    msr     DAIFSet, #0xf
+    mrs     x1, MPIDR_EL1
+    and     x1, x1, #0xff
+    cmp     x1, #{SECONDARY_SLOTS}
+    b.hs    3f
+    adrp    x2, SECONDARY_PARKED
+    add     x2, x2, :lo12:SECONDARY_PARKED
+    mov     w3, #1
+    strb    w3, [x2, x1]
+    dsb     sy
+3:  wfi
+    b       3b

@@ -23,13 +23,36 @@ pub fn dtb_size_from_header(header: [u8; 8]) -> Option<usize> {
     (magic == FDT_MAGIC && (40..=MAX_DTB_SIZE).contains(&size)).then_some(size)
 }
 
+/// Cores (by MPIDR Aff0) that can report themselves parked in
+/// [`SECONDARY_PARKED`].
+pub const SECONDARY_SLOTS: usize = 8;
+
+/// Set to 1 by each secondary core (index: its MPIDR Aff0) once it runs
+/// `secondary_park` (boot.s), exceptions masked, about to wait in WFI for
+/// good. Read by the boot core to check that every core it released got
+/// there.
+#[unsafe(no_mangle)]
+pub static SECONDARY_PARKED: [core::sync::atomic::AtomicU8; SECONDARY_SLOTS] =
+    [const { core::sync::atomic::AtomicU8::new(0) }; SECONDARY_SLOTS];
+
+#[cfg(target_os = "none")]
+unsafe extern "C" {
+    /// The secondary cores' entry point (boot.s): the address the
+    /// hypervisor writes to a spin table's `cpu-release-addr`. Not to be
+    /// called: its address is all that is used.
+    pub fn secondary_park() -> !;
+}
+
 #[cfg(target_os = "none")]
 mod entry {
-    core::arch::global_asm!(include_str!("boot.s"));
+    core::arch::global_asm!(
+        include_str!("boot.s"),
+        SECONDARY_SLOTS = const super::SECONDARY_SLOTS,
+    );
 
     unsafe extern "Rust" {
         /// The hypervisor, given the board's DTB when x0 held a valid one.
-        fn hypervisor_main(dtb: Option<&'static [u8]>) -> !;
+        fn hypervisor_main(dtb: Option<&'static mut [u8]>) -> !;
     }
 
     /// Called by `boot.s` with x0 as the boot loader left it.
@@ -42,7 +65,7 @@ mod entry {
     }
 
     /// Turns x0 into a slice only if it points at something with an FDT header.
-    fn checked_dtb(addr: usize) -> Option<&'static [u8]> {
+    fn checked_dtb(addr: usize) -> Option<&'static mut [u8]> {
         if addr == 0 || !addr.is_multiple_of(8) {
             return None;
         }
@@ -51,9 +74,10 @@ mod entry {
         let header = unsafe { core::ptr::read_volatile(addr as *const [u8; 8]) };
         let size = super::dtb_size_from_header(header)?;
         // SAFETY: the header says `size` bytes follow, bounded by
-        // MAX_DTB_SIZE; the boot loader keeps them in RAM for us, and nothing
-        // writes there while the hypervisor reads it.
-        Some(unsafe { core::slice::from_raw_parts(addr as *const u8, size) })
+        // MAX_DTB_SIZE; the boot protocol hands them, in RAM, to the kernel
+        // (us) alone: nothing else reads or writes them from here on. The
+        // hypervisor edits them once in place (removing FDT_NOPs).
+        Some(unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, size) })
     }
 }
 

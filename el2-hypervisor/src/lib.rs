@@ -30,6 +30,7 @@ pub mod mem;
 pub mod options;
 pub mod regs;
 pub mod replica;
+pub mod secondaries;
 pub mod stats;
 pub mod trap;
 pub mod vgic;

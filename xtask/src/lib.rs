@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod bench_pair;
+pub mod board;
 pub mod board_options;
 pub mod console;
 pub mod cpio;

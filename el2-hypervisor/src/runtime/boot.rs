@@ -9,9 +9,13 @@ use el2_hypervisor::options::{self, Options};
 
 include!(concat!(env!("OUT_DIR"), "/board.rs"));
 
+/// Waits this long (ms of the physical counter) for the secondary cores
+/// to report themselves parked.
+const PARK_TIMEOUT_MS: u64 = 500;
+
 /// Entered once from the boot stub on core 0, at EL2, exceptions masked.
 #[unsafe(no_mangle)]
-fn hypervisor_main(dtb: Option<&'static [u8]>) -> ! {
+fn hypervisor_main(dtb: Option<&'static mut [u8]>) -> ! {
     // SAFETY: the board description names its console PL011; the MMU is off.
     unsafe { console::init(BOARD.early_console) };
     sysreg::install_vectors();
@@ -23,6 +27,12 @@ fn hypervisor_main(dtb: Option<&'static [u8]>) -> ! {
         );
         power::stop(ExitStatus::BadConfiguration);
     };
+    // Nodes a boot loader deleted are NOPs, which the parser trips on.
+    if let Err(e) = board_support::dtb::strip_nops(dtb) {
+        println!("hypervisor: the board's device tree is unusable: {e}");
+        power::stop(ExitStatus::BadConfiguration);
+    }
+    let dtb: &'static [u8] = dtb;
     let info = match board_support::dtb::parse(dtb) {
         Ok(info) => info,
         Err(e) => {
@@ -57,12 +67,55 @@ fn hypervisor_main(dtb: Option<&'static [u8]>) -> ! {
         info.memory_size() >> 20
     );
 
+    park_secondaries(&info);
     run_self_test(&opts);
     if opts.banner_only {
         println!("hypervisor: banner only, stopping");
         power::stop(ExitStatus::Success);
     }
     crate::runtime::vm::start(&info, &opts, features, &BOARD)
+}
+
+/// Sends the spin table's cores to the park loop (bootstub/src/boot.s),
+/// and checks that each got there; a board whose cores cannot be parked
+/// does not run a guest (they would run, and count, instructions).
+fn park_secondaries(info: &board_support::BoardInfo<'_>) {
+    use crate::arch::secondaries;
+    if info.spin_table_cpus.is_empty() {
+        return;
+    }
+    let reserved = board_support::Region::new(BOARD.ram_base, BOARD.hypervisor_reserved);
+    let cpus = match el2_hypervisor::secondaries::to_release(
+        &info.spin_table_cpus,
+        secondaries::boot_mpidr(),
+        reserved,
+        secondaries::image_region(),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("hypervisor: cannot park the secondary cores: {e}");
+            power::stop(ExitStatus::BadConfiguration);
+        }
+    };
+    // SAFETY: `to_release` checked every release word: hypervisor RAM
+    // outside the image.
+    unsafe { secondaries::release(&cpus) };
+    let ticks = crate::arch::timer::frequency() / 1000 * PARK_TIMEOUT_MS;
+    let missing = secondaries::wait_parked(&cpus, ticks);
+    if !missing.is_empty() {
+        println!(
+            "hypervisor: secondary cores {:?} did not reach the park loop within {} ms",
+            missing.as_slice(),
+            PARK_TIMEOUT_MS
+        );
+        power::stop(ExitStatus::BadConfiguration);
+    }
+    let ids: heapless::Vec<u64, { board_support::MAX_CPUS }> =
+        cpus.iter().map(|c| c.mpidr).collect();
+    println!(
+        "hypervisor: secondary cores {:?} parked in WFI (exceptions masked, hypervisor memory)",
+        ids.as_slice()
+    );
 }
 
 #[cfg(feature = "test-hooks")]

@@ -376,18 +376,22 @@ fn epochs_for(
     };
     let port = match medium {
         LinkMedium::Serial => {
-            let Some(uart) = info.link_uart else {
+            let uart = info
+                .link_uart
+                .map(|u| (link::UartKind::Pl011, u))
+                .or(info.mini_uart.map(|u| (link::UartKind::Mini, u)));
+            let Some((kind, uart)) = uart else {
                 fail(
                     ExitStatus::BadConfiguration,
                     format_args!(
-                        "tandem.mode={:?} needs the link UART (a second PL011: QEMU `-serial` twice)",
+                        "tandem.mode={:?} needs the link UART (a second PL011 or the mini-UART: QEMU `-serial` twice)",
                         opts.mode
                     ),
                 );
             };
-            // SAFETY: the DTB names this PL011; it is not the console and the
+            // SAFETY: the DTB names this UART; it is not the console and the
             // guest never sees it (the guest DTB has only the console).
-            unsafe { link::serial(uart.region.base, hello, timing) }
+            unsafe { link::serial(kind, uart.region.base, hello, timing) }
         }
         LinkMedium::Ethernet => {
             let slots: heapless::Vec<(u64, u64), { board_support::dtb::MAX_VIRTIO_SLOTS }> =

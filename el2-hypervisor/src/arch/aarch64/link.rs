@@ -1,10 +1,12 @@
 //! What carries the replication link's packets on this board
 //! ([`Medium`], the `Transport` of `el2_hypervisor::hw::ReplicaHw`): the
-//! second PL011 as a polled byte stream (record, replay, a serial pair) or
-//! the virtio-net NIC (an Ethernet pair). The link itself, its clock and
+//! link UART (a second PL011, or the Pi 4's mini-UART) as a polled byte
+//! stream (record, replay, a serial pair) or the virtio-net NIC (an
+//! Ethernet pair). The link itself, its clock and
 //! its counting are the library's (`replica::session::LinkPort`).
 
 use super::virtio_net::{NetError, VirtioNet};
+use board_support::mini_uart::MiniUart;
 use board_support::pl011::Pl011;
 use core::convert::Infallible;
 use el2_hypervisor::replica::session::LinkPort;
@@ -14,8 +16,37 @@ use replication_link::message::Hello;
 use replication_link::transport::{EthernetTransport, PacketTransport, Received, StreamTransport};
 use replication_link::{EthernetFraming, TransportError};
 
+/// The UART that carries the link.
+pub enum LinkUart {
+    /// A PL011 that is not the console (QEMU virt's second `-serial`).
+    Pl011(Pl011),
+    /// The BCM2835 mini-UART (QEMU raspi4b's second `-serial`).
+    Mini(MiniUart),
+}
+
+impl LinkUart {
+    fn read_byte(&self) -> Option<u8> {
+        match self {
+            Self::Pl011(u) => u.read_byte(),
+            Self::Mini(u) => u.read_byte(),
+        }
+    }
+    fn rx_ready(&self) -> bool {
+        match self {
+            Self::Pl011(u) => u.rx_ready(),
+            Self::Mini(u) => u.rx_ready(),
+        }
+    }
+    fn write_raw(&self, bytes: &[u8]) {
+        match self {
+            Self::Pl011(u) => u.write_raw(bytes),
+            Self::Mini(u) => u.write_raw(bytes),
+        }
+    }
+}
+
 /// The link UART as an `embedded-io` byte stream.
-pub struct UartIo(Pl011);
+pub struct UartIo(LinkUart);
 
 impl embedded_io::ErrorType for UartIo {
     type Error = Infallible;
@@ -68,16 +99,34 @@ pub enum Medium {
     Ethernet(EthernetTransport<VirtioNet>),
 }
 
-/// The link over a PL011.
+/// Which kind of UART a serial link is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UartKind {
+    Pl011,
+    Mini,
+}
+
+/// The link over a UART.
 ///
 /// # Safety
-/// `base` is the link PL011, used by nothing else.
-pub unsafe fn serial(base: u64, hello: Hello, config: Config) -> LinkPort<Medium> {
-    // SAFETY: forwarded from the caller.
-    let uart = unsafe { Pl011::new(base as usize) };
-    // Before our first Hello, so before the peer can have sent anything
-    // that a FIFO reset would drop.
-    uart.enable();
+/// `base` is the link UART of that kind, used by nothing else.
+pub unsafe fn serial(kind: UartKind, base: u64, hello: Hello, config: Config) -> LinkPort<Medium> {
+    // Enabled before our first Hello, so before the peer can have sent
+    // anything that a FIFO reset would drop.
+    let uart = match kind {
+        UartKind::Pl011 => {
+            // SAFETY: forwarded from the caller.
+            let u = unsafe { Pl011::new(base as usize) };
+            u.enable();
+            LinkUart::Pl011(u)
+        }
+        UartKind::Mini => {
+            // SAFETY: forwarded from the caller.
+            let u = unsafe { MiniUart::new(base as usize) };
+            u.enable();
+            LinkUart::Mini(u)
+        }
+    };
     LinkPort::new(
         Medium::Serial(StreamTransport::new(UartIo(uart))),
         hello,

@@ -12,6 +12,7 @@ pub mod link;
 pub mod logger;
 pub mod pmu;
 pub mod power;
+pub mod secondaries;
 pub mod sysreg;
 pub mod timer;
 pub mod virtio_net;
