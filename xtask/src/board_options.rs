@@ -2,6 +2,7 @@
 //! replay board (`linkhost`) and for each board of a pair (`pair`): the
 //! image and guest, the epoch length, the machine, the seed, the timeout.
 
+use crate::board::{Board, Machine};
 use crate::image::Image;
 use crate::qemu::{self, Vars};
 use std::path::Path;
@@ -23,6 +24,31 @@ fn names(s: &str, all: [&str; 2]) -> String {
     format!("`{s}` is not one of {}", all.join(", "))
 }
 
+/// The `tandem.*` words of a replica in `mode`: `tandem.mode`,
+/// `tandem.epoch`, `tandem.deadline` and `tandem.ack`. The one writer of
+/// these words, for QEMU's `-append` and a Pi's `cmdline.txt` alike.
+pub fn replica_words(mode: &str, epoch: u64, deadline: Deadline, ack: Ack) -> String {
+    format!(
+        "tandem.mode={mode} tandem.epoch={epoch} tandem.deadline={} tandem.ack={}",
+        deadline.option(),
+        ack.option()
+    )
+}
+
+/// A pair's board: [`replica_words`] and the link (`tandem.link`).
+pub fn pair_words(mode: &str, epoch: u64, deadline: Deadline, ack: Ack, link: &str) -> String {
+    format!(
+        "{} tandem.link={link}",
+        replica_words(mode, epoch, deadline, ack)
+    )
+}
+
+/// A board's whole command line: `tandem.seed` first (so that it enters
+/// the pairing digest), then `options`.
+pub fn board_cmdline(seed: u64, options: &str) -> String {
+    format!("tandem.seed={seed} {options}").trim().to_string()
+}
+
 /// One board's run: what record, replay and a pair share.
 #[derive(Clone)]
 pub struct BoardOptions<'a> {
@@ -36,9 +62,12 @@ pub struct BoardOptions<'a> {
     pub deadline: Deadline,
     /// When a pair's primary waits for its backup (`tandem.ack`).
     pub ack: Ack,
-    /// Board RAM, QEMU `-m` syntax.
-    pub memory: String,
-    /// QEMU `-cpu` (model and properties).
+    /// The QEMU machine (`--board`).
+    pub board: Board,
+    /// Board RAM, QEMU `-m` syntax (`None`: the board's default).
+    pub memory: Option<String>,
+    /// QEMU `-cpu` (model and properties; on raspi4b only its default,
+    /// `max`, which there means the board's Cortex-A72, or `cortex-a72`).
     pub cpu: String,
     /// QEMU `-seed` and `tandem.seed`.
     pub seed: u64,
@@ -57,7 +86,8 @@ impl<'a> BoardOptions<'a> {
             epoch,
             deadline: Deadline::default(),
             ack: Ack::default(),
-            memory: "1G".into(),
+            board: Board::Virt,
+            memory: None,
             cpu: "max".into(),
             seed: qemu::DEFAULT_SEED,
             timeout,
@@ -69,23 +99,32 @@ impl<'a> BoardOptions<'a> {
     /// epochs (a pair's backup may be given another): `tandem.mode`,
     /// `tandem.epoch`, `tandem.deadline` and `tandem.ack`.
     pub fn replica_options(&self, mode: &str, epoch: u64) -> String {
-        format!(
-            "tandem.mode={mode} tandem.epoch={epoch} tandem.deadline={} tandem.ack={}",
-            self.deadline.option(),
-            self.ack.option()
-        )
+        replica_words(mode, epoch, self.deadline, self.ack)
+    }
+
+    /// The machine's knobs as `board::Machine` takes them.
+    pub fn machine(&self) -> Machine {
+        Machine {
+            gic: None,
+            cpu: match (self.board, self.cpu.as_str()) {
+                (Board::Raspi4b, "max") => None,
+                (_, cpu) => Some(cpu.to_string()),
+            },
+            memory: self.memory.clone(),
+        }
     }
 
     /// The QEMU variables of the machine, its guest, and its link's
     /// socket (`LINK_SOCK`), for a configuration with a link.
-    pub fn link_vars(&self, sock: &Path) -> Vars {
+    ///
+    /// # Errors
+    /// A knob the board does not have (`board::Board::machine_vars`).
+    pub fn link_vars(&self, sock: &Path) -> anyhow::Result<Vars> {
         let mut v = Vars::new();
         v.insert("IMAGE".into(), self.image.bin.display().to_string());
-        v.insert("GIC".into(), "3".into());
-        v.insert("CPU".into(), self.cpu.clone());
-        v.insert("MEM".into(), self.memory.clone());
+        self.board.machine_vars(&self.machine(), &mut v)?;
         v.insert("BUNDLE".into(), self.bundle.display().to_string());
         v.insert("LINK_SOCK".into(), sock.display().to_string());
-        v
+        Ok(v)
     }
 }

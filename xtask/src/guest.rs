@@ -157,6 +157,10 @@ pub fn prepare() -> Result<Guest> {
         std::fs::write(&kernel, decompress_kernel(&std::fs::read(&vmlinuz)?)?)?;
         std::fs::write(&stamp, &package)?;
     }
+    let pi4_dtb = dir.join(crate::board::PI4_DTB);
+    if !pi4_dtb.exists() {
+        copy_pi4_dtb(&fetch_and_extract(&package)?, &package, &pi4_dtb)?;
+    }
     let busybox_root = fetch_and_extract("busybox-static")?;
     let busybox = std::fs::read(busybox_root.join("bin/busybox"))
         .context("busybox-static has no bin/busybox")?;
@@ -170,6 +174,24 @@ pub fn prepare() -> Result<Guest> {
         initramfs,
         kernel_package: package,
     })
+}
+
+/// Copies the Raspberry Pi 4's device tree out of the extracted kernel
+/// package (`usr/lib/<package>/broadcom/`): `--board raspi4b` gives it to
+/// QEMU (`-dtb`), and `sdcard` puts it on the cards.
+fn copy_pi4_dtb(root: &Path, package: &str, to: &Path) -> Result<()> {
+    let from = root
+        .join("usr/lib")
+        .join(package)
+        .join("broadcom")
+        .join(crate::board::PI4_DTB);
+    std::fs::copy(&from, to).with_context(|| {
+        format!(
+            "copying {} (Debian's kernel package ships it)",
+            from.display()
+        )
+    })?;
+    Ok(())
 }
 
 /// The initramfs: busybox, `/init`, and `/dev/console` (Linux opens it for

@@ -23,6 +23,7 @@ pub mod qemu;
 pub mod recording;
 pub mod replay_suite;
 pub mod runner;
+pub mod sdcard;
 pub mod setup;
 pub mod smoke;
 pub mod test_guest;

@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use xtask::image::{self, ImageKind};
+use xtask::board::{Board, Machine, Use};
+use xtask::image;
 use xtask::qemu::{self, Vars};
 use xtask::runner::{BoardRun, run};
 use xtask::util::step;
@@ -27,8 +28,15 @@ enum Cmd {
         /// Build with the test hooks (deliberate failures on request).
         #[arg(long)]
         test_hooks: bool,
+        /// The board to build for.
+        #[arg(long, value_enum, default_value_t)]
+        board: Board,
     },
-    /// Boot the hypervisor on one QEMU virt board, console on this terminal.
+    /// Write what goes on each Raspberry Pi 4's SD card boot partition
+    /// (primary/, backup/): kernel8.img, config.txt, cmdline.txt, the
+    /// guest bundle, the Pi firmware files or where to get them (docs/pi4.md).
+    Sdcard(SdcardArgs),
+    /// Boot the hypervisor on one QEMU board, console on this terminal.
     Run(RunArgs),
     /// Print performance figures measured side by side (see docs/measurements.md).
     Bench {
@@ -80,12 +88,15 @@ struct LinkArgs {
 /// What a board with epochs is given (`record`, `replay`, `pair`).
 #[derive(clap::Args)]
 struct EpochBoardArgs {
+    /// The QEMU machine (raspi4b: 4 cores, 2 GiB, GIC-400, Cortex-A72, fixed).
+    #[arg(long, value_enum, default_value_t)]
+    board: Board,
     /// Guest instructions per epoch (`tandem.epoch`).
     #[arg(long, default_value_t = el2_hypervisor::options::DEFAULT_EPOCH)]
     epoch: u64,
-    /// Board RAM (QEMU -m syntax).
-    #[arg(long, default_value = "1G")]
-    memory: String,
+    /// Board RAM (QEMU -m syntax; default 1G on virt; raspi4b has 2G, fixed).
+    #[arg(long)]
+    memory: Option<String>,
     /// QEMU CPU model and properties (the guest needs FEAT_ECV: max).
     #[arg(long, default_value = "max")]
     cpu: String,
@@ -116,6 +127,7 @@ impl EpochBoardArgs {
             epoch: self.epoch,
             deadline: self.deadline,
             ack: self.ack,
+            board: self.board,
             memory: self.memory,
             cpu: self.cpu,
             seed,
@@ -206,17 +218,36 @@ enum BenchWhat {
     },
 }
 
+/// Options of `sdcard`.
+#[derive(clap::Args)]
+struct SdcardArgs {
+    /// Where to write primary/ and backup/.
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// Guest instructions per epoch (`tandem.epoch`).
+    #[arg(long, default_value_t = el2_hypervisor::options::DEFAULT_EPOCH)]
+    epoch: u64,
+    /// The boards' seed (`tandem.seed`; the same on both, or they refuse to pair).
+    #[arg(long, default_value_t = xtask::qemu::DEFAULT_SEED)]
+    seed: u64,
+    #[command(flatten)]
+    guest: GuestArgs,
+}
+
 #[derive(clap::Args)]
 struct RunArgs {
-    /// QEMU CPU model (max has FEAT_ECV; cortex-a72 is the Raspberry Pi 4 core).
-    #[arg(long, default_value = "max")]
-    cpu: String,
-    /// GIC version of the virt board.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=3))]
-    gic: u8,
-    /// Board RAM (QEMU -m syntax).
-    #[arg(long, default_value = "1G")]
-    memory: String,
+    /// The QEMU machine (raspi4b: 4 cores, 2 GiB, GIC-400, Cortex-A72, fixed).
+    #[arg(long, value_enum, default_value_t)]
+    board: Board,
+    /// QEMU CPU model (virt; default max, which has FEAT_ECV; cortex-a72 is the Raspberry Pi 4 core).
+    #[arg(long)]
+    cpu: Option<String>,
+    /// GIC version of the virt board (default 3).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(2..=3))]
+    gic: Option<u8>,
+    /// Board RAM (QEMU -m syntax; default 1G on virt; raspi4b has 2G, fixed).
+    #[arg(long)]
+    memory: Option<String>,
     /// Extra words for the board's command line (the hypervisor's `tandem.*` options).
     #[arg(long, default_value = "")]
     board_cmdline: String,
@@ -291,18 +322,14 @@ fn main() {
 fn dispatch(cmd: Cmd) -> Result<()> {
     match cmd {
         Cmd::Setup => setup::setup(),
-        Cmd::Build { test_hooks } => {
+        Cmd::Build { test_hooks, board } => {
             setup::ensure()?;
-            let kind = if test_hooks {
-                ImageKind::VIRT_TEST_HOOKS
-            } else {
-                ImageKind::VIRT
-            };
-            let img = image::build(kind)?;
+            let img = image::build(board.image(test_hooks))?;
             println!("{}\n{}", img.bin.display(), img.elf.display());
             Ok(())
         }
         Cmd::Run(args) => run_board(args),
+        Cmd::Sdcard(a) => sdcard(a),
         Cmd::Bench {
             what: BenchWhat::Epochs { lengths },
         } => {
@@ -350,7 +377,9 @@ fn dispatch(cmd: Cmd) -> Result<()> {
 /// `pair`: the work is in `xtask::pair`.
 fn pair(a: PairArgs) -> Result<()> {
     setup::ensure()?;
-    let img = image::build(ImageKind::VIRT)?;
+    // Refuse a link the board does not have before building anything.
+    a.link.config(a.board.board)?;
+    let img = image::build(a.board.board.image(false))?;
     let Some(bundle) = a.guest.bundle()? else {
         bail!("a pair needs a guest (drop --no-guest)");
     };
@@ -392,7 +421,7 @@ fn pair(a: PairArgs) -> Result<()> {
 /// `record` and `replay`: the work is in `xtask::linkhost`.
 fn record_or_replay(a: LinkArgs, replay: bool) -> Result<()> {
     setup::ensure()?;
-    let img = image::build(ImageKind::VIRT)?;
+    let img = image::build(a.board.board.image(false))?;
     let Some(bundle) = a.guest.bundle()? else {
         bail!("record and replay need a guest (drop --no-guest)");
     };
@@ -406,30 +435,33 @@ fn record_or_replay(a: LinkArgs, replay: bool) -> Result<()> {
 
 fn run_board(a: RunArgs) -> Result<()> {
     setup::ensure()?;
-    let img = image::build(if a.test_hooks {
-        ImageKind::VIRT_TEST_HOOKS
-    } else {
-        ImageKind::VIRT
-    })?;
+    let machine = Machine {
+        gic: a.gic,
+        cpu: a.cpu.clone(),
+        memory: a.memory.clone(),
+    };
     let mut v = Vars::new();
+    // Refuse what the board cannot do before building anything.
+    a.board.machine_vars(&machine, &mut v)?;
+    let config = a.board.config(if a.gdb { Use::Gdb } else { Use::Run })?;
+    let img = image::build(a.board.image(a.test_hooks))?;
     v.insert("IMAGE".into(), img.bin.display().to_string());
-    v.insert("GIC".into(), a.gic.to_string());
-    v.insert("CPU".into(), a.cpu.clone());
-    v.insert("MEM".into(), a.memory.clone());
     qemu::set_board_cmdline(&mut v, a.seed, &a.board_cmdline);
     if let Some(bundle) = a.guest.bundle()? {
         v.insert("BUNDLE".into(), bundle.display().to_string());
     }
     let transcript = paths::out_dir().join("run.console.txt");
+    let what = match a.board {
+        Board::Virt => format!("gic v{}, cpu {}, {}", v["GIC"], v["CPU"], v["MEM"]),
+        Board::Raspi4b => "4 x cortex-a72, gic-400, 2G".to_string(),
+    };
     step(&format!(
-        "booting on QEMU virt (gic v{}, cpu {}, {}); console kept in {}",
-        a.gic,
-        a.cpu,
-        a.memory,
+        "booting on QEMU {} ({what}); console kept in {}",
+        a.board.name(),
         transcript.display()
     ));
     let out = run(&BoardRun {
-        config: if a.gdb { "virt-gdb" } else { "virt" },
+        config,
         vars: v,
         elf: Some(&img.elf),
         timeout: if a.timeout == 0 {
@@ -540,4 +572,25 @@ fn cargo_test() -> Result<(usize, usize, bool)> {
     }
     let ok = child.wait()?.success();
     Ok((passed, failed, ok))
+}
+
+/// `sdcard`: the work is in `xtask::sdcard`.
+fn sdcard(a: SdcardArgs) -> Result<()> {
+    setup::ensure()?;
+    let img = image::build(Board::Raspi4b.image(false))?;
+    let Some(bundle) = a.guest.bundle()? else {
+        bail!("an SD card needs a guest (drop --no-guest)");
+    };
+    let o = xtask::sdcard::Options {
+        image: img.bin.clone(),
+        bundle,
+        epoch: a.epoch,
+        seed: a.seed,
+        firmware: xtask::sdcard::find_firmware(),
+    };
+    let written = xtask::sdcard::write(&a.out, &o)?;
+    for line in written.summary() {
+        println!("{line}");
+    }
+    Ok(())
 }

@@ -80,7 +80,7 @@ pub fn set_board_cmdline(vars: &mut Vars, seed: u64, options: &str) {
     vars.insert("SEED".into(), seed.to_string());
     vars.insert(
         "BOARD_CMDLINE".into(),
-        format!("tandem.seed={seed} {options}").trim().to_string(),
+        crate::board_options::board_cmdline(seed, options),
     );
 }
 

@@ -256,7 +256,7 @@ pub fn run(
         ),
         (
             "replay-refuses-another-memory-size",
-            |o| o.memory = "512M".into(),
+            |o| o.memory = Some("512M".into()),
             "pairing refused: guest RAM differs (ours 480 MiB, peer 992 MiB)",
         ),
         (

@@ -36,10 +36,10 @@ pub fn with_board<T: Send>(
     let _cleanup = SocketFile(sock.clone());
     listener.set_nonblocking(true)?;
 
-    let mut vars = o.link_vars(&sock);
+    let mut vars = o.link_vars(&sock)?;
     qemu::set_board_cmdline(&mut vars, o.seed, &o.replica_options(mode, o.epoch));
     let run = BoardRun {
-        config: "virt-link",
+        config: o.board.config(crate::board::Use::Link)?,
         vars,
         elf: Some(&o.image.elf),
         timeout: o.timeout,

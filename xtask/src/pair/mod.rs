@@ -36,16 +36,21 @@ use watch::{Seen, Watch};
 pub enum LinkKind {
     /// A virtio-net NIC on each board, `-netdev stream` between them.
     Ethernet,
-    /// The boards' second PL011s, a chardev socket between them.
+    /// The boards' link UARTs (virt: the second PL011s; raspi4b: the
+    /// mini-UARTs), a chardev socket between them.
     Serial,
 }
 
 impl LinkKind {
-    pub fn config(self) -> &'static str {
-        match self {
-            LinkKind::Ethernet => "virt-pair-ethernet",
-            LinkKind::Serial => "virt-pair-serial",
-        }
+    /// The QEMU config of a pair's board on `board` over this link.
+    ///
+    /// # Errors
+    /// A link the board does not have (raspi4b has no Ethernet).
+    pub fn config(self, board: crate::board::Board) -> Result<&'static str> {
+        board.config(match self {
+            LinkKind::Ethernet => crate::board::Use::PairEthernet,
+            LinkKind::Serial => crate::board::Use::PairSerial,
+        })
     }
     pub fn option(self) -> &'static str {
         match self {
@@ -154,10 +159,11 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
 
     let (tx, rx) = mpsc::channel::<Chunk>();
     let start = Instant::now();
+    let config = o.link.config(o.board.board)?;
     let primary = Board::start(
         Who::Primary,
-        o.link.config(),
-        &vars_for(o, Who::Primary, &sock),
+        config,
+        &vars_for(o, Who::Primary, &sock)?,
         o.dir.join("primary.pid"),
         tx.clone(),
     )?;
@@ -165,8 +171,8 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
     wait_for_socket(&sock, Duration::from_secs(10));
     let backup = Board::start(
         Who::Backup,
-        o.link.config(),
-        &vars_for(o, Who::Backup, &sock),
+        config,
+        &vars_for(o, Who::Backup, &sock)?,
         o.dir.join("backup.pid"),
         tx,
     )?;
@@ -283,8 +289,8 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
 }
 
 /// One board's QEMU variables.
-fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Vars {
-    let mut v = o.board.link_vars(sock);
+fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Result<Vars> {
+    let mut v = o.board.link_vars(sock)?;
     let listens = who == Who::Primary;
     v.insert(
         "NET_ROLE".into(),
@@ -315,10 +321,12 @@ fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Vars {
             o.backup.epoch.unwrap_or(o.board.epoch),
         ),
     };
-    let mut opts = format!(
-        "{} tandem.link={}",
-        o.board.replica_options(who.name(), epoch),
-        o.link.option()
+    let mut opts = crate::board_options::pair_words(
+        who.name(),
+        epoch,
+        o.board.deadline,
+        o.board.ack,
+        o.link.option(),
     );
     if let Some(h) = o.heartbeat_ms {
         opts.push_str(&format!(" tandem.heartbeat-ms={h}"));
@@ -335,7 +343,7 @@ fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Vars {
         opts.push_str(&o.backup.board_options);
     }
     qemu::set_board_cmdline(&mut v, seed, &opts);
-    v
+    Ok(v)
 }
 
 fn wait_for_socket(sock: &Path, limit: Duration) {
