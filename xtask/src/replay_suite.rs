@@ -231,46 +231,6 @@ pub fn run(
         report(name, t, r);
     }
 
-    let log = dir().join("test-guest.log");
-    let name = "record-replay-test-guest-pmu-hidden-rndr-equal";
-    let mut test_guest_log = None;
-    if wanted(name) || wanted("replay-refuses") || wanted(FEEDER_DIES) {
-        let t = Instant::now();
-        let r = (|| {
-            let _ = std::fs::remove_file(&log);
-            let rec = record_ok(image, test_guest_bundle, 10_000, &log, TEST_GUEST_PASSED)?;
-            for check in ["rndr-hidden", "pmu-sve-undefined", "rndr-executes"] {
-                let line = format!("test-guest: {check} ... PASS");
-                if !rec.contains(&line) {
-                    bail!("the recorded test guest did not print `{line}`");
-                }
-            }
-            let rndr = rec
-                .lines()
-                .find(|l| l.contains("test-guest: rndr values"))
-                .context("the recorded test guest printed no RNDR values")?;
-            replay_ok(image, test_guest_bundle, 10_000, &log, &rec)?;
-            // replay_ok compared every guest line: the RNDR line among them.
-            println!("  {rndr} (the same in the replay)");
-            test_guest_log = Some(log.clone());
-            Ok(())
-        })();
-        if wanted(name) {
-            report(name, t, r);
-        } else if let Err(e) = r {
-            report("record-test-guest-for-refusals", t, Err(e));
-        }
-    }
-
-    if wanted(FEEDER_DIES) {
-        let t = Instant::now();
-        let r = test_guest_log
-            .as_deref()
-            .context("no test-guest recording to replay (its scenario failed)")
-            .and_then(|log| feeder_dies(image, test_guest_bundle, log));
-        report(FEEDER_DIES, t, r);
-    }
-
     // A replaying board that differs from the recording one in what the
     // guest could observe must refuse to pair, and say what differs.
     let refusals: [(&str, ChangeBoard, &str); 6] = [
@@ -309,6 +269,47 @@ pub fn run(
             "pairing refused: guest image differs",
         ),
     ];
+    let log = dir().join("test-guest.log");
+    let name = "record-replay-test-guest-pmu-hidden-rndr-equal";
+    let mut test_guest_log = None;
+    let refusal_wanted = refusals.iter().any(|(n, _, _)| wanted(n));
+    if wanted(name) || refusal_wanted || wanted(FEEDER_DIES) {
+        let t = Instant::now();
+        let r = (|| {
+            let _ = std::fs::remove_file(&log);
+            let rec = record_ok(image, test_guest_bundle, 10_000, &log, TEST_GUEST_PASSED)?;
+            for check in ["rndr-hidden", "pmu-sve-undefined", "rndr-executes"] {
+                let line = format!("test-guest: {check} ... PASS");
+                if !rec.contains(&line) {
+                    bail!("the recorded test guest did not print `{line}`");
+                }
+            }
+            let rndr = rec
+                .lines()
+                .find(|l| l.contains("test-guest: rndr values"))
+                .context("the recorded test guest printed no RNDR values")?;
+            replay_ok(image, test_guest_bundle, 10_000, &log, &rec)?;
+            // replay_ok compared every guest line: the RNDR line among them.
+            println!("  {rndr} (the same in the replay)");
+            test_guest_log = Some(log.clone());
+            Ok(())
+        })();
+        if wanted(name) {
+            report(name, t, r);
+        } else if let Err(e) = r {
+            report("record-test-guest-for-refusals", t, Err(e));
+        }
+    }
+
+    if wanted(FEEDER_DIES) {
+        let t = Instant::now();
+        let r = test_guest_log
+            .as_deref()
+            .context("no test-guest recording to replay (its scenario failed)")
+            .and_then(|log| feeder_dies(image, test_guest_bundle, log));
+        report(FEEDER_DIES, t, r);
+    }
+
     for (name, change, want) in refusals {
         if !wanted(name) {
             continue;
