@@ -236,8 +236,9 @@ pub fn run(
     let refusals: [(&str, ChangeBoard, &str); 6] = [
         (
             "replay-refuses-another-gic-version",
-            // The guest sees another interrupt controller (and another
-            // list-register count would be refused the same way).
+            // The guest sees another interrupt controller: the platform
+            // lane holds the GIC version and ID_AA64PFR0_EL1 (whose GIC
+            // field says whether there is a GICv3 CPU interface).
             |o| o.gic = 2,
             "pairing refused: platform differs",
         ),
