@@ -105,7 +105,7 @@ test_guest_vectors:
     unexpected_vector 3             //   SError
     .balign 0x80                    // current EL, SP_ELx: sync (0x200)
     b       sync_spx
-    .balign 0x80                    //   IRQ (0x280): the self-IPI check
+    .balign 0x80                    //   IRQ (0x280): the SGI checks
     b       irq_spx
     unexpected_vector 6             //   FIQ
     unexpected_vector 7             //   SError
@@ -155,9 +155,9 @@ sync_spx:
     mov     x0, #4
     // fall through
 
-// An IRQ (only the self-IPI check unmasks them): acknowledge it through
-// the (virtual) CPU interface, record it in TEST_GUEST_IRQ (count, intid;
-// see `IrqRecord` in guest.rs), end it, return.
+// An IRQ (only the SGI checks unmask them): acknowledge it through the
+// (virtual) CPU interface, record it in TEST_GUEST_IRQ (count, intid, the
+// bit of an INTID below 64; see `IrqRecord` in guest.rs), end it, return.
 irq_spx:
     stp     x0, x1, [sp, #-16]!
     stp     x2, x3, [sp, #-16]!
@@ -168,6 +168,13 @@ irq_spx:
     add     x1, x1, #1
     str     x1, [x0]
     str     x2, [x0, #8]
+    ldr     x1, [x0, #16]
+    mov     x3, #1
+    lsl     x3, x3, x2
+    cmp     x2, #64
+    csel    x3, x3, xzr, lo
+    orr     x1, x1, x3
+    str     x1, [x0, #16]
     msr     ICC_EOIR1_EL1, x2
     isb
     ldp     x2, x3, [sp], #16

@@ -239,6 +239,8 @@ struct Tally {
     /// Exceptions the hypervisor injected (aborts, undefined instructions).
     injected: u64,
     sgis: u64,
+    /// Maintenance interrupts the guest's EOIs must have raised.
+    maintenance: u64,
 }
 
 impl Tally {
@@ -728,23 +730,29 @@ const SELF_SGI: u32 = 3;
 const SELF_SGI1R: u64 = ((SELF_SGI as u64) << 24) | 1;
 
 /// What the IRQ vector in `boot.s` records: how many interrupts were
-/// taken, and the INTID of the last (from ICC_IAR1_EL1).
+/// taken, the INTID of the last (from ICC_IAR1_EL1), and one bit per
+/// INTID below 64 taken.
 #[repr(C)]
 struct IrqRecord {
     count: AtomicU64,
     intid: AtomicU64,
+    seen: AtomicU64,
 }
 
 #[unsafe(no_mangle)]
 static TEST_GUEST_IRQ: IrqRecord = IrqRecord {
     count: AtomicU64::new(0),
     intid: AtomicU64::new(0),
+    seen: AtomicU64::new(0),
 };
 
 fn mmio_write32(addr: usize, v: u32) {
     // SAFETY: a register of the guest's emulated GIC (GICD or GICR SGI
-    // frame), 32-bit and aligned; writes only change interrupt state.
-    unsafe { core::ptr::write_volatile(addr as *mut u32, v) };
+    // frame), 32-bit and aligned; writes only change interrupt state. A
+    // plain `str` (no writeback, no pair), so the abort has a syndrome
+    // (ESR ISV = 1) the hypervisor can emulate: a volatile write in a
+    // loop may compile to a post-indexed store.
+    unsafe { asm!("str {v:w}, [{a}]", v = in(reg) v, a = in(reg) addr, options(nostack)) };
 }
 
 /// `self-ipi-delivered`: a write of ICC_SGI1R_EL1 targeting this PE (how
@@ -795,6 +803,58 @@ fn self_ipi_delivered(t: &mut Tally) -> Outcome {
     Ok(())
 }
 
+/// The SGIs of `sgi-overflow-delivered`: twice the 4 list registers of
+/// QEMU's virtual CPU interface.
+const OVERFLOW_SGIS: core::ops::Range<u32> = 8..16;
+/// Its maintenance interrupts: one per EOI while an SGI still waits for
+/// a list register (the first four EOIs; the last four find none waiting).
+const OVERFLOW_MAINTENANCE: u64 = 4;
+
+/// `sgi-overflow-delivered`: eight SGIs pended with IRQs masked (eight
+/// trapped ICC_SGI1R_EL1 writes), more than the four list registers hold;
+/// then IRQs are unmasked and the guest spins on memory alone, so that
+/// nothing traps. Every one is taken, each once, because the guest's EOI
+/// of one raises the maintenance interrupt and the hypervisor refills the
+/// list registers at once (without it, four would wait for the next
+/// unrelated exit, which never comes).
+fn sgi_overflow_delivered(t: &mut Tally) -> Outcome {
+    let mask = OVERFLOW_SGIS.fold(0u32, |m, i| m | 1 << i);
+    mmio_write32(GICR_SGI + 0x80, mask | 1 << SELF_SGI); // GICR_IGROUPR0
+    for i in OVERFLOW_SGIS.step_by(4) {
+        mmio_write32(GICR_SGI + 0x400 + i as usize, 0x8080_8080); // IPRIORITYR
+    }
+    mmio_write32(GICR_SGI + 0x100, mask); // GICR_ISENABLER0
+    let before = TEST_GUEST_IRQ.count.load(Relaxed);
+    TEST_GUEST_IRQ.seen.store(0, Relaxed);
+    for i in OVERFLOW_SGIS {
+        let v = (u64::from(i) << 24) | 1;
+        // SAFETY: a trapped write that pends SGI `i` for this PE; IRQs
+        // are still masked, so none is taken yet.
+        unsafe { asm!("msr ICC_SGI1R_EL1, {v}", "isb", v = in(reg) v, options(nostack)) };
+        t.sgis += 1;
+    }
+    let want = OVERFLOW_SGIS.len() as u64;
+    // SAFETY: unmasks IRQs for the spin; the IRQ vector in boot.s
+    // acknowledges, records and ends each interrupt.
+    unsafe { asm!("msr DAIFClr, #2", "isb", options(nostack)) };
+    let mut spins = 0u64;
+    while TEST_GUEST_IRQ.count.load(Relaxed) - before < want && spins < 1_000_000 {
+        spins += 1;
+        core::hint::spin_loop();
+    }
+    // SAFETY: masks IRQs again.
+    unsafe { asm!("msr DAIFSet, #2", options(nostack)) };
+    t.maintenance += OVERFLOW_MAINTENANCE;
+    let taken = TEST_GUEST_IRQ.count.load(Relaxed) - before;
+    let seen = TEST_GUEST_IRQ.seen.load(Relaxed);
+    if taken != want || seen != u64::from(mask) {
+        return Err(detail!(
+            "{taken} IRQs taken (SGIs {seen:#x}) of {want} (SGIs {mask:#x}) pended at once"
+        ));
+    }
+    Ok(())
+}
+
 /// Entered from `boot.s` with the DTB address the hypervisor passed in x0.
 #[unsafe(no_mangle)]
 extern "C" fn test_guest_main(dtb: u64) -> ! {
@@ -826,18 +886,20 @@ extern "C" fn test_guest_main(dtb: u64) -> ! {
     report("injected-exception-state", injected_exception_state(&mut t));
     report("rndr-executes", rndr_executes());
     report("self-ipi-delivered", self_ipi_delivered(&mut t));
+    report("sgi-overflow-delivered", sgi_overflow_delivered(&mut t));
     report("semihosting-closed", semihosting_closed());
     println!("test-guest: did {} counter reads", t.counter_reads);
     // The hypervisor's own counts must match these exactly (SYSTEM_OFF,
     // below, is one more SMC).
     println!(
-        "test-guest: expected trap counts: counter-read={} id-register={} hvc={} smc={} injected={} sgi={}",
+        "test-guest: expected trap counts: counter-read={} id-register={} hvc={} smc={} injected={} sgi={} maintenance={}",
         t.counter_reads,
         t.id_reads,
         t.hvc,
         t.smc + 1,
         t.injected,
-        t.sgis
+        t.sgis,
+        t.maintenance
     );
     // Bytes that on the board's console would be the hypervisor's exit
     // record (status 6) and a defmt frame, were they not escaped: the

@@ -69,6 +69,8 @@ pub struct BoardOptions<'a> {
     /// QEMU `-cpu` (model and properties; on raspi4b only its default,
     /// `max`, which there means the board's Cortex-A72, or `cortex-a72`).
     pub cpu: String,
+    /// The virt board's GIC version (QEMU `gic-version`: 2 or 3).
+    pub gic: u8,
     /// QEMU `-seed` and `tandem.seed`.
     pub seed: u64,
     /// Kill QEMU after this long.
@@ -78,7 +80,8 @@ pub struct BoardOptions<'a> {
 }
 
 impl<'a> BoardOptions<'a> {
-    /// The test suites' board: 1 GiB, `-cpu max`, the default seed, quiet.
+    /// The test suites' board: 1 GiB, `-cpu max`, GICv3, the default
+    /// seed, quiet.
     pub fn suite(image: &'a Image, bundle: &'a Path, epoch: u64, timeout: Duration) -> Self {
         Self {
             image,
@@ -89,6 +92,7 @@ impl<'a> BoardOptions<'a> {
             board: Board::Virt,
             memory: None,
             cpu: "max".into(),
+            gic: 3,
             seed: qemu::DEFAULT_SEED,
             timeout,
             echo: false,
@@ -105,7 +109,11 @@ impl<'a> BoardOptions<'a> {
     /// The machine's knobs as `board::Machine` takes them.
     pub fn machine(&self) -> Machine {
         Machine {
-            gic: None,
+            // 3 is the command line's default: on raspi4b it means "not given".
+            gic: match (self.board, self.gic) {
+                (Board::Raspi4b, 3) => None,
+                (_, g) => Some(g),
+            },
             cpu: match (self.board, self.cpu.as_str()) {
                 (Board::Raspi4b, "max") => None,
                 (_, cpu) => Some(cpu.to_string()),

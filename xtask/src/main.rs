@@ -100,6 +100,9 @@ struct EpochBoardArgs {
     /// QEMU CPU model and properties (the guest needs FEAT_ECV: max).
     #[arg(long, default_value = "max")]
     cpu: String,
+    /// GIC version of the virt board.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=3))]
+    gic: u8,
     /// How a timer deadline inside an epoch is met (`tandem.deadline`):
     /// inline or epoch-end.
     #[arg(long, value_parser = xtask::board_options::parse_deadline, default_value = "inline")]
@@ -130,6 +133,7 @@ impl EpochBoardArgs {
             board: self.board,
             memory: self.memory,
             cpu: self.cpu,
+            gic: self.gic,
             seed,
             timeout: match timeout_s {
                 0 => Duration::MAX,

@@ -6,7 +6,8 @@
 //! hypervisor's epoch counter, is hidden and unusable, and prints the RNDR
 //! values it draws, which the replay must reproduce); replays by a
 //! board that differs from the recording one (epoch length, memory, CPU,
-//! guest, seed), each refused at pairing with its reason; and a replay
+//! GIC version, guest, seed), each refused at pairing with its reason; the
+//! Debian guest recorded and replayed on a GICv2 (GIC-400) board; and a replay
 //! whose feeder dies half way, which the board must report as its peer
 //! gone (status 7), never as a divergence.
 
@@ -35,7 +36,7 @@ type ChangeBoard = fn(&mut BoardOptions<'_>);
 const FEEDER_DIES: &str = "replay-feeder-dies-board-says-peer-gone";
 
 /// What the test guest prints when every check passed.
-const TEST_GUEST_PASSED: &str = "test-guest: 12 passed, 0 failed";
+const TEST_GUEST_PASSED: &str = "test-guest: 13 passed, 0 failed";
 
 fn options<'a>(image: &'a Image, bundle: &'a Path, epoch: u64) -> BoardOptions<'a> {
     let timeout = Duration::from_secs(if epoch < 1_000_000 { 2400 } else { 600 });
@@ -66,7 +67,12 @@ fn console(path: &Path) -> Result<String> {
 
 /// Records `bundle` at `epoch` into `log` and checks the recording run.
 fn record_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, expect: &str) -> Result<String> {
-    let r = linkhost::record(log, &options(image, bundle, epoch))?;
+    record_ok_on(&options(image, bundle, epoch), log, expect)
+}
+
+/// As [`record_ok`], on the board `o`.
+fn record_ok_on(o: &BoardOptions<'_>, log: &Path, expect: &str) -> Result<String> {
+    let r = linkhost::record(log, o)?;
     let text = console(&linkhost::beside(log, ".console.txt"))?;
     expect_status(
         &r.outcome,
@@ -82,7 +88,12 @@ fn record_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, expect: &str)
 /// Replays `log` and checks it finished with every epoch matched and the
 /// same guest console as `recorded`.
 fn replay_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, recorded: &str) -> Result<()> {
-    let r = linkhost::replay(log, &options(image, bundle, epoch))?;
+    replay_ok_on(&options(image, bundle, epoch), log, recorded)
+}
+
+/// As [`replay_ok`], on the board `o`.
+fn replay_ok_on(o: &BoardOptions<'_>, log: &Path, recorded: &str) -> Result<()> {
+    let r = linkhost::replay(log, o)?;
     let path = linkhost::beside(log, ".replay.console.txt");
     let text = console(&path)?;
     expect_status(&r.outcome, ExitStatus::Success, &path)?;
@@ -178,6 +189,20 @@ pub fn run(
         report(&name, t, r);
     }
 
+    // The GIC-400 path (the Raspberry Pi 4's GIC): GICv2 list registers
+    // through GICH, the guest's GICC on GICV, the maintenance interrupt.
+    let name = "record-replay-linux-gicv2-epoch-10000000";
+    if wanted(name) {
+        let t = Instant::now();
+        let log = dir().join("linux-gicv2.log");
+        let o = BoardOptions {
+            gic: 2,
+            ..options(image, bundle, 10_000_000)
+        };
+        let r = record_ok_on(&o, &log, &result_line).and_then(|rec| replay_ok_on(&o, &log, &rec));
+        report(name, t, r);
+    }
+
     let name = "replay-refuses-a-changed-epoch-time";
     if wanted(name) {
         let t = Instant::now();
@@ -206,10 +231,50 @@ pub fn run(
         report(name, t, r);
     }
 
+    // A replaying board that differs from the recording one in what the
+    // guest could observe must refuse to pair, and say what differs.
+    let refusals: [(&str, ChangeBoard, &str); 6] = [
+        (
+            "replay-refuses-another-gic-version",
+            // The guest sees another interrupt controller: the platform
+            // lane holds the GIC version and ID_AA64PFR0_EL1 (whose GIC
+            // field says whether there is a GICv3 CPU interface).
+            |o| o.gic = 2,
+            "pairing refused: platform differs",
+        ),
+        (
+            "replay-refuses-another-epoch-length",
+            |o| o.epoch = 20_000,
+            "pairing refused: epoch length differs (ours 20000, peer 10000 instructions)",
+        ),
+        (
+            "replay-refuses-another-memory-size",
+            |o| o.memory = Some("512M".into()),
+            "pairing refused: guest RAM differs (ours 480 MiB, peer 992 MiB)",
+        ),
+        (
+            "replay-refuses-another-cpu",
+            // The same model with pointer authentication off: another
+            // ID_AA64ISAR1_EL1, which the guest reads.
+            |o| o.cpu = "max,pauth=off".into(),
+            "pairing refused: platform differs",
+        ),
+        (
+            "replay-refuses-another-seed",
+            |o| o.seed = crate::qemu::DEFAULT_SEED + 1,
+            "pairing refused: random-number seed differs (ours 2, peer 1)",
+        ),
+        (
+            "replay-refuses-another-guest",
+            |_| {},
+            "pairing refused: guest image differs",
+        ),
+    ];
     let log = dir().join("test-guest.log");
     let name = "record-replay-test-guest-pmu-hidden-rndr-equal";
     let mut test_guest_log = None;
-    if wanted(name) || wanted("replay-refuses") || wanted(FEEDER_DIES) {
+    let refusal_wanted = refusals.iter().any(|(n, _, _)| wanted(n));
+    if wanted(name) || refusal_wanted || wanted(FEEDER_DIES) {
         let t = Instant::now();
         let r = (|| {
             let _ = std::fs::remove_file(&log);
@@ -246,37 +311,6 @@ pub fn run(
         report(FEEDER_DIES, t, r);
     }
 
-    // A replaying board that differs from the recording one in what the
-    // guest could observe must refuse to pair, and say what differs.
-    let refusals: [(&str, ChangeBoard, &str); 5] = [
-        (
-            "replay-refuses-another-epoch-length",
-            |o| o.epoch = 20_000,
-            "pairing refused: epoch length differs (ours 20000, peer 10000 instructions)",
-        ),
-        (
-            "replay-refuses-another-memory-size",
-            |o| o.memory = Some("512M".into()),
-            "pairing refused: guest RAM differs (ours 480 MiB, peer 992 MiB)",
-        ),
-        (
-            "replay-refuses-another-cpu",
-            // The same model with pointer authentication off: another
-            // ID_AA64ISAR1_EL1, which the guest reads.
-            |o| o.cpu = "max,pauth=off".into(),
-            "pairing refused: platform differs",
-        ),
-        (
-            "replay-refuses-another-seed",
-            |o| o.seed = crate::qemu::DEFAULT_SEED + 1,
-            "pairing refused: random-number seed differs (ours 2, peer 1)",
-        ),
-        (
-            "replay-refuses-another-guest",
-            |_| {},
-            "pairing refused: guest image differs",
-        ),
-    ];
     for (name, change, want) in refusals {
         if !wanted(name) {
             continue;

@@ -5,11 +5,12 @@
 use crate::arch::console::{self, println};
 use crate::arch::el2_regs::{self, El1Exception};
 use crate::arch::exceptions::{self, TrapFrame};
+use crate::arch::gic::{self, Gic};
 use crate::arch::hw::Core;
 use crate::arch::link;
 use crate::arch::pmu::CycleCounter;
 use crate::arch::virtio_net::VirtioNet;
-use crate::arch::{gicv3, power, sysreg, timer};
+use crate::arch::{power, sysreg, timer};
 use board_support::{BoardInfo, GicVersion as BoardGic, Region};
 use el2_hypervisor::cpu_features::CpuFeatures;
 use el2_hypervisor::emul::device_map::{DeviceTable, Devices};
@@ -55,6 +56,8 @@ struct Vm {
     hyp_timer_intid: u32,
     /// The PMU's overflow PPI (the epoch counter).
     pmu_intid: u32,
+    /// The vGIC maintenance PPI (`vgic::maintenance`).
+    maintenance_intid: u32,
     lr_count: usize,
     /// The PSTATE features of this core, for injected exceptions.
     pstate_features: PstateFeatures,
@@ -102,12 +105,6 @@ pub fn start(
         );
         power::stop(ExitStatus::Success);
     };
-    if info.gic.version != BoardGic::V3 {
-        fail(
-            ExitStatus::BadConfiguration,
-            format_args!("running a guest needs GICv3 for now (the board has GICv2)"),
-        );
-    }
     if !features.ecv {
         fail(
             ExitStatus::BadConfiguration,
@@ -226,7 +223,8 @@ pub fn start(
         }
     }
 
-    let (stage2, vttbr) = build_stage2(&lazy_ram);
+    let (mut stage2, vttbr) = build_stage2(&lazy_ram);
+    map_virtual_cpu_interface(&mut stage2, info);
     let vtcr = match vtcr_el2(el2_regs::pa_range()) {
         Ok(v) => v,
         Err(e) => fail(ExitStatus::BadConfiguration, format_args!("stage 2: {e:?}")),
@@ -238,10 +236,19 @@ pub fn start(
         .map(|t| t.hyp_phys)
         .unwrap_or(board.interrupts.hyp_timer);
     gic.enable_ppi(hyp_timer_intid);
-    gicv3::enable_virtual_interface();
-    let lr_count = gicv3::list_register_count().min(MAX_LIST_REGISTERS);
+    let maintenance_intid = info
+        .gic
+        .maintenance_intid
+        .unwrap_or(board.interrupts.maintenance);
+    gic.enable_ppi(maintenance_intid);
+    gic::enable_virtual_interface();
+    let lr_count = gic::list_register_count().min(MAX_LIST_REGISTERS);
+    let platform = Platform {
+        gic_version: gic.version(),
+        lr_count,
+    };
 
-    let epochs = epochs_for(opts, info, guest_ram, b.image_hash, lr_count);
+    let epochs = epochs_for(opts, info, guest_ram, b.image_hash, platform);
     if epochs.is_some() {
         gic.enable_ppi(board.interrupts.pmu);
     }
@@ -253,7 +260,10 @@ pub fn start(
         ),
     };
     let vgic = Vgic::new(VgicConfig {
-        version: GicVersion::V3,
+        version: match info.gic.version {
+            BoardGic::V2 => GicVersion::V2,
+            BoardGic::V3 => GicVersion::V3,
+        },
         affinity: 0,
     });
     *VM.lock() = Some(Vm {
@@ -262,6 +272,7 @@ pub fn start(
         uart_intid: info.console.intid.unwrap_or(board.interrupts.console),
         hyp_timer_intid,
         pmu_intid: board.interrupts.pmu,
+        maintenance_intid,
         lr_count,
         // The hardware's ID_AA64PFR1_EL1 and ID_AA64MMFR1_EL1 (not the
         // guest's sanitised view): what the core does on exception entry.
@@ -305,17 +316,52 @@ pub fn start(
     unsafe { exceptions::enter_context(&frame) }
 }
 
-fn unsafe_gic(info: &BoardInfo<'_>) -> gicv3::Gic {
-    // SAFETY: the DTB names these as the board's GICv3 distributor and
-    // redistributor; only the hypervisor drives the physical GIC.
-    let gic = unsafe {
-        gicv3::Gic::new(
-            info.gic.distributor.base,
-            info.gic.cpu_or_redistributor.base,
-        )
+fn unsafe_gic(info: &BoardInfo<'_>) -> Gic {
+    // SAFETY: the DTB names these as the board's GIC blocks; only the
+    // hypervisor drives the physical GIC, and the guest's stage 2 maps
+    // none of them but GICV (`map_virtual_cpu_interface`).
+    match unsafe { Gic::new(&info.gic) } {
+        Ok(g) => g,
+        Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
+    }
+}
+
+/// On GICv2, the guest's CPU interface is the hardware's virtual one: GICV
+/// mapped at stage 2 where the guest's device tree puts GICC
+/// (`guest::dtb::GICV2_CPU_SIZE`, 8 KiB: GICC_DIR is at 0x1000), so its
+/// GICC accesses reach GICV without an exit. GICD stays unmapped (the
+/// model emulates it), GICC and GICH are never mapped.
+fn map_virtual_cpu_interface(stage2: &mut Stage2<'static>, info: &BoardInfo<'_>) {
+    if info.gic.version != BoardGic::V2 {
+        return;
+    }
+    let Some(gicv) = info.gic.virtual_cpu else {
+        return; // `unsafe_gic` refuses such a board
     };
-    gic.init();
-    gic
+    let guest_gicc = info.gic.cpu_or_redistributor.base;
+    let size = guest_dtb::GICV2_CPU_SIZE;
+    if gicv.size < size {
+        fail(
+            ExitStatus::BadConfiguration,
+            format_args!(
+                "the GICV block is {:#x} bytes, less than the {size:#x} of a CPU interface",
+                gicv.size
+            ),
+        );
+    }
+    if let Err(e) = stage2.map(guest_gicc, gicv.base, size, Stage2Attrs::DeviceRw) {
+        fail(
+            ExitStatus::BadConfiguration,
+            format_args!("stage 2: GICV at the guest's GICC: {e:?}"),
+        );
+    }
+}
+
+/// What the pairing digest's platform lane says of the GIC.
+#[derive(Clone, Copy)]
+struct Platform {
+    gic_version: u8,
+    lr_count: usize,
 }
 
 /// Epochs for the chosen mode: record, replay and a pair need the link.
@@ -324,7 +370,7 @@ fn epochs_for(
     info: &BoardInfo<'_>,
     guest_ram: Region,
     image_hash: u64,
-    lr_count: usize,
+    platform: Platform,
 ) -> Option<Epochs> {
     if opts.mode == Mode::Free && opts.epoch == 0 {
         return None;
@@ -349,7 +395,7 @@ fn epochs_for(
         epoch: opts.epoch,
         deadlines_end_epochs: opts.deadlines == Deadlines::EpochEnd,
         guest_ram: guest_ram.size,
-        platform: platform_digest(lr_count),
+        platform: platform_digest(platform),
         seed: opts.seed.unwrap_or(digest::NO_SEED),
     };
     let hello = Hello::new(
@@ -426,7 +472,7 @@ fn epochs_for(
 
 /// The platform lane of the pairing digest: every hardware-derived value
 /// the guest can see, as it sees it.
-fn platform_digest(lr_count: usize) -> u64 {
+fn platform_digest(p: Platform) -> u64 {
     let mut ids = [0u64; 56];
     for (i, id) in ids.iter_mut().enumerate() {
         let (crm, op2) = (1 + (i / 8) as u8, (i % 8) as u8);
@@ -435,8 +481,8 @@ fn platform_digest(lr_count: usize) -> u64 {
     }
     let hw = el2_regs::platform_registers();
     digest::Platform {
-        gic_version: 3,
-        list_registers: lr_count as u8,
+        gic_version: p.gic_version,
+        list_registers: p.lr_count as u8,
         id_registers: &ids,
         midr: hw.midr,
         mpidr: el2_regs::GUEST_MPIDR,

@@ -9,9 +9,11 @@
 //!   source CPU of an SGI, 0 here), Priority `[27:23]` (bits `[7:3]` of the
 //!   priority), State `[29:28]`, Grp1 `[30]`, HW `[31]`.
 //!
-//! The model never sets HW or EOI: interrupts are virtual, and it learns of
-//! the guest's EOI by reading the LRs at the next exit (a maintenance
-//! interrupt would arrive at an instruction the other board cannot match).
+//! The model never sets HW: interrupts are virtual, and it learns of the
+//! guest's EOI by reading the LRs at the next exit. The EOI bit is set on
+//! top of the fill only while interrupts wait for an LR
+//! ([`super::maintenance`]), so that the guest's deactivation raises the
+//! maintenance interrupt and the hypervisor refills at once.
 //!
 //! # Syncing at an exit that also changes the model
 //! The runtime syncs first at every exit, then emulates the trapped access,
@@ -183,6 +185,18 @@ impl LrFormat {
                 group1: raw >> 30 & 1 == 1,
                 state: LrState::from_bits(raw >> 28),
             },
+        }
+    }
+
+    /// `raw` with its EOI bit set (a maintenance interrupt when the guest
+    /// deactivates it), if it holds a virtual interrupt (HW = 0; with HW
+    /// = 1 those bits are the physical INTID): bit 41 of `ICH_LR<n>_EL2`,
+    /// bit 19 of GICH_LRn.
+    pub const fn with_eoi(self, raw: u64) -> u64 {
+        match self {
+            LrFormat::V3 if raw >> 61 & 1 == 0 => raw | 1 << 41,
+            LrFormat::V2 if raw >> 31 & 1 == 0 => raw | 1 << 19,
+            _ => raw,
         }
     }
 

@@ -89,6 +89,7 @@ mod fingerprint;
 mod groups;
 mod inputs;
 mod list_registers;
+pub mod maintenance;
 mod redistributor;
 mod state;
 
@@ -97,10 +98,11 @@ mod tests;
 
 use core::fmt;
 
-pub use exit::ExitListRegisters;
+pub use exit::{ExitListRegisters, quiet_maintenance};
 pub use fingerprint::Fnv1a64;
 use list_registers::LrWrites;
 pub use list_registers::{ListRegister, LrFormat, LrState};
+pub use maintenance::Maintenance;
 pub use state::{IrqState, Trigger};
 
 /// Interrupts modelled: INTIDs `0..NR_IRQS` (SGIs 0-15, PPIs 16-31, SPIs

@@ -14,6 +14,7 @@ struct FakeCpuInterface {
     lrs: [u64; 4],
     reads: RefCell<Vec<usize>>,
     writes: Vec<(usize, u64)>,
+    underflow: bool,
 }
 
 impl Hw for FakeCpuInterface {
@@ -25,6 +26,10 @@ impl Hw for FakeCpuInterface {
     fn write_lr(&mut self, n: usize, value: u64) {
         self.writes.push((n, value));
         self.lrs[n] = value;
+    }
+
+    fn set_underflow(&mut self, on: bool) {
+        self.underflow = on;
     }
 
     // The exit code touches only the list registers.

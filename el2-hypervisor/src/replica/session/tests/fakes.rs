@@ -98,6 +98,7 @@ impl Hw for FakeBoard {
         0
     }
     fn write_lr(&mut self, _: usize, _: u64) {}
+    fn set_underflow(&mut self, _: bool) {}
     fn counter(&self) -> u64 {
         let now = self.0.now();
         self.0.advance(TICK_US);
