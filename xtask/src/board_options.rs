@@ -40,6 +40,8 @@ pub struct BoardOptions<'a> {
     pub memory: String,
     /// QEMU `-cpu` (model and properties).
     pub cpu: String,
+    /// The virt board's GIC version (QEMU `gic-version`, 2 or 3).
+    pub gic: u8,
     /// QEMU `-seed` and `tandem.seed`.
     pub seed: u64,
     /// Kill QEMU after this long.
@@ -49,7 +51,7 @@ pub struct BoardOptions<'a> {
 }
 
 impl<'a> BoardOptions<'a> {
-    /// The test suites' board: 1 GiB, `-cpu max`, the default seed, quiet.
+    /// The test suites' board: 1 GiB, `-cpu max`, GICv3, the default seed, quiet.
     pub fn suite(image: &'a Image, bundle: &'a Path, epoch: u64, timeout: Duration) -> Self {
         Self {
             image,
@@ -59,6 +61,7 @@ impl<'a> BoardOptions<'a> {
             ack: Ack::default(),
             memory: "1G".into(),
             cpu: "max".into(),
+            gic: 3,
             seed: qemu::DEFAULT_SEED,
             timeout,
             echo: false,
@@ -81,7 +84,7 @@ impl<'a> BoardOptions<'a> {
     pub fn link_vars(&self, sock: &Path) -> Vars {
         let mut v = Vars::new();
         v.insert("IMAGE".into(), self.image.bin.display().to_string());
-        v.insert("GIC".into(), "3".into());
+        v.insert("GIC".into(), self.gic.to_string());
         v.insert("CPU".into(), self.cpu.clone());
         v.insert("MEM".into(), self.memory.clone());
         v.insert("BUNDLE".into(), self.bundle.display().to_string());

@@ -86,9 +86,8 @@ struct EpochBoardArgs {
     /// Board RAM (QEMU -m syntax).
     #[arg(long, default_value = "1G")]
     memory: String,
-    /// QEMU CPU model and properties (the guest needs FEAT_ECV: max).
-    #[arg(long, default_value = "max")]
-    cpu: String,
+    #[command(flatten)]
+    machine: MachineArgs,
     /// How a timer deadline inside an epoch is met (`tandem.deadline`):
     /// inline or epoch-end.
     #[arg(long, value_parser = xtask::board_options::parse_deadline, default_value = "inline")]
@@ -117,7 +116,8 @@ impl EpochBoardArgs {
             deadline: self.deadline,
             ack: self.ack,
             memory: self.memory,
-            cpu: self.cpu,
+            cpu: self.machine.cpu,
+            gic: self.machine.gic,
             seed,
             timeout: match timeout_s {
                 0 => Duration::MAX,
@@ -206,14 +206,22 @@ enum BenchWhat {
     },
 }
 
+/// The board's core and interrupt controller (`run`, `record`, `replay`, `pair`).
 #[derive(clap::Args)]
-struct RunArgs {
-    /// QEMU CPU model (max has FEAT_ECV; cortex-a72 is the Raspberry Pi 4 core).
+struct MachineArgs {
+    /// QEMU CPU model and properties (max has FEAT_ECV; cortex-a72, the
+    /// Raspberry Pi 4's core, has not: its guest gets the memory-mapped timer).
     #[arg(long, default_value = "max")]
     cpu: String,
     /// GIC version of the virt board.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=3))]
     gic: u8,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
     /// Board RAM (QEMU -m syntax).
     #[arg(long, default_value = "1G")]
     memory: String,
@@ -413,8 +421,8 @@ fn run_board(a: RunArgs) -> Result<()> {
     })?;
     let mut v = Vars::new();
     v.insert("IMAGE".into(), img.bin.display().to_string());
-    v.insert("GIC".into(), a.gic.to_string());
-    v.insert("CPU".into(), a.cpu.clone());
+    v.insert("GIC".into(), a.machine.gic.to_string());
+    v.insert("CPU".into(), a.machine.cpu.clone());
     v.insert("MEM".into(), a.memory.clone());
     qemu::set_board_cmdline(&mut v, a.seed, &a.board_cmdline);
     if let Some(bundle) = a.guest.bundle()? {
@@ -423,8 +431,8 @@ fn run_board(a: RunArgs) -> Result<()> {
     let transcript = paths::out_dir().join("run.console.txt");
     step(&format!(
         "booting on QEMU virt (gic v{}, cpu {}, {}); console kept in {}",
-        a.gic,
-        a.cpu,
+        a.machine.gic,
+        a.machine.cpu,
         a.memory,
         transcript.display()
     ));
