@@ -12,6 +12,10 @@ pub enum TrapKind {
     IdRegister,
     MmioRead,
     MmioWrite,
+    /// A read of the memory-mapped timer's counter (CNTPCT/CNTVCT in its
+    /// frame, a 32-bit half or whole): the guest's time on a core without
+    /// FEAT_ECV (`emul::timer_mem`). Not counted as an `MmioRead` too.
+    MmioCounter,
     Hvc,
     Smc,
     Wfi,
@@ -31,13 +35,14 @@ pub enum TrapKind {
     Maintenance,
 }
 
-const KINDS: usize = 14;
+const KINDS: usize = 15;
 const NAMES: [&str; KINDS] = [
     "counter-read",
     "timer-register",
     "id-register",
     "mmio-read",
     "mmio-write",
+    "mmio-counter",
     "hvc",
     "smc",
     "wfi",

@@ -53,6 +53,20 @@ pub struct Machine {
     pub memory: Option<String>,
 }
 
+impl Machine {
+    /// The knobs from the command line's `--cpu`, `--gic` (which have
+    /// virt's defaults, `max` and 3: on raspi4b those mean "not given")
+    /// and `--memory`.
+    pub fn from_flags(board: Board, cpu: &str, gic: u8, memory: Option<String>) -> Machine {
+        let fixed = board == Board::Raspi4b;
+        Machine {
+            gic: (!(fixed && gic == 3)).then_some(gic),
+            cpu: (!(fixed && cpu == "max")).then(|| cpu.to_string()),
+            memory,
+        }
+    }
+}
+
 /// The name of Debian's Raspberry Pi 4 device tree, kept beside the guest.
 pub const PI4_DTB: &str = "bcm2711-rpi-4-b.dtb";
 
@@ -226,6 +240,15 @@ mod tests {
             })
             .is_ok()
         );
+    }
+
+    #[test]
+    fn virt_defaults_mean_not_given_on_raspi4b() {
+        let m = Machine::from_flags(Board::Raspi4b, "max", 3, None);
+        assert!(m.gic.is_none() && m.cpu.is_none());
+        assert!(check_fixed(&m).is_ok());
+        let m = Machine::from_flags(Board::Virt, "max", 3, None);
+        assert_eq!((m.gic, m.cpu.as_deref()), (Some(3), Some("max")));
     }
 
     #[test]

@@ -108,18 +108,7 @@ impl<'a> BoardOptions<'a> {
 
     /// The machine's knobs as `board::Machine` takes them.
     pub fn machine(&self) -> Machine {
-        Machine {
-            // 3 is the command line's default: on raspi4b it means "not given".
-            gic: match (self.board, self.gic) {
-                (Board::Raspi4b, 3) => None,
-                (_, g) => Some(g),
-            },
-            cpu: match (self.board, self.cpu.as_str()) {
-                (Board::Raspi4b, "max") => None,
-                (_, cpu) => Some(cpu.to_string()),
-            },
-            memory: self.memory.clone(),
-        }
+        Machine::from_flags(self.board, &self.cpu, self.gic, self.memory.clone())
     }
 
     /// The QEMU variables of the machine, its guest, and its link's

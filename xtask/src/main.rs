@@ -97,12 +97,8 @@ struct EpochBoardArgs {
     /// Board RAM (QEMU -m syntax; default 1G on virt; raspi4b has 2G, fixed).
     #[arg(long)]
     memory: Option<String>,
-    /// QEMU CPU model and properties (the guest needs FEAT_ECV: max).
-    #[arg(long, default_value = "max")]
-    cpu: String,
-    /// GIC version of the virt board.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=3))]
-    gic: u8,
+    #[command(flatten)]
+    machine: MachineArgs,
     /// How a timer deadline inside an epoch is met (`tandem.deadline`):
     /// inline or epoch-end.
     #[arg(long, value_parser = xtask::board_options::parse_deadline, default_value = "inline")]
@@ -132,8 +128,8 @@ impl EpochBoardArgs {
             ack: self.ack,
             board: self.board,
             memory: self.memory,
-            cpu: self.cpu,
-            gic: self.gic,
+            cpu: self.machine.cpu,
+            gic: self.machine.gic,
             seed,
             timeout: match timeout_s {
                 0 => Duration::MAX,
@@ -238,17 +234,26 @@ struct SdcardArgs {
     guest: GuestArgs,
 }
 
+/// The board's core and interrupt controller (`run`, `record`, `replay`, `pair`).
+#[derive(clap::Args)]
+struct MachineArgs {
+    /// QEMU CPU model and properties (max has FEAT_ECV; cortex-a72, the
+    /// Raspberry Pi 4's core, has not: its guest gets the memory-mapped
+    /// timer). raspi4b: its Cortex-A72s, fixed.
+    #[arg(long, default_value = "max")]
+    cpu: String,
+    /// GIC version of the virt board. raspi4b: its GIC-400 (v2), fixed.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=3))]
+    gic: u8,
+}
+
 #[derive(clap::Args)]
 struct RunArgs {
     /// The QEMU machine (raspi4b: 4 cores, 2 GiB, GIC-400, Cortex-A72, fixed).
     #[arg(long, value_enum, default_value_t)]
     board: Board,
-    /// QEMU CPU model (virt; default max, which has FEAT_ECV; cortex-a72 is the Raspberry Pi 4 core).
-    #[arg(long)]
-    cpu: Option<String>,
-    /// GIC version of the virt board (default 3).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(2..=3))]
-    gic: Option<u8>,
+    #[command(flatten)]
+    machine: MachineArgs,
     /// Board RAM (QEMU -m syntax; default 1G on virt; raspi4b has 2G, fixed).
     #[arg(long)]
     memory: Option<String>,
@@ -439,11 +444,7 @@ fn record_or_replay(a: LinkArgs, replay: bool) -> Result<()> {
 
 fn run_board(a: RunArgs) -> Result<()> {
     setup::ensure()?;
-    let machine = Machine {
-        gic: a.gic,
-        cpu: a.cpu.clone(),
-        memory: a.memory.clone(),
-    };
+    let machine = Machine::from_flags(a.board, &a.machine.cpu, a.machine.gic, a.memory.clone());
     let mut v = Vars::new();
     // Refuse what the board cannot do before building anything.
     a.board.machine_vars(&machine, &mut v)?;

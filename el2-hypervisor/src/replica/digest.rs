@@ -186,6 +186,10 @@ pub struct Platform<'a> {
     /// Number of list registers (ICH_VTR_EL2.ListRegs + 1): how many
     /// interrupts can be in flight, which decides when each is delivered.
     pub list_registers: u8,
+    /// Which generic timer the guest is given (0: the system-register
+    /// one, 1: the memory-mapped one; `options::GuestTimer`): a different
+    /// device tree, so a different guest.
+    pub guest_timer: u8,
     /// The group-3 ID registers (op0 3, op1 0, CRn 0, CRm 1..7, op2 0..7,
     /// in that order) as the guest reads them, after sanitising.
     pub id_registers: &'a [u64],
@@ -204,7 +208,7 @@ pub struct Platform<'a> {
 impl Platform<'_> {
     /// FNV-1a 64 over every field, little endian, in declaration order.
     pub fn digest(&self) -> u64 {
-        let mut h = fnv1a64(&[self.gic_version, self.list_registers]);
+        let mut h = fnv1a64(&[self.gic_version, self.list_registers, self.guest_timer]);
         h = fnv1a64_continue(h, &(self.id_registers.len() as u64).to_le_bytes());
         for r in self.id_registers {
             h = fnv1a64_continue(h, &r.to_le_bytes());
@@ -313,6 +317,7 @@ mod tests {
         let base = Platform {
             gic_version: 3,
             list_registers: 4,
+            guest_timer: 0,
             id_registers: &ids,
             midr: 0x000f_0510,
             mpidr: 1 << 31,
@@ -335,6 +340,10 @@ mod tests {
             },
             Platform {
                 id_registers: &other_ids,
+                ..base
+            },
+            Platform {
+                guest_timer: 1,
                 ..base
             },
             Platform {

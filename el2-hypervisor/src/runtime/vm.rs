@@ -19,6 +19,7 @@ use el2_hypervisor::emul::id_regs;
 use el2_hypervisor::emul::pl011::Pl011;
 use el2_hypervisor::emul::psci::{self, PsciOutcome};
 use el2_hypervisor::emul::sysreg::{self as sr, SysReg};
+use el2_hypervisor::emul::timer_mem;
 use el2_hypervisor::emul::timer_trap::{self, TimerTrap};
 use el2_hypervisor::emul::vtimer::GuestTimers;
 use el2_hypervisor::esr::{self, ExceptionClass};
@@ -28,7 +29,7 @@ use el2_hypervisor::hw::{EpochCounter, Hw};
 use el2_hypervisor::mem::{
     LazyRam, PageTable, Stage2, Stage2Attrs, TablePool, vtcr_el2, vttbr_el2,
 };
-use el2_hypervisor::options::{Deadlines, LinkMedium, Mode, Options};
+use el2_hypervisor::options::{Deadlines, GuestTimer, LinkMedium, Mode, Options};
 use el2_hypervisor::replica::digest::{self, PairingConfig};
 use el2_hypervisor::replica::epoch_stats::EpochStats;
 use el2_hypervisor::replica::fingerprint::{self, Fingerprint, VcpuState};
@@ -41,6 +42,7 @@ use replication_link::message::{Hello, InputKind, Role};
 use spin::Mutex;
 
 mod interrupts;
+mod timer_frame;
 mod traps;
 
 pub use interrupts::on_lower_irq;
@@ -105,12 +107,12 @@ pub fn start(
         );
         power::stop(ExitStatus::Success);
     };
-    if !features.ecv {
-        fail(
-            ExitStatus::BadConfiguration,
-            format_args!("running a guest needs FEAT_ECV to trap counter reads (use -cpu max)"),
-        );
-    }
+    // Without FEAT_ECV the guest's CNTVCT_EL0 reads cannot be trapped:
+    // it is given the memory-mapped timer instead (`emul::timer_mem`).
+    let guest_timer = match GuestTimer::choose(opts.guest_timer, features.ecv) {
+        Ok(t) => t,
+        Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
+    };
     let ram = info.memory.first().copied().unwrap_or_default();
     if !ram.contains(initrd.base) || initrd.end() > ram.end() {
         fail(
@@ -158,7 +160,7 @@ pub fn start(
     // The command line must be copied before the bundle is overwritten.
     let cmdline: alloc::string::String = b.cmdline.into();
     let initrd_region = (plan.initramfs.size > 0).then_some(plan.initramfs);
-    let cfg = guest_dtb::from_board(info, guest_ram, &cmdline, initrd_region);
+    let cfg = guest_dtb::from_board(info, guest_ram, &cmdline, initrd_region, guest_timer);
     let dtb = match guest_dtb::build(&cfg) {
         Ok(d) => d,
         Err(e) => fail(
@@ -171,6 +173,14 @@ pub fn start(
             ExitStatus::BadConfiguration,
             format_args!("guest device tree too large ({} bytes)", dtb.len()),
         );
+    }
+    match guest_timer {
+        GuestTimer::Sysreg => println!("hypervisor: guest timer: sysreg (arm,armv8-timer)"),
+        GuestTimer::Mmio => println!(
+            "hypervisor: guest timer: mmio (arm,armv7-timer-mem at {:#x}, frame {:#x}; no CP15 timer node)",
+            timer_mem::CNTCTL_BASE,
+            timer_mem::CNT_BASE0
+        ),
     }
     println!(
         "hypervisor: guest RAM {:#x}..{:#x}, kernel at {:#x} ({} KiB), initramfs {} KiB, cmdline \"{}\"",
@@ -248,11 +258,12 @@ pub fn start(
         lr_count,
     };
 
-    let epochs = epochs_for(opts, info, guest_ram, b.image_hash, platform);
+    let epochs = epochs_for(opts, info, guest_ram, b.image_hash, platform, guest_timer);
     if epochs.is_some() {
         gic.enable_ppi(board.interrupts.pmu);
     }
-    let table = match DeviceTable::for_guest(&info.gic, &info.console) {
+    let mmio_timer = guest_timer == GuestTimer::Mmio;
+    let table = match DeviceTable::for_guest(&info.gic, &info.console, mmio_timer) {
         Ok(t) => t,
         Err(e) => fail(
             ExitStatus::BadConfiguration,
@@ -268,7 +279,11 @@ pub fn start(
     });
     *VM.lock() = Some(Vm {
         devices: Devices::new(table, vgic, Pl011::new()),
-        timers: GuestTimers::new(timer::frequency() as u32),
+        timers: if mmio_timer {
+            GuestTimers::with_frame(timer::frequency() as u32)
+        } else {
+            GuestTimers::new(timer::frequency() as u32)
+        },
         uart_intid: info.console.intid.unwrap_or(board.interrupts.console),
         hyp_timer_intid,
         pmu_intid: board.interrupts.pmu,
@@ -371,6 +386,7 @@ fn epochs_for(
     guest_ram: Region,
     image_hash: u64,
     platform: Platform,
+    guest_timer: GuestTimer,
 ) -> Option<Epochs> {
     if opts.mode == Mode::Free && opts.epoch == 0 {
         return None;
@@ -395,7 +411,7 @@ fn epochs_for(
         epoch: opts.epoch,
         deadlines_end_epochs: opts.deadlines == Deadlines::EpochEnd,
         guest_ram: guest_ram.size,
-        platform: platform_digest(platform),
+        platform: platform_digest(platform, guest_timer),
         seed: opts.seed.unwrap_or(digest::NO_SEED),
     };
     let hello = Hello::new(
@@ -472,7 +488,7 @@ fn epochs_for(
 
 /// The platform lane of the pairing digest: every hardware-derived value
 /// the guest can see, as it sees it.
-fn platform_digest(p: Platform) -> u64 {
+fn platform_digest(p: Platform, guest_timer: GuestTimer) -> u64 {
     let mut ids = [0u64; 56];
     for (i, id) in ids.iter_mut().enumerate() {
         let (crm, op2) = (1 + (i / 8) as u8, (i % 8) as u8);
@@ -483,6 +499,7 @@ fn platform_digest(p: Platform) -> u64 {
     digest::Platform {
         gic_version: p.gic_version,
         list_registers: p.lr_count as u8,
+        guest_timer: guest_timer as u8,
         id_registers: &ids,
         midr: hw.midr,
         mpidr: el2_regs::GUEST_MPIDR,
