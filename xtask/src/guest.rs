@@ -72,8 +72,11 @@ poweroff -f
     )
 }
 
-/// The kernel command line for the guest.
-pub const DEFAULT_CMDLINE: &str = "console=ttyAMA0 earlycon=pl011,0x09000000 panic=-1 \
+/// The kernel command line for the guest. `earlycon` with no address
+/// takes the console from the guest DTB's `/chosen/stdout-path`, so the
+/// same command line fits every board (virt's PL011 at 0x0900_0000, the
+/// Pi 4's at 0xfe20_1000).
+pub const DEFAULT_CMDLINE: &str = "console=ttyAMA0 earlycon panic=-1 \
     clocksource.arm_arch_timer.evtstrm=0 nokaslr";
 
 /// Resolves the current kernel package behind `linux-image-arm64:arm64`.

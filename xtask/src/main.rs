@@ -503,6 +503,7 @@ fn test(filter: Option<&str>, no_unit: bool, long: bool) -> Result<()> {
     }
     let release = image::build(smoke::kinds()[0])?;
     let test_hooks = image::build(smoke::kinds()[1])?;
+    let raspi4b = image::build(smoke::kinds()[2])?;
     let suite = smoke::load()?;
     step(&format!(
         "QEMU smoke scenarios ({}; consoles in {})",
@@ -516,6 +517,7 @@ fn test(filter: Option<&str>, no_unit: bool, long: bool) -> Result<()> {
     let inputs = smoke::Inputs {
         release,
         test_hooks,
+        raspi4b: Some(raspi4b),
         bundle: Some(bundle),
         test_guest_bundle: Some(test_guest_bundle),
         test_guest_kernel: Some(test_guest.clone()),

@@ -7,6 +7,7 @@
 //! hard-coded that the run could get wrong. A scenario whose success is a
 //! failure (a deliberate exception) says so with its `exit_code`.
 
+use crate::board::Board;
 use crate::image::{Image, ImageKind};
 use crate::qemu::Vars;
 use crate::runner::{BoardRun, run};
@@ -30,6 +31,11 @@ pub struct Scenario {
     pub about: String,
     #[serde(default = "default_config")]
     pub config: String,
+    /// `raspi4b`: boot QEMU's Raspberry Pi 4 (`board::Board`) with its
+    /// own config, image and device tree; `config`, `cpu`, `gic` and
+    /// `memory` are then the machine's and not used.
+    #[serde(default)]
+    pub board: Option<String>,
     /// `release` or `test-hooks`.
     #[serde(default = "default_image")]
     pub image: String,
@@ -231,6 +237,8 @@ fn bare_dtb() -> Result<Vec<u8>> {
 pub struct Inputs {
     pub release: Image,
     pub test_hooks: Image,
+    /// The release image built for raspi4b (`board = "raspi4b"` scenarios).
+    pub raspi4b: Option<Image>,
     pub bundle: Option<std::path::PathBuf>,
     pub test_guest_bundle: Option<std::path::PathBuf>,
     /// The test guest's kernel, for scenarios with their own command line.
@@ -264,16 +272,34 @@ fn run_one(
     inputs: &Inputs,
     vars: &BTreeMap<&'static str, String>,
 ) -> Result<Duration> {
-    let image = match s.image.as_str() {
-        "release" => &inputs.release,
-        "test-hooks" => &inputs.test_hooks,
-        other => bail!("unknown image `{other}` (release, test-hooks)"),
+    let board = match s.board.as_deref() {
+        None => None,
+        Some("raspi4b") => Some(Board::Raspi4b),
+        Some(other) => bail!("unknown board `{other}` (raspi4b)"),
+    };
+    let image = match (board, s.image.as_str()) {
+        (None, "release") => &inputs.release,
+        (None, "test-hooks") => &inputs.test_hooks,
+        (Some(_), "release") => inputs
+            .raspi4b
+            .as_ref()
+            .context("this scenario needs the raspi4b image")?,
+        (_, other) => bail!("unknown image `{other}` (release, test-hooks; raspi4b: release)"),
     };
     let mut v = Vars::new();
     v.insert("IMAGE".into(), image.bin.display().to_string());
-    v.insert("GIC".into(), s.gic.to_string());
-    v.insert("CPU".into(), s.cpu.clone());
-    v.insert("MEM".into(), s.memory.clone());
+    let config = match board {
+        None => {
+            v.insert("GIC".into(), s.gic.to_string());
+            v.insert("CPU".into(), s.cpu.clone());
+            v.insert("MEM".into(), s.memory.clone());
+            s.config.as_str()
+        }
+        Some(b) => {
+            b.machine_vars(&crate::board::Machine::default(), &mut v)?;
+            b.config(crate::board::Use::Run)?
+        }
+    };
     crate::qemu::set_board_cmdline(&mut v, crate::qemu::DEFAULT_SEED, &s.board_cmdline);
     if s.guest {
         let bundle = inputs
@@ -306,7 +332,7 @@ fn run_one(
         }
     }
     let out = run(&BoardRun {
-        config: &s.config,
+        config,
         vars: v,
         elf: Some(&image.elf),
         timeout: Duration::from_secs(s.timeout_s),
@@ -408,9 +434,14 @@ pub fn trap_counts(console: &str) -> Option<BTreeMap<String, u64>> {
     )
 }
 
-/// Which images a suite needs built.
-pub fn kinds() -> [ImageKind; 2] {
-    [ImageKind::VIRT, ImageKind::VIRT_TEST_HOOKS]
+/// Which images a suite needs built: virt's release and test-hooks
+/// images, and raspi4b's release image.
+pub fn kinds() -> [ImageKind; 3] {
+    [
+        ImageKind::VIRT,
+        ImageKind::VIRT_TEST_HOOKS,
+        Board::Raspi4b.image(false),
+    ]
 }
 
 #[cfg(test)]
