@@ -41,6 +41,16 @@ pub struct Board {
     pub power_off: PowerOff,
     /// QEMU's name for the machine (`-M`), and `cargo xtask --board`'s.
     pub qemu_machine: &'static str,
+    /// The rate of a PL011 link UART that no firmware sets up, which the
+    /// hypervisor programs itself (`None`: leave it as found).
+    pub link_pl011_timing: Option<UartTiming>,
+}
+
+/// A UART's reference clock and the baud rate to run it at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UartTiming {
+    pub clock_hz: u32,
+    pub baud: u32,
 }
 
 /// How the board is stopped for good.
@@ -91,6 +101,7 @@ pub const QEMU_VIRT: Board = Board {
     },
     power_off: PowerOff::Psci,
     qemu_machine: "virt",
+    link_pl011_timing: None,
 };
 
 /// Raspberry Pi 4 Model B (BCM2711 ARM peripherals, "low peripheral" mode).
@@ -120,6 +131,14 @@ pub const RASPBERRY_PI_4: Board = Board {
     // The PM block at bus 0x7e10_0000 (Linux's bcm2711.dtsi `watchdog@7e100000`).
     power_off: PowerOff::Bcm2835Watchdog { base: 0xfe10_0000 },
     qemu_machine: "raspi4b",
+    // The link on a real board is UART3 (docs/pi4.md), which the firmware
+    // leaves unprogrammed: its 48 MHz clock (Linux's bcm2711.dtsi,
+    // `clk_uart`), run at 921600 baud (divisors 3 + 16/64, 0.16% fast, the
+    // same on both boards).
+    link_pl011_timing: Some(UartTiming {
+        clock_hz: 48_000_000,
+        baud: 921_600,
+    }),
 };
 
 /// Every board, for lookups by name.

@@ -62,6 +62,22 @@ register_structs! {
 pub const WINDOW_SIZE: u64 = 0x1000;
 const _: () = assert!(core::mem::size_of::<Registers>() as u64 <= WINDOW_SIZE);
 
+/// The baud-rate divisors (UARTIBRD, UARTFBRD) for `baud` from a
+/// `clock_hz` reference clock: TRM 3.3.6, BAUDDIV = clock / (16 * baud),
+/// its integer part in IBRD (16 bits, not 0) and its fraction in FBRD as
+/// round(fraction * 64) (6 bits). `None` for a rate the divisors cannot make.
+pub fn divisors(clock_hz: u32, baud: u32) -> Option<(u32, u32)> {
+    if baud == 0 {
+        return None;
+    }
+    // BAUDDIV * 64, rounded: 4 * clock / baud (= 64 * clock / (16 * baud)).
+    let div64 = (4 * u64::from(clock_hz) + u64::from(baud) / 2) / u64::from(baud);
+    let (ibrd, fbrd) = (div64 >> 6, div64 & 0x3f);
+    (1..=0xffff)
+        .contains(&ibrd)
+        .then_some((ibrd as u32, fbrd as u32))
+}
+
 /// A polled PL011.
 pub struct Pl011 {
     regs: &'static Registers,
@@ -123,7 +139,18 @@ impl Pl011 {
     ///   whose peer had sent before this board turned its FIFO on stayed
     ///   silent).
     pub fn enable(&self) {
+        self.enable_at(None);
+    }
+
+    /// [`Pl011::enable`], first setting the baud rate when `timing` says
+    /// (a UART no firmware set up: the Pi 4's UART2-5). The divisors are
+    /// written before LCR_H, whose write latches them (TRM 3.3.6).
+    pub fn enable_at(&self, timing: Option<crate::boards::UartTiming>) {
         self.regs.CR.set(0);
+        if let Some((ibrd, fbrd)) = timing.and_then(|t| divisors(t.clock_hz, t.baud)) {
+            self.regs.IBRD.set(ibrd);
+            self.regs.FBRD.set(fbrd);
+        }
         self.regs.LCR_H.write(LCR_H::WLEN::Eight + LCR_H::FEN::SET);
         self.regs
             .CR
@@ -167,5 +194,22 @@ impl core::fmt::Write for Pl011 {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         self.write_text(s);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::divisors;
+
+    #[test]
+    fn divisors_match_the_trm_example_and_the_pi4_link() {
+        // TRM 3.3.6's example: 4 MHz, 230400 baud -> 1.085: IBRD 1, FBRD 5.
+        assert_eq!(divisors(4_000_000, 230_400), Some((1, 5)));
+        // The Pi 4's 48 MHz UART clock: 115200 -> 26.042 (26, 3);
+        // 921600 -> 3.255 (3, 16).
+        assert_eq!(divisors(48_000_000, 115_200), Some((26, 3)));
+        assert_eq!(divisors(48_000_000, 921_600), Some((3, 16)));
+        assert_eq!(divisors(48_000_000, 0), None);
+        assert_eq!(divisors(1_000, 115_200), None, "below 1");
     }
 }

@@ -453,7 +453,15 @@ fn epochs_for(
             };
             // SAFETY: the DTB names this UART; it is not the console and the
             // guest never sees it (the guest DTB has only the console).
-            unsafe { link::serial(kind, uart.region.base, hello, timing) }
+            unsafe {
+                link::serial(
+                    kind,
+                    uart.region.base,
+                    crate::runtime::boot::BOARD.link_pl011_timing,
+                    hello,
+                    timing,
+                )
+            }
         }
         LinkMedium::Ethernet => {
             let slots: heapless::Vec<(u64, u64), { board_support::dtb::MAX_VIRTIO_SLOTS }> =

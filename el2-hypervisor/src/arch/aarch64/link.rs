@@ -110,14 +110,22 @@ pub enum UartKind {
 ///
 /// # Safety
 /// `base` is the link UART of that kind, used by nothing else.
-pub unsafe fn serial(kind: UartKind, base: u64, hello: Hello, config: Config) -> LinkPort<Medium> {
+/// `timing`: the PL011's baud rate, when no firmware set it
+/// (`Board::link_pl011_timing`).
+pub unsafe fn serial(
+    kind: UartKind,
+    base: u64,
+    timing: Option<board_support::boards::UartTiming>,
+    hello: Hello,
+    config: Config,
+) -> LinkPort<Medium> {
     // Enabled before our first Hello, so before the peer can have sent
     // anything that a FIFO reset would drop.
     let uart = match kind {
         UartKind::Pl011 => {
             // SAFETY: forwarded from the caller.
             let u = unsafe { Pl011::new(base as usize) };
-            u.enable();
+            u.enable_at(timing);
             LinkUart::Pl011(u)
         }
         UartKind::Mini => {
