@@ -7,6 +7,7 @@
 //! (from the outside, so the guest's own clock, which the hypervisor
 //! emulates, does not enter into it).
 
+use crate::board::{Board, Machine, Use};
 use crate::image::{self, ImageKind};
 use crate::qemu::Vars;
 use crate::runner::{BoardRun, Outcome, run};
@@ -188,21 +189,19 @@ const QEMU_VIRT_COUNTER_HZ: f64 = 1e9;
 /// `cargo xtask bench epochs`: the guest workload recorded (epochs, log
 /// over the link) against the same workload under the hypervisor without
 /// epochs, in one run, both under `-icount shift=0`.
-pub fn epochs_bench(lengths: &[u64]) -> Result<()> {
+pub fn epochs_bench(board: Board, lengths: &[u64]) -> Result<()> {
     let (g, bundle) = guest::default_bundle()?;
-    let img = image::build(ImageKind::VIRT)?;
-    let dir = paths::out_dir().join("bench");
+    let img = image::build(board.image(false))?;
+    let dir = paths::out_dir().join("bench").join(board.name());
     std::fs::create_dir_all(&dir)?;
 
     let mut v = Vars::new();
-    v.insert("GIC".into(), "3".into());
-    v.insert("CPU".into(), "max".into());
-    v.insert("MEM".into(), "1G".into());
+    board.machine_vars(&Machine::default(), &mut v)?;
     v.insert("IMAGE".into(), img.bin.display().to_string());
     v.insert("BUNDLE".into(), bundle.display().to_string());
     crate::qemu::set_board_cmdline(&mut v, crate::qemu::DEFAULT_SEED, "");
     let out = run(&BoardRun {
-        config: "virt",
+        config: board.config(Use::Run)?,
         vars: v,
         elf: Some(&img.elf),
         timeout: Duration::from_secs(600),
@@ -222,7 +221,10 @@ pub fn epochs_bench(lengths: &[u64]) -> Result<()> {
     }];
     for &len in lengths {
         let log = dir.join(format!("record-{len}.log"));
-        let o = crate::linkhost::BoardOptions::suite(&img, &bundle, len, Duration::from_secs(2400));
+        let o = crate::linkhost::BoardOptions {
+            board,
+            ..crate::linkhost::BoardOptions::suite(&img, &bundle, len, Duration::from_secs(2400))
+        };
         let r = crate::linkhost::record(&log, &o)?;
         let t = guest_times(&r.outcome, false).with_context(|| format!("recording at {len}"))?;
         rows.push(EpochRow {
@@ -231,12 +233,16 @@ pub fn epochs_bench(lengths: &[u64]) -> Result<()> {
             boot: t.boot_to_poweroff,
             epochs: r.summary.epochs,
             log_bytes: r.summary.bytes,
-            guest_seconds: guest_seconds(&log)?,
+            guest_seconds: guest_seconds(&log)? * QEMU_VIRT_COUNTER_HZ / board.counter_hz(),
         });
     }
     println!(
-        "epochs bench: Debian {} + busybox workload, QEMU TCG -icount shift=0, virt, -cpu max, 1 GiB",
-        g.kernel_package
+        "epochs bench: Debian {} + busybox workload, QEMU TCG -icount shift=0, {}",
+        g.kernel_package,
+        match board {
+            Board::Virt => "virt, -cpu max, 1 GiB",
+            Board::Raspi4b => "raspi4b (4 x cortex-a72, 3 parked), 2 GiB",
+        }
     );
     println!(
         "host wall clock; the log goes over QEMU's PL011 to the host recorder (cargo xtask record)"

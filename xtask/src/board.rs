@@ -126,6 +126,16 @@ impl Board {
         }
     }
 
+    /// The guest's counter frequency on the board's default CPU (CNTFRQ:
+    /// QEMU's `-cpu max` 1 GHz; the Cortex-A72 62.5 MHz), for turning a
+    /// log's ticks into seconds.
+    pub fn counter_hz(self) -> f64 {
+        match self {
+            Board::Virt => 1e9,
+            Board::Raspi4b => 62.5e6,
+        }
+    }
+
     /// Sets the machine's variables of the board's configs: `GIC`, `CPU`
     /// and `MEM` on virt; `DTB` on raspi4b, whose machine is fixed.
     ///
