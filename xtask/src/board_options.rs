@@ -7,7 +7,7 @@ use crate::qemu::{self, Vars};
 use std::path::Path;
 use std::time::Duration;
 
-pub use el2_hypervisor::options::{AckPolicy as Ack, Deadlines as Deadline};
+pub use el2_hypervisor::options::{AckPolicy as Ack, Deadlines as Deadline, GuestTimer};
 
 /// `--deadline` on the command line: a `tandem.deadline` value.
 pub fn parse_deadline(s: &str) -> Result<Deadline, String> {
@@ -17,6 +17,11 @@ pub fn parse_deadline(s: &str) -> Result<Deadline, String> {
 /// `--ack` on the command line: a `tandem.ack` value.
 pub fn parse_ack(s: &str) -> Result<Ack, String> {
     Ack::from_option(s).ok_or_else(|| names(s, Ack::ALL.map(Ack::option)))
+}
+
+/// `--guest-timer` on the command line: a `tandem.guest-timer` value.
+pub fn parse_guest_timer(s: &str) -> Result<GuestTimer, String> {
+    GuestTimer::from_option(s).ok_or_else(|| names(s, GuestTimer::ALL.map(GuestTimer::option)))
 }
 
 fn names(s: &str, all: [&str; 2]) -> String {
@@ -42,6 +47,9 @@ pub struct BoardOptions<'a> {
     pub cpu: String,
     /// The virt board's GIC version (QEMU `gic-version`, 2 or 3).
     pub gic: u8,
+    /// The guest's timer, if forced (`tandem.guest-timer`; by default
+    /// the core decides: the memory-mapped one without FEAT_ECV).
+    pub guest_timer: Option<GuestTimer>,
     /// QEMU `-seed` and `tandem.seed`.
     pub seed: u64,
     /// Kill QEMU after this long.
@@ -62,6 +70,7 @@ impl<'a> BoardOptions<'a> {
             memory: "1G".into(),
             cpu: "max".into(),
             gic: 3,
+            guest_timer: None,
             seed: qemu::DEFAULT_SEED,
             timeout,
             echo: false,
@@ -70,13 +79,19 @@ impl<'a> BoardOptions<'a> {
 
     /// The board options of a replica in `mode` with `epoch`-instruction
     /// epochs (a pair's backup may be given another): `tandem.mode`,
-    /// `tandem.epoch`, `tandem.deadline` and `tandem.ack`.
+    /// `tandem.epoch`, `tandem.deadline`, `tandem.ack` and a forced
+    /// `tandem.guest-timer`.
     pub fn replica_options(&self, mode: &str, epoch: u64) -> String {
-        format!(
+        let mut o = format!(
             "tandem.mode={mode} tandem.epoch={epoch} tandem.deadline={} tandem.ack={}",
             self.deadline.option(),
             self.ack.option()
-        )
+        );
+        if let Some(t) = self.guest_timer {
+            o.push_str(" tandem.guest-timer=");
+            o.push_str(t.option());
+        }
+        o
     }
 
     /// The QEMU variables of the machine, its guest, and its link's
