@@ -208,6 +208,11 @@ pub fn run(
             if !rec.contains(mmio) || rec.contains("arch_timer: cp15") {
                 bail!("the recorded guest did not count with the memory-mapped timer (`{mmio}`)");
             }
+            // The SMCCC TRNG seeded the CRNG before time_init().
+            let crng = rec.find("random: crng init done");
+            if crng.is_none_or(|at| Some(at) > rec.find(mmio)) {
+                bail!("the CRNG was not seeded before the timer was probed (no SMCCC TRNG?)");
+            }
             let counts = crate::smoke::trap_counts(&rec).context("no traps line")?;
             if counts.get("mmio-counter").copied().unwrap_or(0) == 0 {
                 bail!("no read of the memory-mapped counter was counted");
