@@ -8,7 +8,7 @@ use crate::qemu::{self, Vars};
 use std::path::Path;
 use std::time::Duration;
 
-pub use el2_hypervisor::options::{AckPolicy as Ack, Deadlines as Deadline};
+pub use el2_hypervisor::options::{AckPolicy as Ack, Deadlines as Deadline, GuestTimer};
 
 /// `--deadline` on the command line: a `tandem.deadline` value.
 pub fn parse_deadline(s: &str) -> Result<Deadline, String> {
@@ -18,6 +18,11 @@ pub fn parse_deadline(s: &str) -> Result<Deadline, String> {
 /// `--ack` on the command line: a `tandem.ack` value.
 pub fn parse_ack(s: &str) -> Result<Ack, String> {
     Ack::from_option(s).ok_or_else(|| names(s, Ack::ALL.map(Ack::option)))
+}
+
+/// `--guest-timer` on the command line: a `tandem.guest-timer` value.
+pub fn parse_guest_timer(s: &str) -> Result<GuestTimer, String> {
+    GuestTimer::from_option(s).ok_or_else(|| names(s, GuestTimer::ALL.map(GuestTimer::option)))
 }
 
 fn names(s: &str, all: [&str; 2]) -> String {
@@ -35,12 +40,9 @@ pub fn replica_words(mode: &str, epoch: u64, deadline: Deadline, ack: Ack) -> St
     )
 }
 
-/// A pair's board: [`replica_words`] and the link (`tandem.link`).
-pub fn pair_words(mode: &str, epoch: u64, deadline: Deadline, ack: Ack, link: &str) -> String {
-    format!(
-        "{} tandem.link={link}",
-        replica_words(mode, epoch, deadline, ack)
-    )
+/// A pair's board: its replica's words and the link (`tandem.link`).
+pub fn pair_words(replica: &str, link: &str) -> String {
+    format!("{replica} tandem.link={link}")
 }
 
 /// A board's whole command line: `tandem.seed` first (so that it enters
@@ -71,6 +73,9 @@ pub struct BoardOptions<'a> {
     pub cpu: String,
     /// The virt board's GIC version (QEMU `gic-version`: 2 or 3).
     pub gic: u8,
+    /// The guest's timer, if forced (`tandem.guest-timer`; by default
+    /// the core decides: the memory-mapped one without FEAT_ECV).
+    pub guest_timer: Option<GuestTimer>,
     /// QEMU `-seed` and `tandem.seed`.
     pub seed: u64,
     /// Kill QEMU after this long.
@@ -93,6 +98,7 @@ impl<'a> BoardOptions<'a> {
             memory: None,
             cpu: "max".into(),
             gic: 3,
+            guest_timer: None,
             seed: qemu::DEFAULT_SEED,
             timeout,
             echo: false,
@@ -101,9 +107,15 @@ impl<'a> BoardOptions<'a> {
 
     /// The board options of a replica in `mode` with `epoch`-instruction
     /// epochs (a pair's backup may be given another): `tandem.mode`,
-    /// `tandem.epoch`, `tandem.deadline` and `tandem.ack`.
+    /// `tandem.epoch`, `tandem.deadline`, `tandem.ack` and a forced
+    /// `tandem.guest-timer`.
     pub fn replica_options(&self, mode: &str, epoch: u64) -> String {
-        replica_words(mode, epoch, self.deadline, self.ack)
+        let mut o = replica_words(mode, epoch, self.deadline, self.ack);
+        if let Some(t) = self.guest_timer {
+            o.push_str(" tandem.guest-timer=");
+            o.push_str(t.option());
+        }
+        o
     }
 
     /// The machine's knobs as `board::Machine` takes them.

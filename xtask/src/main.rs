@@ -102,6 +102,10 @@ struct EpochBoardArgs {
     memory: Option<String>,
     #[command(flatten)]
     machine: MachineArgs,
+    /// Force the guest's timer (`tandem.guest-timer`): sysreg (needs
+    /// FEAT_ECV) or mmio; by default the core decides.
+    #[arg(long, value_parser = xtask::board_options::parse_guest_timer)]
+    guest_timer: Option<xtask::board_options::GuestTimer>,
     /// How a timer deadline inside an epoch is met (`tandem.deadline`):
     /// inline or epoch-end.
     #[arg(long, value_parser = xtask::board_options::parse_deadline, default_value = "inline")]
@@ -133,6 +137,7 @@ impl EpochBoardArgs {
             memory: self.memory,
             cpu: self.machine.cpu,
             gic: self.machine.gic,
+            guest_timer: self.guest_timer,
             seed,
             timeout: match timeout_s {
                 0 => Duration::MAX,
@@ -218,6 +223,10 @@ enum BenchWhat {
         /// Runs of each variant (the median is printed).
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// QEMU CPU model (cortex-a72: no FEAT_ECV, so the guest under
+        /// tandem counts with the memory-mapped timer).
+        #[arg(long, default_value = "max")]
+        cpu: String,
     },
 }
 
@@ -389,10 +398,10 @@ fn dispatch(cmd: Cmd) -> Result<()> {
         }
         Cmd::Bench {
             board: Board::Virt,
-            what: BenchWhat::Guest { runs },
+            what: BenchWhat::Guest { runs, cpu },
         } => {
             setup::ensure()?;
-            xtask::bench::guest_bench(runs.max(1))
+            xtask::bench::guest_bench(runs.max(1), &cpu)
         }
         Cmd::Test {
             smoke_filter,

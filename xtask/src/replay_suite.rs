@@ -6,8 +6,9 @@
 //! hypervisor's epoch counter, is hidden and unusable, and prints the RNDR
 //! values it draws, which the replay must reproduce); replays by a
 //! board that differs from the recording one (epoch length, memory, CPU,
-//! GIC version, guest, seed), each refused at pairing with its reason; the
-//! Debian guest recorded and replayed on a GICv2 (GIC-400) board; and a replay
+//! GIC version, guest timer, guest, seed), each refused at pairing with
+//! its reason; the Debian guest recorded and replayed on a GICv2
+//! (GIC-400) board and with the memory-mapped timer; and a replay
 //! whose feeder dies half way, which the board must report as its peer
 //! gone (status 7), never as a divergence.
 
@@ -203,6 +204,38 @@ pub fn run(
         report(name, t, r);
     }
 
+    // The memory-mapped timer (the guest's time on a core without
+    // FEAT_ECV), forced on -cpu max: there the CP15 counter reads Linux
+    // still makes before time_init() trap too, so every input of the
+    // guest is the hypervisor's and the replay must match every epoch.
+    // (On cortex-a72 those reads reach the hardware: docs/design.md.)
+    let name = "record-replay-linux-mmio-timer";
+    if wanted(name) {
+        let t = Instant::now();
+        let r = (|| {
+            let mut o = options(image, bundle, 10_000_000);
+            o.guest_timer = Some(crate::board_options::GuestTimer::Mmio);
+            let log = dir().join("linux-mmio-timer.log");
+            let _ = std::fs::remove_file(&log);
+            let rec = record_ok_on(&o, &log, &result_line)?;
+            let mmio = "arch_timer: mmio timer(s) running at";
+            if !rec.contains(mmio) || rec.contains("arch_timer: cp15") {
+                bail!("the recorded guest did not count with the memory-mapped timer (`{mmio}`)");
+            }
+            // The SMCCC TRNG seeded the CRNG before time_init().
+            let crng = rec.find("random: crng init done");
+            if crng.is_none_or(|at| Some(at) > rec.find(mmio)) {
+                bail!("the CRNG was not seeded before the timer was probed (no SMCCC TRNG?)");
+            }
+            let counts = crate::smoke::trap_counts(&rec).context("no traps line")?;
+            if counts.get("mmio-counter").copied().unwrap_or(0) == 0 {
+                bail!("no read of the memory-mapped counter was counted");
+            }
+            replay_ok_on(&o, &log, &rec)
+        })();
+        report(name, t, r);
+    }
+
     let name = "replay-refuses-a-changed-epoch-time";
     if wanted(name) {
         let t = Instant::now();
@@ -233,7 +266,14 @@ pub fn run(
 
     // A replaying board that differs from the recording one in what the
     // guest could observe must refuse to pair, and say what differs.
-    let refusals: [(&str, ChangeBoard, &str); 6] = [
+    let refusals: [(&str, ChangeBoard, &str); 7] = [
+        (
+            "replay-refuses-another-guest-timer",
+            // The memory-mapped timer instead of the CP15 one: another
+            // device tree, so another guest platform.
+            |o| o.guest_timer = Some(crate::board_options::GuestTimer::Mmio),
+            "pairing refused: platform differs",
+        ),
         (
             "replay-refuses-another-gic-version",
             // The guest sees another interrupt controller: the platform

@@ -104,8 +104,8 @@ pub fn config_txt(role: &str) -> String {
 
 /// `cmdline.txt` for a board: its `tandem.*` options, one line.
 pub fn cmdline_txt(role: &str, o: &Options) -> String {
-    let words =
-        board_options::pair_words(role, o.epoch, Deadline::default(), Ack::default(), "serial");
+    let replica = board_options::replica_words(role, o.epoch, Deadline::default(), Ack::default());
+    let words = board_options::pair_words(&replica, "serial");
     format!("{}\n", board_options::board_cmdline(o.seed, &words))
 }
 

@@ -322,10 +322,7 @@ fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Result<Vars> {
         ),
     };
     let mut opts = crate::board_options::pair_words(
-        who.name(),
-        epoch,
-        o.board.deadline,
-        o.board.ack,
+        &o.board.replica_options(who.name(), epoch),
         o.link.option(),
     );
     if let Some(h) = o.heartbeat_ms {

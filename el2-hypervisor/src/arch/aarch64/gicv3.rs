@@ -13,6 +13,7 @@ const GICR_WAKER: usize = 0x0014;
 const GICR_SGI: usize = 0x1_0000;
 const GICR_IGROUPR0: usize = GICR_SGI + 0x0080;
 const GICR_ISENABLER0: usize = GICR_SGI + 0x0100;
+const GICR_ICENABLER0: usize = GICR_SGI + 0x0180;
 const GICR_IPRIORITYR: usize = GICR_SGI + 0x0400;
 
 /// The physical GIC.
@@ -57,6 +58,12 @@ impl Gic {
         while self.read32(self.gicr + GICR_WAKER) & (1 << 2) != 0 {
             core::hint::spin_loop();
         }
+        // GICR_ICENABLER0: every SGI and PPI off (their reset state is
+        // IMPLEMENTATION DEFINED); `enable_ppi` turns on the hypervisor's
+        // own. The guest's timers' PPIs stay off: on a core without ECV
+        // the guest can program the hardware virtual timer, whose PPI 27
+        // must never reach anyone (docs/design.md).
+        self.write32(self.gicr + GICR_ICENABLER0, u32::MAX);
         // GICD_CTLR: EnableGrp0 | EnableGrp1 | ARE (single security state, DS=1).
         self.write32(self.gicd + GICD_CTLR, (1 << 0) | (1 << 1) | (1 << 4));
         // SAFETY: the hypervisor's own CPU interface, whose interrupts are
