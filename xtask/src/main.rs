@@ -556,6 +556,7 @@ fn test(filter: Option<&str>, no_unit: bool, long: bool) -> Result<()> {
     let (mut p, mut f) = smoke::run_suite(&suite, &inputs, filter)?;
     let (rp, rf) = xtask::replay_suite::run(
         &inputs.release,
+        inputs.raspi4b.as_ref().expect("built above"),
         inputs.bundle.as_deref().expect("built above"),
         inputs.test_guest_bundle.as_deref().expect("built above"),
         filter,
