@@ -24,6 +24,8 @@
 //! - `distributor` (GICv3), `distributor_v2` (GICv2, GIC-400),
 //!   `redistributor` (GICv3 RD_base + SGI_base): the register tables.
 //! - `list_registers`: the LR codecs ([`LrFormat`]) and fill/sync;
+//!   `maintenance`: when a fill asks for the maintenance interrupt (EOI
+//!   bits, underflow) and what taking it quiets;
 //!   `exit`: the LRs of one exit, read and written through [`crate::hw::Hw`]
 //!   ([`ExitListRegisters`]).
 //! - `fingerprint`: the state hash for divergence detection.
@@ -74,7 +76,10 @@
 //!   (`offset = IPA - frame base`, `width = esr::Width as u8`) and any
 //!   trapped ICC_SGI1R_EL1 write ([`Vgic::generate_sgi`]); it may follow
 //!   any other synchronous exit. Never at an asynchronous exit: that would
-//!   inject at an instruction the other board does not stop at.
+//!   inject at an instruction the other board does not stop at. The one
+//!   exception is the maintenance interrupt ([`maintenance`]), which the
+//!   guest's own deactivation raises: quiet it ([`quiet_maintenance`]),
+//!   sync, fill.
 //! - External inputs ([`Vgic::set_pending`], [`Vgic::set_level`]) only at
 //!   epoch boundaries, the same on both boards (the backup's from the log):
 //!   sync, inputs, fill, then [`Vgic::fingerprint`].
