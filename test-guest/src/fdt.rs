@@ -139,10 +139,7 @@ pub fn memory_range(dtb: &[u8]) -> Result<(u64, u64), FdtError> {
 pub fn gic_is_v2(dtb: &[u8]) -> Result<bool, FdtError> {
     const V2: [&[u8]; 2] = [b"arm,cortex-a15-gic", b"arm,gic-400"];
     let found = walk(dtb, |p| {
-        let hit = p.name == b"compatible"
-            && p.value
-                .split(|&c| c == 0)
-                .any(|c| V2.contains(&c));
+        let hit = p.name == b"compatible" && p.value.split(|&c| c == 0).any(|c| V2.contains(&c));
         Ok(hit.then_some(()))
     })?;
     Ok(found.is_some())

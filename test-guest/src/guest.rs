@@ -423,7 +423,10 @@ const UNASSIGNED_V2: [(u64, bool); 8] = [
 /// abort the same way, for loads and stores (WnR set).
 fn unassigned_device_aborts(t: &mut Tally) -> Outcome {
     if gicv2() {
-        return UNASSIGNED_V2.map(|(a, w)| t.expect_abort(a, w)).into_iter().collect();
+        return UNASSIGNED_V2
+            .map(|(a, w)| t.expect_abort(a, w))
+            .into_iter()
+            .collect();
     }
     let results = UNASSIGNED_V3.map(|(a, w)| t.expect_abort(a, w));
     results.into_iter().collect()
