@@ -1,6 +1,15 @@
 //! The list registers at one guest exit: read once at its start and
-//! synced into the model, then filled from it and written back, every one,
-//! zeros included (the protocol the module doc of [`super`] lays down).
+//! synced into the model, then filled from it and written back (the
+//! protocol the module doc of [`super`] lays down). When the model has not
+//! changed since the last fill and the guest has not touched the registers
+//! ([`Vgic::needs_fill`]), the fill is skipped. A list register whose
+//! new value is the one read at this exit is not written again: nothing
+//! but the guest's own CPU interface changes a list register, and it does
+//! not run during the exit, so the write would change nothing (under QEMU
+//! TCG each ICH_LR<n>_EL2 write is a helper call that re-evaluates the
+//! virtual CPU interface). The skipped fill was most of the hypervisor's
+//! instructions in a free-mode boot: some 9,000 per exit, scanning every
+//! INTID three times (docs/measurements.md).
 
 use super::{MAX_LIST_REGISTERS, Vgic};
 use crate::hw::Hw;
@@ -39,13 +48,34 @@ impl ExitListRegisters {
         self.values().iter().any(|&lr| format.state(lr).pending())
     }
 
-    /// Lets `vgic` fill the list registers and writes every one of them.
+    /// Lets `vgic` fill the list registers and writes each one whose
+    /// value changed (zeros included: a register emptied is written).
     /// Only at a synchronous exit (or the exact epoch boundary).
     pub fn fill(&mut self, vgic: &mut Vgic, hw: &mut impl Hw) {
+        if !vgic.needs_fill() {
+            // Nothing changed since the last fill, which wrote what the
+            // registers hold: a fill would scan every INTID to write the
+            // same values. The host tests check that claim at every skip.
+            #[cfg(debug_assertions)]
+            {
+                let mut model = vgic.clone();
+                let mut values = self.values;
+                model.fill_list_registers(&mut values[..self.count]);
+                debug_assert_eq!(
+                    values, self.values,
+                    "a skipped fill would have changed the LRs"
+                );
+                debug_assert_eq!(&model, vgic, "a skipped fill would have changed the model");
+            }
+            return;
+        }
         let n = self.count;
+        let read = self.values;
         vgic.fill_list_registers(&mut self.values[..n]);
-        for (i, lr) in self.values().iter().enumerate() {
-            hw.write_lr(i, *lr);
+        for (i, (lr, old)) in self.values().iter().zip(read.iter()).enumerate() {
+            if lr != old {
+                hw.write_lr(i, *lr);
+            }
         }
     }
 }

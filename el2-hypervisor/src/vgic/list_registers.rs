@@ -217,6 +217,10 @@ impl Vgic {
     /// LR, before the next fill, keeps what the write set (see the module
     /// doc), so a second sync at the same exit is harmless.
     pub fn sync_from_list_registers(&mut self, lrs: &[u64]) {
+        let n = lrs.len().min(MAX_LIST_REGISTERS);
+        if lrs[..n] != self.filled[..n] {
+            self.dirty = true;
+        }
         let format = self.lr_format();
         for (slot, &raw) in lrs.iter().enumerate().take(MAX_LIST_REGISTERS) {
             let Some(intid) = self.lr_owner[slot] else {
@@ -310,6 +314,8 @@ impl Vgic {
         // The LRs now show the model: a sync may trust them again.
         self.lr_writes = LrWrites::NONE;
         self.dirty = false;
+        self.filled = [0; MAX_LIST_REGISTERS];
+        self.filled[..slots].copy_from_slice(lrs);
         (0..self.irqs.len())
             .filter(|&i| self.candidate_key(i).is_some())
             .count()
