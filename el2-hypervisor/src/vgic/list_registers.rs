@@ -288,21 +288,25 @@ impl Vgic {
                 None => 0,
             };
         }
+        // Each scan of the INTIDs costs a few thousand instructions, at
+        // every exit that fills: the best candidate is looked for again only
+        // after a placement or an eviction changed the candidates, and when
+        // the last look found none there is nothing left to count.
+        let mut best = self.best_candidate();
         for (slot, lr) in lrs.iter_mut().enumerate() {
             if self.lr_owner[slot].is_some() {
                 continue;
             }
-            let Some((_, intid)) = self.best_candidate() else {
+            let Some((_, intid)) = best else {
                 break;
             };
             *lr = self.place(slot, intid);
+            best = self.best_candidate();
         }
-        while let (Some((best, intid)), Some((worst, slot))) =
-            (self.best_candidate(), self.worst_evictable(slots))
-        {
+        while let (Some((key, intid)), Some((worst, slot))) = (best, self.worst_evictable(slots)) {
             // Only a more urgent class or priority evicts; an INTID tie-break
             // is no reason to move an entry.
-            if best >> 16 >= worst >> 16 {
+            if key >> 16 >= worst >> 16 {
                 break;
             }
             self.evict(slot);
@@ -310,12 +314,16 @@ impl Vgic {
             if lrs[slot] == 0 {
                 break; // cannot happen for a candidate; never loop on it
             }
+            best = self.best_candidate();
         }
         // The LRs now show the model: a sync may trust them again.
         self.lr_writes = LrWrites::NONE;
         self.dirty = false;
         self.filled = [0; MAX_LIST_REGISTERS];
         self.filled[..slots].copy_from_slice(lrs);
+        if best.is_none() {
+            return 0;
+        }
         (0..self.irqs.len())
             .filter(|&i| self.candidate_key(i).is_some())
             .count()
