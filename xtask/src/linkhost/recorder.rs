@@ -150,10 +150,10 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("tandem-linkhost-nohello-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let e = record_over(host_end, &dir.join("x.log"), &|| false).unwrap_err();
+        let e = record_over(host_end, &dir.join("x.log"), None, &|| false).unwrap_err();
         assert!(e.to_string().contains("before saying Hello"), "{e}");
         let (host_end, _board_end) = UnixStream::pair().unwrap();
-        let e = record_over(host_end, &dir.join("x.log"), &|| true).unwrap_err();
+        let e = record_over(host_end, &dir.join("x.log"), None, &|| true).unwrap_err();
         assert!(e.to_string().contains("never said Hello"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
