@@ -7,9 +7,10 @@
 //! values it draws, which the replay must reproduce); replays by a
 //! board that differs from the recording one (epoch length, memory, CPU,
 //! GIC version, guest, seed), each refused at pairing with its reason; the
-//! Debian guest recorded and replayed on a GICv2 (GIC-400) board; and a replay
-//! whose feeder dies half way, which the board must report as its peer
-//! gone (status 7), never as a divergence.
+//! Debian guest recorded and replayed on a GICv2 (GIC-400) board; and a
+//! replay whose feeder dies half way, and a recording whose recorder dies
+//! half way, which the board must each report as its peer gone (status 7),
+//! never as a divergence.
 
 use crate::image::Image;
 use crate::linkhost::{self, BoardOptions, Vanish};
@@ -34,6 +35,8 @@ type ChangeBoard = fn(&mut BoardOptions<'_>);
 
 /// The scenario whose feeder dies half way.
 const FEEDER_DIES: &str = "replay-feeder-dies-board-says-peer-gone";
+/// The scenario whose recorder dies half way.
+const RECORDER_DIES: &str = "record-recorder-dies-board-says-peer-gone";
 
 /// What the test guest prints when every check passed.
 const TEST_GUEST_PASSED: &str = "test-guest: 13 passed, 0 failed";
@@ -140,6 +143,40 @@ fn feeder_dies(image: &Image, bundle: &Path, log: &Path) -> Result<()> {
         );
     }
     println!("  {said}");
+    Ok(())
+}
+
+/// Records the test guest with a recorder that stores half the messages
+/// of a whole recording (`full`) and vanishes: the board must stop with
+/// status 7 and say its peer is gone, within the record timeout of host
+/// time although its clock runs at instruction speed (QEMU's
+/// `sleep=off`): it waits for acknowledgements in pauses of its clock.
+fn recorder_dies(image: &Image, bundle: &Path, full: &Path) -> Result<()> {
+    let half = recording::Log::read(full)?.messages.len() as u64 / 2;
+    let log = dir().join(format!("{RECORDER_DIES}.log"));
+    let mut o = options(image, bundle, 10_000);
+    o.timeout = Duration::from_secs(120);
+    let out = linkhost::record_vanishing(&log, &o, half)?;
+    let path = linkhost::beside(&log, ".console.txt");
+    let text = console(&path)?;
+    expect_status(&out, ExitStatus::PeerGone, &path)?;
+    if !text.contains("hypervisor: link: the peer is gone (epoch ") {
+        bail!(
+            "the board did not say its peer is gone; console {}",
+            path.display()
+        );
+    }
+    if text.contains("divergence") {
+        bail!(
+            "a gone recorder was reported as a divergence; console {}",
+            path.display()
+        );
+    }
+    let kept = recording::Log::read(&log)?.messages.len() as u64;
+    println!(
+        "  the recorder kept {kept} messages and vanished; the board said its peer is gone after {:.1} s",
+        out.wall.as_secs_f64()
+    );
     Ok(())
 }
 
@@ -274,7 +311,7 @@ pub fn run(
     let name = "record-replay-test-guest-pmu-hidden-rndr-equal";
     let mut test_guest_log = None;
     let refusal_wanted = refusals.iter().any(|(n, _, _)| wanted(n));
-    if wanted(name) || refusal_wanted || wanted(FEEDER_DIES) {
+    if wanted(name) || refusal_wanted || wanted(FEEDER_DIES) || wanted(RECORDER_DIES) {
         let t = Instant::now();
         let r = (|| {
             let _ = std::fs::remove_file(&log);
@@ -309,6 +346,15 @@ pub fn run(
             .context("no test-guest recording to replay (its scenario failed)")
             .and_then(|log| feeder_dies(image, test_guest_bundle, log));
         report(FEEDER_DIES, t, r);
+    }
+
+    if wanted(RECORDER_DIES) {
+        let t = Instant::now();
+        let r = test_guest_log
+            .as_deref()
+            .context("no test-guest recording to compare with (its scenario failed)")
+            .and_then(|log| recorder_dies(image, test_guest_bundle, log));
+        report(RECORDER_DIES, t, r);
     }
 
     for (name, change, want) in refusals {

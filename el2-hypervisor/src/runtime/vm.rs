@@ -145,16 +145,19 @@ pub fn start(
         );
     }
     let addr_of = |s: &[u8]| s.as_ptr() as u64;
-    let plan = match layout::plan(&layout::Inputs {
+    let layout_inputs = layout::Inputs {
         guest_ram,
         kernel_src: Region::new(addr_of(b.kernel), b.kernel.len() as u64),
         kernel_text_offset: b.kernel_text_offset,
         kernel_image_size: b.kernel_image_size,
+        kernel_placed_anywhere: b.kernel_placed_anywhere,
         initramfs_src: Region::new(addr_of(b.initramfs), b.initramfs.len() as u64),
-    }) {
+    };
+    let plan = match layout::plan(&layout_inputs) {
         Ok(p) => p,
         Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
     };
+    let in_place = plan.kernel_in_place(&layout_inputs);
     // The command line must be copied before the bundle is overwritten.
     let cmdline: alloc::string::String = b.cmdline.into();
     let initrd_region = (plan.initramfs.size > 0).then_some(plan.initramfs);
@@ -173,22 +176,25 @@ pub fn start(
         );
     }
     println!(
-        "hypervisor: guest RAM {:#x}..{:#x}, kernel at {:#x} ({} KiB), initramfs {} KiB, cmdline \"{}\"",
+        "hypervisor: guest RAM {:#x}..{:#x}, kernel at {:#x} ({} KiB{}), initramfs {} KiB, cmdline \"{}\"",
         guest_ram.base,
         guest_ram.end(),
         plan.kernel.base,
         b.kernel.len() >> 10,
+        if in_place { ", in place" } else { "" },
         b.initramfs.len() >> 10,
         cmdline
     );
     // SAFETY: the plan keeps each destination inside guest RAM and orders the
     // copies so that none overwrites a source not yet copied (memmove).
     unsafe {
-        core::ptr::copy(
-            b.kernel.as_ptr(),
-            plan.kernel.base as *mut u8,
-            b.kernel.len(),
-        );
+        if !in_place {
+            core::ptr::copy(
+                b.kernel.as_ptr(),
+                plan.kernel.base as *mut u8,
+                b.kernel.len(),
+            );
+        }
         core::ptr::copy(
             b.initramfs.as_ptr(),
             plan.initramfs.base as *mut u8,
