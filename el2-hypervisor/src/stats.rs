@@ -30,9 +30,12 @@ pub enum TrapKind {
     /// The guest's first touch of a block of its RAM (`mem::lazy_ram`):
     /// the block zeroed and mapped at stage 2, the access retried.
     FirstTouch,
+    /// A maintenance interrupt (`vgic::maintenance`): the guest freed a
+    /// list register while interrupts waited for one; refilled.
+    Maintenance,
 }
 
-const KINDS: usize = 14;
+const KINDS: usize = 15;
 const NAMES: [&str; KINDS] = [
     "counter-read",
     "timer-register",
@@ -48,6 +51,7 @@ const NAMES: [&str; KINDS] = [
     "sgi",
     "injected",
     "first-touch",
+    "maintenance",
 ];
 
 /// Counters, one per [`TrapKind`].
@@ -98,6 +102,9 @@ mod tests {
             s.starts_with("traps: counter-read=2 timer-register=0"),
             "{s}"
         );
-        assert!(s.ends_with("injected=1 first-touch=0 total=3"), "{s}");
+        assert!(
+            s.ends_with("injected=1 first-touch=0 maintenance=0 total=3"),
+            "{s}"
+        );
     }
 }

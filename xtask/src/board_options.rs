@@ -59,7 +59,8 @@ pub struct BoardOptions<'a> {
 }
 
 impl<'a> BoardOptions<'a> {
-    /// The test suites' board: 1 GiB, `-cpu max`, GICv3, the default seed, quiet.
+    /// The test suites' board: 1 GiB, `-cpu max`, GICv3, the default
+    /// seed, quiet.
     pub fn suite(image: &'a Image, bundle: &'a Path, epoch: u64, timeout: Duration) -> Self {
         Self {
             image,

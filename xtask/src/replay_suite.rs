@@ -6,11 +6,11 @@
 //! hypervisor's epoch counter, is hidden and unusable, and prints the RNDR
 //! values it draws, which the replay must reproduce); replays by a
 //! board that differs from the recording one (epoch length, memory, CPU,
-//! guest timer, guest, seed), each refused at pairing with its reason;
-//! the Debian guest with the memory-mapped timer recorded and replayed;
-//! and a replay
-//! whose feeder dies half way, which the board must report as its peer
-//! gone (status 7), never as a divergence.
+//! GIC version, guest timer, guest, seed), each refused at pairing with
+//! its reason; the Debian guest recorded and replayed on a GICv2 (GIC-400)
+//! board, and with the memory-mapped timer; and a replay whose feeder dies
+//! half way, and a recording whose recorder dies half way, which the board
+//! must each report as its peer gone (status 7), never as a divergence.
 
 use crate::image::Image;
 use crate::linkhost::{self, BoardOptions, Vanish};
@@ -35,9 +35,11 @@ type ChangeBoard = fn(&mut BoardOptions<'_>);
 
 /// The scenario whose feeder dies half way.
 const FEEDER_DIES: &str = "replay-feeder-dies-board-says-peer-gone";
+/// The scenario whose recorder dies half way.
+const RECORDER_DIES: &str = "record-recorder-dies-board-says-peer-gone";
 
 /// What the test guest prints when every check passed.
-const TEST_GUEST_PASSED: &str = "test-guest: 12 passed, 0 failed";
+const TEST_GUEST_PASSED: &str = "test-guest: 13 passed, 0 failed";
 
 fn options<'a>(image: &'a Image, bundle: &'a Path, epoch: u64) -> BoardOptions<'a> {
     let timeout = Duration::from_secs(if epoch < 1_000_000 { 2400 } else { 600 });
@@ -68,11 +70,11 @@ fn console(path: &Path) -> Result<String> {
 
 /// Records `bundle` at `epoch` into `log` and checks the recording run.
 fn record_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, expect: &str) -> Result<String> {
-    record_with(log, &options(image, bundle, epoch), expect)
+    record_ok_on(&options(image, bundle, epoch), log, expect)
 }
 
-/// Records with the board options `o` into `log` and checks the run.
-fn record_with(log: &Path, o: &BoardOptions<'_>, expect: &str) -> Result<String> {
+/// As [`record_ok`], on the board `o`.
+fn record_ok_on(o: &BoardOptions<'_>, log: &Path, expect: &str) -> Result<String> {
     let r = linkhost::record(log, o)?;
     let text = console(&linkhost::beside(log, ".console.txt"))?;
     expect_status(
@@ -89,11 +91,11 @@ fn record_with(log: &Path, o: &BoardOptions<'_>, expect: &str) -> Result<String>
 /// Replays `log` and checks it finished with every epoch matched and the
 /// same guest console as `recorded`.
 fn replay_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, recorded: &str) -> Result<()> {
-    replay_with(log, &options(image, bundle, epoch), recorded)
+    replay_ok_on(&options(image, bundle, epoch), log, recorded)
 }
 
-/// [`replay_ok`] with the board options `o`.
-fn replay_with(log: &Path, o: &BoardOptions<'_>, recorded: &str) -> Result<()> {
+/// As [`replay_ok`], on the board `o`.
+fn replay_ok_on(o: &BoardOptions<'_>, log: &Path, recorded: &str) -> Result<()> {
     let r = linkhost::replay(log, o)?;
     let path = linkhost::beside(log, ".replay.console.txt");
     let text = console(&path)?;
@@ -141,6 +143,40 @@ fn feeder_dies(image: &Image, bundle: &Path, log: &Path) -> Result<()> {
         );
     }
     println!("  {said}");
+    Ok(())
+}
+
+/// Records the test guest with a recorder that stores half the messages
+/// of a whole recording (`full`) and vanishes: the board must stop with
+/// status 7 and say its peer is gone, within the record timeout of host
+/// time although its clock runs at instruction speed (QEMU's
+/// `sleep=off`): it waits for acknowledgements in pauses of its clock.
+fn recorder_dies(image: &Image, bundle: &Path, full: &Path) -> Result<()> {
+    let half = recording::Log::read(full)?.messages.len() as u64 / 2;
+    let log = dir().join(format!("{RECORDER_DIES}.log"));
+    let mut o = options(image, bundle, 10_000);
+    o.timeout = Duration::from_secs(120);
+    let out = linkhost::record_vanishing(&log, &o, half)?;
+    let path = linkhost::beside(&log, ".console.txt");
+    let text = console(&path)?;
+    expect_status(&out, ExitStatus::PeerGone, &path)?;
+    if !text.contains("hypervisor: link: the peer is gone (epoch ") {
+        bail!(
+            "the board did not say its peer is gone; console {}",
+            path.display()
+        );
+    }
+    if text.contains("divergence") {
+        bail!(
+            "a gone recorder was reported as a divergence; console {}",
+            path.display()
+        );
+    }
+    let kept = recording::Log::read(&log)?.messages.len() as u64;
+    println!(
+        "  the recorder kept {kept} messages and vanished; the board said its peer is gone after {:.1} s",
+        out.wall.as_secs_f64()
+    );
     Ok(())
 }
 
@@ -203,7 +239,7 @@ pub fn run(
             o.guest_timer = Some(crate::board_options::GuestTimer::Mmio);
             let log = dir().join("linux-mmio-timer.log");
             let _ = std::fs::remove_file(&log);
-            let rec = record_with(&log, &o, &result_line)?;
+            let rec = record_ok_on(&o, &log, &result_line)?;
             let mmio = "arch_timer: mmio timer(s) running at";
             if !rec.contains(mmio) || rec.contains("arch_timer: cp15") {
                 bail!("the recorded guest did not count with the memory-mapped timer (`{mmio}`)");
@@ -217,8 +253,22 @@ pub fn run(
             if counts.get("mmio-counter").copied().unwrap_or(0) == 0 {
                 bail!("no read of the memory-mapped counter was counted");
             }
-            replay_with(&log, &o, &rec)
+            replay_ok_on(&o, &log, &rec)
         })();
+        report(name, t, r);
+    }
+
+    // The GIC-400 path (the Raspberry Pi 4's GIC): GICv2 list registers
+    // through GICH, the guest's GICC on GICV, the maintenance interrupt.
+    let name = "record-replay-linux-gicv2-epoch-10000000";
+    if wanted(name) {
+        let t = Instant::now();
+        let log = dir().join("linux-gicv2.log");
+        let o = BoardOptions {
+            gic: 2,
+            ..options(image, bundle, 10_000_000)
+        };
+        let r = record_ok_on(&o, &log, &result_line).and_then(|rec| replay_ok_on(&o, &log, &rec));
         report(name, t, r);
     }
 
@@ -250,10 +300,57 @@ pub fn run(
         report(name, t, r);
     }
 
+    // A replaying board that differs from the recording one in what the
+    // guest could observe must refuse to pair, and say what differs.
+    let refusals: [(&str, ChangeBoard, &str); 7] = [
+        (
+            "replay-refuses-another-gic-version",
+            // The guest sees another interrupt controller: the platform
+            // lane holds the GIC version and ID_AA64PFR0_EL1 (whose GIC
+            // field says whether there is a GICv3 CPU interface).
+            |o| o.gic = 2,
+            "pairing refused: platform differs",
+        ),
+        (
+            "replay-refuses-another-epoch-length",
+            |o| o.epoch = 20_000,
+            "pairing refused: epoch length differs (ours 20000, peer 10000 instructions)",
+        ),
+        (
+            "replay-refuses-another-memory-size",
+            |o| o.memory = "512M".into(),
+            "pairing refused: guest RAM differs (ours 480 MiB, peer 992 MiB)",
+        ),
+        (
+            "replay-refuses-another-cpu",
+            // The same model with pointer authentication off: another
+            // ID_AA64ISAR1_EL1, which the guest reads.
+            |o| o.cpu = "max,pauth=off".into(),
+            "pairing refused: platform differs",
+        ),
+        (
+            "replay-refuses-another-guest-timer",
+            // The memory-mapped timer instead of the CP15 one: another
+            // device tree, so another guest platform.
+            |o| o.guest_timer = Some(crate::board_options::GuestTimer::Mmio),
+            "pairing refused: platform differs",
+        ),
+        (
+            "replay-refuses-another-seed",
+            |o| o.seed = crate::qemu::DEFAULT_SEED + 1,
+            "pairing refused: random-number seed differs (ours 2, peer 1)",
+        ),
+        (
+            "replay-refuses-another-guest",
+            |_| {},
+            "pairing refused: guest image differs",
+        ),
+    ];
     let log = dir().join("test-guest.log");
     let name = "record-replay-test-guest-pmu-hidden-rndr-equal";
     let mut test_guest_log = None;
-    if wanted(name) || wanted("replay-refuses") || wanted(FEEDER_DIES) {
+    let refusal_wanted = refusals.iter().any(|(n, _, _)| wanted(n));
+    if wanted(name) || refusal_wanted || wanted(FEEDER_DIES) || wanted(RECORDER_DIES) {
         let t = Instant::now();
         let r = (|| {
             let _ = std::fs::remove_file(&log);
@@ -290,44 +387,15 @@ pub fn run(
         report(FEEDER_DIES, t, r);
     }
 
-    // A replaying board that differs from the recording one in what the
-    // guest could observe must refuse to pair, and say what differs.
-    let refusals: [(&str, ChangeBoard, &str); 6] = [
-        (
-            "replay-refuses-another-epoch-length",
-            |o| o.epoch = 20_000,
-            "pairing refused: epoch length differs (ours 20000, peer 10000 instructions)",
-        ),
-        (
-            "replay-refuses-another-memory-size",
-            |o| o.memory = "512M".into(),
-            "pairing refused: guest RAM differs (ours 480 MiB, peer 992 MiB)",
-        ),
-        (
-            "replay-refuses-another-cpu",
-            // The same model with pointer authentication off: another
-            // ID_AA64ISAR1_EL1, which the guest reads.
-            |o| o.cpu = "max,pauth=off".into(),
-            "pairing refused: platform differs",
-        ),
-        (
-            "replay-refuses-another-guest-timer",
-            // The memory-mapped timer instead of the CP15 one: another
-            // device tree, so another guest platform.
-            |o| o.guest_timer = Some(crate::board_options::GuestTimer::Mmio),
-            "pairing refused: platform differs",
-        ),
-        (
-            "replay-refuses-another-seed",
-            |o| o.seed = crate::qemu::DEFAULT_SEED + 1,
-            "pairing refused: random-number seed differs (ours 2, peer 1)",
-        ),
-        (
-            "replay-refuses-another-guest",
-            |_| {},
-            "pairing refused: guest image differs",
-        ),
-    ];
+    if wanted(RECORDER_DIES) {
+        let t = Instant::now();
+        let r = test_guest_log
+            .as_deref()
+            .context("no test-guest recording to compare with (its scenario failed)")
+            .and_then(|log| recorder_dies(image, test_guest_bundle, log));
+        report(RECORDER_DIES, t, r);
+    }
+
     for (name, change, want) in refusals {
         if !wanted(name) {
             continue;

@@ -4,6 +4,8 @@
 pub mod console;
 pub mod el2_regs;
 pub mod exceptions;
+pub mod gic;
+pub mod gicv2;
 pub mod gicv3;
 pub mod guest_ram;
 pub mod heap;
