@@ -161,8 +161,14 @@ sync_spx:
 irq_spx:
     stp     x0, x1, [sp, #-16]!
     stp     x2, x3, [sp, #-16]!
-    mrs     x2, ICC_IAR1_EL1
-    adrp    x0, TEST_GUEST_IRQ
+    stp     x4, x5, [sp, #-16]!
+    adrp    x4, TEST_GUEST_GICC         // GICv2: its GICC (GICV), else 0
+    ldr     x4, [x4, :lo12:TEST_GUEST_GICC]
+    cbz     x4, 1f
+    ldr     w2, [x4, #0xc]              // GICC_IAR
+    b       2f
+1:  mrs     x2, ICC_IAR1_EL1
+2:  adrp    x0, TEST_GUEST_IRQ
     add     x0, x0, :lo12:TEST_GUEST_IRQ
     ldr     x1, [x0]
     add     x1, x1, #1
@@ -175,8 +181,12 @@ irq_spx:
     csel    x3, x3, xzr, lo
     orr     x1, x1, x3
     str     x1, [x0, #16]
-    msr     ICC_EOIR1_EL1, x2
-    isb
+    cbz     x4, 3f
+    str     w2, [x4, #0x10]             // GICC_EOIR
+    b       4f
+3:  msr     ICC_EOIR1_EL1, x2
+4:  isb
+    ldp     x4, x5, [sp], #16
     ldp     x2, x3, [sp], #16
     ldp     x0, x1, [sp], #16
     eret

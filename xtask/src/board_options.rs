@@ -71,7 +71,7 @@ pub struct BoardOptions<'a> {
     /// QEMU `-cpu` (model and properties; on raspi4b only its default,
     /// `max`, which there means the board's Cortex-A72, or `cortex-a72`).
     pub cpu: String,
-    /// The virt board's GIC version (QEMU `gic-version`: 2 or 3).
+    /// The virt board's GIC version (QEMU `gic-version`, 2 or 3).
     pub gic: u8,
     /// The guest's timer, if forced (`tandem.guest-timer`; by default
     /// the core decides: the memory-mapped one without FEAT_ECV).

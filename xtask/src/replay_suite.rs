@@ -7,10 +7,10 @@
 //! values it draws, which the replay must reproduce); replays by a
 //! board that differs from the recording one (epoch length, memory, CPU,
 //! GIC version, guest timer, guest, seed), each refused at pairing with
-//! its reason; the Debian guest recorded and replayed on a GICv2
-//! (GIC-400) board and with the memory-mapped timer; and a replay
-//! whose feeder dies half way, which the board must report as its peer
-//! gone (status 7), never as a divergence.
+//! its reason; the Debian guest recorded and replayed on a GICv2 (GIC-400)
+//! board, and with the memory-mapped timer; and a replay whose feeder dies
+//! half way, and a recording whose recorder dies half way, which the board
+//! must each report as its peer gone (status 7), never as a divergence.
 
 use crate::image::Image;
 use crate::linkhost::{self, BoardOptions, Vanish};
@@ -35,6 +35,8 @@ type ChangeBoard = fn(&mut BoardOptions<'_>);
 
 /// The scenario whose feeder dies half way.
 const FEEDER_DIES: &str = "replay-feeder-dies-board-says-peer-gone";
+/// The scenario whose recorder dies half way.
+const RECORDER_DIES: &str = "record-recorder-dies-board-says-peer-gone";
 
 /// What the test guest prints when every check passed.
 const TEST_GUEST_PASSED: &str = "test-guest: 13 passed, 0 failed";
@@ -144,6 +146,40 @@ fn feeder_dies(image: &Image, bundle: &Path, log: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Records the test guest with a recorder that stores half the messages
+/// of a whole recording (`full`) and vanishes: the board must stop with
+/// status 7 and say its peer is gone, within the record timeout of host
+/// time although its clock runs at instruction speed (QEMU's
+/// `sleep=off`): it waits for acknowledgements in pauses of its clock.
+fn recorder_dies(image: &Image, bundle: &Path, full: &Path) -> Result<()> {
+    let half = recording::Log::read(full)?.messages.len() as u64 / 2;
+    let log = dir().join(format!("{RECORDER_DIES}.log"));
+    let mut o = options(image, bundle, 10_000);
+    o.timeout = Duration::from_secs(120);
+    let out = linkhost::record_vanishing(&log, &o, half)?;
+    let path = linkhost::beside(&log, ".console.txt");
+    let text = console(&path)?;
+    expect_status(&out, ExitStatus::PeerGone, &path)?;
+    if !text.contains("hypervisor: link: the peer is gone (epoch ") {
+        bail!(
+            "the board did not say its peer is gone; console {}",
+            path.display()
+        );
+    }
+    if text.contains("divergence") {
+        bail!(
+            "a gone recorder was reported as a divergence; console {}",
+            path.display()
+        );
+    }
+    let kept = recording::Log::read(&log)?.messages.len() as u64;
+    println!(
+        "  the recorder kept {kept} messages and vanished; the board said its peer is gone after {:.1} s",
+        out.wall.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// Runs the suite; prints one line per scenario; returns (passed, failed).
 pub fn run(
     image: &Image,
@@ -189,20 +225,6 @@ pub fn run(
         let r = record_ok(image, bundle, epoch, &log, &result_line)
             .and_then(|rec| replay_ok(image, bundle, epoch, &log, &rec));
         report(&name, t, r);
-    }
-
-    // The GIC-400 path (the Raspberry Pi 4's GIC): GICv2 list registers
-    // through GICH, the guest's GICC on GICV, the maintenance interrupt.
-    let name = "record-replay-linux-gicv2-epoch-10000000";
-    if wanted(name) {
-        let t = Instant::now();
-        let log = dir().join("linux-gicv2.log");
-        let o = BoardOptions {
-            gic: 2,
-            ..options(image, bundle, 10_000_000)
-        };
-        let r = record_ok_on(&o, &log, &result_line).and_then(|rec| replay_ok_on(&o, &log, &rec));
-        report(name, t, r);
     }
 
     // QEMU's Raspberry Pi 4: the log leaves the board over its mini-UART
@@ -271,6 +293,20 @@ pub fn run(
         report(name, t, r);
     }
 
+    // The GIC-400 path (the Raspberry Pi 4's GIC): GICv2 list registers
+    // through GICH, the guest's GICC on GICV, the maintenance interrupt.
+    let name = "record-replay-linux-gicv2-epoch-10000000";
+    if wanted(name) {
+        let t = Instant::now();
+        let log = dir().join("linux-gicv2.log");
+        let o = BoardOptions {
+            gic: 2,
+            ..options(image, bundle, 10_000_000)
+        };
+        let r = record_ok_on(&o, &log, &result_line).and_then(|rec| replay_ok_on(&o, &log, &rec));
+        report(name, t, r);
+    }
+
     let name = "replay-refuses-a-changed-epoch-time";
     if wanted(name) {
         let t = Instant::now();
@@ -303,13 +339,6 @@ pub fn run(
     // guest could observe must refuse to pair, and say what differs.
     let refusals: [(&str, ChangeBoard, &str); 7] = [
         (
-            "replay-refuses-another-guest-timer",
-            // The memory-mapped timer instead of the CP15 one: another
-            // device tree, so another guest platform.
-            |o| o.guest_timer = Some(crate::board_options::GuestTimer::Mmio),
-            "pairing refused: platform differs",
-        ),
-        (
             "replay-refuses-another-gic-version",
             // The guest sees another interrupt controller: the platform
             // lane holds the GIC version and ID_AA64PFR0_EL1 (whose GIC
@@ -335,6 +364,13 @@ pub fn run(
             "pairing refused: platform differs",
         ),
         (
+            "replay-refuses-another-guest-timer",
+            // The memory-mapped timer instead of the CP15 one: another
+            // device tree, so another guest platform.
+            |o| o.guest_timer = Some(crate::board_options::GuestTimer::Mmio),
+            "pairing refused: platform differs",
+        ),
+        (
             "replay-refuses-another-seed",
             |o| o.seed = crate::qemu::DEFAULT_SEED + 1,
             "pairing refused: random-number seed differs (ours 2, peer 1)",
@@ -349,7 +385,7 @@ pub fn run(
     let name = "record-replay-test-guest-pmu-hidden-rndr-equal";
     let mut test_guest_log = None;
     let refusal_wanted = refusals.iter().any(|(n, _, _)| wanted(n));
-    if wanted(name) || refusal_wanted || wanted(FEEDER_DIES) {
+    if wanted(name) || refusal_wanted || wanted(FEEDER_DIES) || wanted(RECORDER_DIES) {
         let t = Instant::now();
         let r = (|| {
             let _ = std::fs::remove_file(&log);
@@ -384,6 +420,15 @@ pub fn run(
             .context("no test-guest recording to replay (its scenario failed)")
             .and_then(|log| feeder_dies(image, test_guest_bundle, log));
         report(FEEDER_DIES, t, r);
+    }
+
+    if wanted(RECORDER_DIES) {
+        let t = Instant::now();
+        let r = test_guest_log
+            .as_deref()
+            .context("no test-guest recording to compare with (its scenario failed)")
+            .and_then(|log| recorder_dies(image, test_guest_bundle, log));
+        report(RECORDER_DIES, t, r);
     }
 
     for (name, change, want) in refusals {

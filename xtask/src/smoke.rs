@@ -210,8 +210,8 @@ fn test_guest_bundle(s: &Scenario, inputs: &Inputs) -> Result<std::path::PathBuf
         return Ok(bundle);
     }
     let mut bytes = std::fs::read(&bundle)?;
-    // The kernel is the first part, at the first part boundary.
-    let at = el2_hypervisor::guest::bundle::PART_ALIGN as usize + 64;
+    // The kernel is the first part, at its offset in the file.
+    let at = el2_hypervisor::guest::bundle::KERNEL_OFFSET as usize + 64;
     anyhow::ensure!(bytes.len() > at, "the bundle is too short to damage");
     bytes[at] ^= 0x01;
     let damaged = smoke_dir()?.join(format!("{}.damaged.bundle", s.name));

@@ -31,6 +31,35 @@ pub const fn fnv1a64(bytes: &[u8]) -> u64 {
     fnv1a64_continue(FNV1A64_OFFSET, bytes)
 }
 
+/// One step of the word-wise FNV-1a: a whole 64-bit word folded in at once
+/// (XOR, then the prime). Each step is a bijection of the state for a
+/// given word and of the word for a given state, so a single changed word
+/// always changes the result. The state fingerprint and the guest image
+/// hash use it: eight times fewer steps than bytes, which matters for tens
+/// of MiB hashed under QEMU TCG before the guest starts.
+pub const fn fnv1a64_word(state: u64, word: u64) -> u64 {
+    (state ^ word).wrapping_mul(FNV1A64_PRIME)
+}
+
+/// Word-wise FNV-1a 64 of `bytes`, continuing from `state`: little-endian
+/// 8-byte words, the last one padded with zeros (callers that must tell
+/// `b"a"` from `b"a\0"` hash the length first).
+pub fn fnv1a64_words_continue(mut state: u64, bytes: &[u8]) -> u64 {
+    let mut words = bytes.chunks_exact(8);
+    for w in words.by_ref() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        state = fnv1a64_word(state, u64::from_le_bytes(b));
+    }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let mut b = [0u8; 8];
+        b[..tail.len()].copy_from_slice(tail);
+        state = fnv1a64_word(state, u64::from_le_bytes(b));
+    }
+    state
+}
+
 /// A 32-byte link digest holding `v`.
 pub fn digest(v: u64) -> [u8; 32] {
     let mut d = [0u8; 32];

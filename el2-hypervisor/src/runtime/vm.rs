@@ -147,16 +147,19 @@ pub fn start(
         );
     }
     let addr_of = |s: &[u8]| s.as_ptr() as u64;
-    let plan = match layout::plan(&layout::Inputs {
+    let layout_inputs = layout::Inputs {
         guest_ram,
         kernel_src: Region::new(addr_of(b.kernel), b.kernel.len() as u64),
         kernel_text_offset: b.kernel_text_offset,
         kernel_image_size: b.kernel_image_size,
+        kernel_placed_anywhere: b.kernel_placed_anywhere,
         initramfs_src: Region::new(addr_of(b.initramfs), b.initramfs.len() as u64),
-    }) {
+    };
+    let plan = match layout::plan(&layout_inputs) {
         Ok(p) => p,
         Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
     };
+    let in_place = plan.kernel_in_place(&layout_inputs);
     // The command line must be copied before the bundle is overwritten.
     let cmdline: alloc::string::String = b.cmdline.into();
     let initrd_region = (plan.initramfs.size > 0).then_some(plan.initramfs);
@@ -183,22 +186,25 @@ pub fn start(
         ),
     }
     println!(
-        "hypervisor: guest RAM {:#x}..{:#x}, kernel at {:#x} ({} KiB), initramfs {} KiB, cmdline \"{}\"",
+        "hypervisor: guest RAM {:#x}..{:#x}, kernel at {:#x} ({} KiB{}), initramfs {} KiB, cmdline \"{}\"",
         guest_ram.base,
         guest_ram.end(),
         plan.kernel.base,
         b.kernel.len() >> 10,
+        if in_place { ", in place" } else { "" },
         b.initramfs.len() >> 10,
         cmdline
     );
     // SAFETY: the plan keeps each destination inside guest RAM and orders the
     // copies so that none overwrites a source not yet copied (memmove).
     unsafe {
-        core::ptr::copy(
-            b.kernel.as_ptr(),
-            plan.kernel.base as *mut u8,
-            b.kernel.len(),
-        );
+        if !in_place {
+            core::ptr::copy(
+                b.kernel.as_ptr(),
+                plan.kernel.base as *mut u8,
+                b.kernel.len(),
+            );
+        }
         core::ptr::copy(
             b.initramfs.as_ptr(),
             plan.initramfs.base as *mut u8,
@@ -256,9 +262,10 @@ pub fn start(
     let platform = Platform {
         gic_version: gic.version(),
         lr_count,
+        guest_timer,
     };
 
-    let epochs = epochs_for(opts, info, guest_ram, b.image_hash, platform, guest_timer);
+    let epochs = epochs_for(opts, info, guest_ram, b.image_hash, platform);
     if epochs.is_some() {
         gic.enable_ppi(board.interrupts.pmu);
     }
@@ -372,11 +379,13 @@ fn map_virtual_cpu_interface(stage2: &mut Stage2<'static>, info: &BoardInfo<'_>)
     }
 }
 
-/// What the pairing digest's platform lane says of the GIC.
+/// What the pairing digest's platform lane says of the GIC and the timer.
 #[derive(Clone, Copy)]
 struct Platform {
     gic_version: u8,
     lr_count: usize,
+    /// The guest's timer interface (a different device tree).
+    guest_timer: GuestTimer,
 }
 
 /// Epochs for the chosen mode: record, replay and a pair need the link.
@@ -386,7 +395,6 @@ fn epochs_for(
     guest_ram: Region,
     image_hash: u64,
     platform: Platform,
-    guest_timer: GuestTimer,
 ) -> Option<Epochs> {
     if opts.mode == Mode::Free && opts.epoch == 0 {
         return None;
@@ -411,7 +419,7 @@ fn epochs_for(
         epoch: opts.epoch,
         deadlines_end_epochs: opts.deadlines == Deadlines::EpochEnd,
         guest_ram: guest_ram.size,
-        platform: platform_digest(platform, guest_timer),
+        platform: platform_digest(platform),
         seed: opts.seed.unwrap_or(digest::NO_SEED),
     };
     let hello = Hello::new(
@@ -496,7 +504,7 @@ fn epochs_for(
 
 /// The platform lane of the pairing digest: every hardware-derived value
 /// the guest can see, as it sees it.
-fn platform_digest(p: Platform, guest_timer: GuestTimer) -> u64 {
+fn platform_digest(p: Platform) -> u64 {
     let mut ids = [0u64; 56];
     for (i, id) in ids.iter_mut().enumerate() {
         let (crm, op2) = (1 + (i / 8) as u8, (i % 8) as u8);
@@ -507,7 +515,7 @@ fn platform_digest(p: Platform, guest_timer: GuestTimer) -> u64 {
     digest::Platform {
         gic_version: p.gic_version,
         list_registers: p.lr_count as u8,
-        guest_timer: guest_timer as u8,
+        guest_timer: p.guest_timer as u8,
         id_registers: &ids,
         midr: hw.midr,
         mpidr: el2_regs::GUEST_MPIDR,

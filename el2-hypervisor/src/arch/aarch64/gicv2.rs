@@ -19,6 +19,8 @@ register_structs! {
         (0x004 => _reserved0),
         (0x100 => isenabler0: ReadWrite<u32>),
         (0x104 => _reserved1),
+        (0x180 => icenabler0: WriteOnly<u32>),
+        (0x184 => _reserved2),
         (0x400 => ipriorityr: [ReadWrite<u32>; 8]),
         (0x420 => @END),
     }
@@ -99,6 +101,12 @@ impl Gic {
     /// through (PMR 0xff), the finest preemption (BPR 0), EOImode 0 (an
     /// EOI also deactivates).
     pub fn init(&self) {
+        // GICD_ICENABLER0: every SGI and PPI off (their reset state is
+        // IMPLEMENTATION DEFINED); `enable_ppi` turns on the hypervisor's
+        // own. The guest's timers' PPIs stay off: on a core without ECV
+        // the guest can program the hardware virtual timer, whose PPI 27
+        // must never reach anyone (docs/design.md).
+        self.gicd.icenabler0.set(u32::MAX);
         self.gicd.ctlr.set(ENABLE);
         let c = gicc();
         c.pmr.set(0xff);

@@ -108,7 +108,7 @@ fn nothing_waiting_asks_for_nothing() {
         let mut g = pend_sgis(version, 3);
         let mut cpu = Cpu::default();
         let mut lrs = ExitListRegisters::sync(&mut g, &cpu, 4);
-        assert_eq!(lrs.fill(&mut g, &mut cpu), Maintenance::NONE);
+        assert_eq!(lrs.fill(&mut g, &mut cpu), Some(Maintenance::NONE));
         assert!(!cpu.underflow);
         let format = g.lr_format();
         assert!(cpu.lrs.iter().all(|&lr| lr & eoi_bit(format) == 0));
@@ -126,10 +126,10 @@ fn an_overflow_asks_for_eoi_on_every_held_lr_and_underflow() {
         let m = lrs.fill(&mut g, &mut cpu);
         assert_eq!(
             m,
-            Maintenance {
+            Some(Maintenance {
                 underflow: true,
                 eoi: 0b1111
-            }
+            })
         );
         assert!(cpu.underflow);
         for lr in cpu.lrs {
