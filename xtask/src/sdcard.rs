@@ -71,8 +71,9 @@ pub const ROLES: [&str; 2] = ["primary", "backup"];
 pub const KERNEL: &str = "kernel8.img";
 pub const BUNDLE: &str = "tandem-guest.bin";
 /// Where the firmware puts the bundle: 128 MiB, inside the RAM the guest
-/// gets (the hypervisor keeps the first 32 MiB), where QEMU puts an initrd.
-/// Not `followkernel`: that places it right after kernel8.img's bytes,
+/// gets (the hypervisor keeps the first 32 MiB), where QEMU puts an initrd;
+/// 2 MiB-aligned, so that the kernel, 2 MiB into the bundle, runs in place
+/// (docs/design.md). Not `followkernel`: that places it right after kernel8.img's bytes,
 /// inside the hypervisor's BSS, heap and stack (its image_size is larger
 /// than the file), which the hypervisor zeroes and uses first.
 pub const BUNDLE_ADDRESS: u64 = 0x0800_0000;
