@@ -245,7 +245,7 @@ pub fn epochs_bench(board: Board, lengths: &[u64]) -> Result<()> {
         }
     );
     println!(
-        "host wall clock; the log goes over QEMU's PL011 to the host recorder (cargo xtask record)"
+        "host wall clock; the log goes over the board's link UART (virt: its second PL011; raspi4b: the mini-UART) to the host recorder (cargo xtask record)"
     );
     println!(
         "{:<24} {:>10} {:>8} {:>12} {:>8} {:>10} {:>11} {:>12}",
