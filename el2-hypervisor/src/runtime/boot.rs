@@ -1,7 +1,7 @@
 //! Boot on the board: console, device tree, options, banner.
 
 use crate::arch::console::println;
-use crate::arch::{console, power, sysreg};
+use crate::arch::{console, mmu, power, sysreg};
 use el2_hypervisor::banner::Banner;
 use el2_hypervisor::cpu_features::CpuFeatures;
 use el2_hypervisor::exit::ExitStatus;
@@ -12,7 +12,8 @@ include!(concat!(env!("OUT_DIR"), "/board.rs"));
 /// Entered once from the boot stub on core 0, at EL2, exceptions masked.
 #[unsafe(no_mangle)]
 fn hypervisor_main(dtb: Option<&'static [u8]>) -> ! {
-    // SAFETY: the board description names its console PL011; the MMU is off.
+    // SAFETY: the board description names its console PL011; the MMU is off
+    // (it maps the console once it is on: `mem::el2_layout`).
     unsafe { console::init(BOARD.early_console) };
     sysreg::install_vectors();
     crate::arch::heap::init();
@@ -27,6 +28,16 @@ fn hypervisor_main(dtb: Option<&'static [u8]>) -> ! {
         Ok(info) => info,
         Err(e) => {
             println!("hypervisor: the board's device tree is unusable: {e}");
+            power::stop(ExitStatus::BadConfiguration);
+        }
+    };
+    // The MMU and caches on, early: every device the hypervisor drives is
+    // known now (`mem::el2_layout`), and nothing has been written to guest
+    // RAM yet.
+    let mmu = match mmu::enable(&info, &BOARD, dtb) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("hypervisor: the EL2 map cannot be built, the MMU stays off: {e}");
             power::stop(ExitStatus::BadConfiguration);
         }
     };
@@ -50,6 +61,10 @@ fn hypervisor_main(dtb: Option<&'static [u8]>) -> ! {
             info: &info,
             features
         }
+    );
+    println!(
+        "hypervisor: EL2 MMU and caches on ({} regions, {} translation tables)",
+        mmu.regions, mmu.tables
     );
     defmt::info!(
         "hypervisor up: dtb {=usize} bytes, {=u64} MiB RAM",

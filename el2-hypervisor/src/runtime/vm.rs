@@ -224,6 +224,9 @@ pub fn start(
             // lives there, and the board DTB is not read after this point.
             unsafe { core::ptr::write_bytes(gap.base as *mut u8, 0, gap.size as usize) };
         }
+        // Written through the hypervisor's cacheable map; the guest starts
+        // with its MMU off and reads memory (`arch::guest_ram`).
+        crate::arch::guest_ram::hand_over(run);
     }
 
     let (stage2, vttbr) = build_stage2(&lazy_ram);

@@ -178,17 +178,20 @@ pub fn read_el1_state() -> [u64; el2_hypervisor::replica::fingerprint::EL1_REGIS
 /// fingerprint. The hypervisor is built softfloat and never uses them, so
 /// what they hold is the guest's; CPTR_EL2.TFP is 0, so EL2 may read them.
 pub fn read_fp_state() -> el2_hypervisor::replica::fingerprint::FpState {
-    /// The V registers' stores need 16-byte alignment: with the EL2 MMU
-    /// off every data access is to Device memory, where an unaligned one
-    /// faults whatever SCTLR_EL2.A says (seen: an alignment fault once a
-    /// change elsewhere moved this buffer to an 8-byte boundary).
+    /// 16-byte aligned for the V registers' stores. With the EL2 MMU on
+    /// the buffer (on the stack) is Normal memory, where an unaligned
+    /// store is allowed with SCTLR_EL2.A = 0; the alignment stays so that
+    /// the stores are also correct with the MMU off, when every data
+    /// access is to Device memory and an unaligned one faults whatever
+    /// SCTLR_EL2.A says (seen before the MMU went on: an alignment fault
+    /// once a change elsewhere moved this buffer to an 8-byte boundary).
     #[repr(C, align(16))]
     struct Aligned([u64; 64]);
     let mut v = Aligned([0u64; 64]);
     let (fpcr, fpsr): (u64, u64);
     // SAFETY: stores the 32 128-bit V registers into `v`, which is 512
-    // bytes long and 16-byte aligned (each `stp q` is then aligned, as
-    // Device memory requires), and reads FPCR/FPSR; no register is
+    // bytes long and 16-byte aligned (each `stp q` is then aligned, which
+    // Device memory, with the MMU off, requires), and reads FPCR/FPSR; no register is
     // written. The directives let the assembler accept FP/SIMD in a
     // softfloat build.
     unsafe {
