@@ -26,9 +26,13 @@ pub enum TrapKind {
     /// The guest's first touch of a block of its RAM (`mem::lazy_ram`):
     /// the block zeroed and mapped at stage 2, the access retried.
     FirstTouch,
+    /// A debug register access (`trap::sysreg::SysRegRoute::Debug`).
+    DebugRegister,
+    /// A software step to an epoch's exact end (`replica::step_to_count`).
+    Step,
 }
 
-const KINDS: usize = 13;
+const KINDS: usize = 15;
 const NAMES: [&str; KINDS] = [
     "counter-read",
     "timer-register",
@@ -43,6 +47,8 @@ const NAMES: [&str; KINDS] = [
     "sgi",
     "injected",
     "first-touch",
+    "debug-register",
+    "step",
 ];
 
 /// Counters, one per [`TrapKind`].
@@ -93,6 +99,9 @@ mod tests {
             s.starts_with("traps: counter-read=2 timer-register=0"),
             "{s}"
         );
-        assert!(s.ends_with("injected=1 first-touch=0 total=3"), "{s}");
+        assert!(
+            s.ends_with("injected=1 first-touch=0 debug-register=0 step=0 total=3"),
+            "{s}"
+        );
     }
 }

@@ -7,7 +7,9 @@ use crate::qemu::{self, Vars};
 use std::path::Path;
 use std::time::Duration;
 
-pub use el2_hypervisor::options::{AckPolicy as Ack, Deadlines as Deadline};
+pub use el2_hypervisor::options::{
+    AckPolicy as Ack, Deadlines as Deadline, EpochCounterKind as EpochCounter,
+};
 
 /// `--deadline` on the command line: a `tandem.deadline` value.
 pub fn parse_deadline(s: &str) -> Result<Deadline, String> {
@@ -19,7 +21,13 @@ pub fn parse_ack(s: &str) -> Result<Ack, String> {
     Ack::from_option(s).ok_or_else(|| names(s, Ack::ALL.map(Ack::option)))
 }
 
-fn names(s: &str, all: [&str; 2]) -> String {
+/// `--epoch-counter` on the command line: a `tandem.epoch-counter` value.
+pub fn parse_epoch_counter(s: &str) -> Result<EpochCounter, String> {
+    EpochCounter::from_option(s)
+        .ok_or_else(|| names(s, EpochCounter::ALL.map(EpochCounter::option)))
+}
+
+fn names<const N: usize>(s: &str, all: [&str; N]) -> String {
     format!("`{s}` is not one of {}", all.join(", "))
 }
 
@@ -36,6 +44,8 @@ pub struct BoardOptions<'a> {
     pub deadline: Deadline,
     /// When a pair's primary waits for its backup (`tandem.ack`).
     pub ack: Ack,
+    /// What counts epochs and lands their ends (`tandem.epoch-counter`).
+    pub epoch_counter: EpochCounter,
     /// Board RAM, QEMU `-m` syntax.
     pub memory: String,
     /// QEMU `-cpu` (model and properties).
@@ -57,6 +67,7 @@ impl<'a> BoardOptions<'a> {
             epoch,
             deadline: Deadline::default(),
             ack: Ack::default(),
+            epoch_counter: EpochCounter::default(),
             memory: "1G".into(),
             cpu: "max".into(),
             seed: qemu::DEFAULT_SEED,
@@ -67,12 +78,14 @@ impl<'a> BoardOptions<'a> {
 
     /// The board options of a replica in `mode` with `epoch`-instruction
     /// epochs (a pair's backup may be given another): `tandem.mode`,
-    /// `tandem.epoch`, `tandem.deadline` and `tandem.ack`.
+    /// `tandem.epoch`, `tandem.deadline`, `tandem.ack` and
+    /// `tandem.epoch-counter`.
     pub fn replica_options(&self, mode: &str, epoch: u64) -> String {
         format!(
-            "tandem.mode={mode} tandem.epoch={epoch} tandem.deadline={} tandem.ack={}",
+            "tandem.mode={mode} tandem.epoch={epoch} tandem.deadline={} tandem.ack={} tandem.epoch-counter={}",
             self.deadline.option(),
-            self.ack.option()
+            self.ack.option(),
+            self.epoch_counter.option()
         )
     }
 

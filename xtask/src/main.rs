@@ -97,6 +97,12 @@ struct EpochBoardArgs {
     /// output or epoch.
     #[arg(long, value_parser = xtask::board_options::parse_ack, default_value = "output")]
     ack: xtask::board_options::Ack,
+    /// What counts epochs and lands their exact ends
+    /// (`tandem.epoch-counter`): cycles (the exact cycle counter), steps
+    /// (overflow early, single-step to the count: the real-core path),
+    /// inst-retired (real cores only).
+    #[arg(long, value_parser = xtask::board_options::parse_epoch_counter, default_value = "cycles")]
+    epoch_counter: xtask::board_options::EpochCounter,
 }
 
 impl EpochBoardArgs {
@@ -116,6 +122,7 @@ impl EpochBoardArgs {
             epoch: self.epoch,
             deadline: self.deadline,
             ack: self.ack,
+            epoch_counter: self.epoch_counter,
             memory: self.memory,
             cpu: self.cpu,
             seed,

@@ -285,9 +285,10 @@ pub fn start(
             power::stop(status);
         }
         println!(
-            "hypervisor: epochs of {} guest instructions ({:?})",
+            "hypervisor: epochs of {} guest instructions ({:?}, counted by {})",
             ep.counter.length(),
-            ep.mode
+            ep.mode,
+            opts.epoch_counter.option()
         );
         ep.counter.start();
     }
@@ -321,6 +322,15 @@ fn unsafe_gic(info: &BoardInfo<'_>) -> gicv3::Gic {
     gic
 }
 
+/// The epoch counter `tandem.epoch-counter` names (`arch::pmu`), or the
+/// board stops saying why it cannot count that way.
+fn epoch_counter(opts: &Options) -> CycleCounter {
+    match CycleCounter::new(opts.epoch, opts.epoch_counter) {
+        Ok(c) => c,
+        Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
+    }
+}
+
 /// Epochs for the chosen mode: record, replay and a pair need the link.
 fn epochs_for(
     opts: &Options,
@@ -333,13 +343,7 @@ fn epochs_for(
         return None;
     }
     if !opts.mode.has_link() {
-        let mut epochs = Epochs::new(
-            opts.mode,
-            CycleCounter::new(opts.epoch),
-            Core,
-            None,
-            opts.timing,
-        );
+        let mut epochs = Epochs::new(opts.mode, epoch_counter(opts), Core, None, opts.timing);
         epochs.deadlines = opts.deadlines;
         return Some(epochs);
     }
@@ -351,6 +355,7 @@ fn epochs_for(
     let config = PairingConfig {
         epoch: opts.epoch,
         deadlines_end_epochs: opts.deadlines == Deadlines::EpochEnd,
+        epoch_counter: opts.epoch_counter,
         guest_ram: guest_ram.size,
         platform: platform_digest(lr_count),
         seed: opts.seed.unwrap_or(digest::NO_SEED),
@@ -408,7 +413,7 @@ fn epochs_for(
     };
     let mut epochs = Epochs::new(
         opts.mode,
-        CycleCounter::new(opts.epoch),
+        epoch_counter(opts),
         Core,
         Some(port),
         opts.timing,
