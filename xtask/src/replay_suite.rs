@@ -4,12 +4,15 @@
 //! the replay must refuse at the right epoch; the bare-metal test guest
 //! under record and replay (it checks from the inside that the PMU, the
 //! hypervisor's epoch counter, is hidden and unusable, and prints the RNDR
-//! values it draws, which the replay must reproduce); replays by a
-//! board that differs from the recording one (epoch length, memory, CPU,
-//! guest, seed), each refused at pairing with its reason; and a replay
+//! values it draws, which the replay must reproduce); the Linux guest
+//! recorded and replayed with the real-core step path forced
+//! (`--epoch-counter steps`); replays by a board that differs from the
+//! recording one (epoch length, epoch counter, memory, CPU, guest, seed),
+//! each refused at pairing with its reason; and a replay
 //! whose feeder dies half way, which the board must report as its peer
 //! gone (status 7), never as a divergence.
 
+use crate::board_options::EpochCounter;
 use crate::image::Image;
 use crate::linkhost::{self, BoardOptions, Vanish};
 use crate::recording;
@@ -33,6 +36,19 @@ type ChangeBoard = fn(&mut BoardOptions<'_>);
 
 /// The scenario whose feeder dies half way.
 const FEEDER_DIES: &str = "replay-feeder-dies-board-says-peer-gone";
+
+/// The scenario that records and replays with the step path forced.
+const STEPS: &str = "record-replay-linux-steps-to-exact-count";
+
+/// The total of `single steps to the exact count: N` in a board's epoch
+/// statistics, if it printed one.
+fn steps_taken(console: &str) -> Option<u64> {
+    let (_, rest) = console.split_once("single steps to the exact count: ")?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
 
 /// What the test guest prints when every check passed.
 const TEST_GUEST_PASSED: &str = "test-guest: 12 passed, 0 failed";
@@ -66,7 +82,12 @@ fn console(path: &Path) -> Result<String> {
 
 /// Records `bundle` at `epoch` into `log` and checks the recording run.
 fn record_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, expect: &str) -> Result<String> {
-    let r = linkhost::record(log, &options(image, bundle, epoch))?;
+    record_ok_with(&options(image, bundle, epoch), log, expect)
+}
+
+/// Records with the board options `o` into `log` and checks the recording run.
+fn record_ok_with(o: &BoardOptions<'_>, log: &Path, expect: &str) -> Result<String> {
+    let r = linkhost::record(log, o)?;
     let text = console(&linkhost::beside(log, ".console.txt"))?;
     expect_status(
         &r.outcome,
@@ -82,7 +103,12 @@ fn record_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, expect: &str)
 /// Replays `log` and checks it finished with every epoch matched and the
 /// same guest console as `recorded`.
 fn replay_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, recorded: &str) -> Result<()> {
-    let r = linkhost::replay(log, &options(image, bundle, epoch))?;
+    replay_ok_with(&options(image, bundle, epoch), log, recorded)
+}
+
+/// [`replay_ok`] with the board options `o`.
+fn replay_ok_with(o: &BoardOptions<'_>, log: &Path, recorded: &str) -> Result<()> {
+    let r = linkhost::replay(log, o)?;
     let path = linkhost::beside(log, ".replay.console.txt");
     let text = console(&path)?;
     expect_status(&r.outcome, ExitStatus::Success, &path)?;
@@ -178,6 +204,34 @@ pub fn run(
         report(&name, t, r);
     }
 
+    // The real-core path forced on QEMU: the epoch counter overflows a
+    // margin early and the guest is single-stepped to the exact count; the
+    // replay, stepping the same way, must match every epoch.
+    let name = STEPS;
+    if wanted(name) {
+        let t = Instant::now();
+        let r = (|| {
+            let mut o = options(image, bundle, 10_000_000);
+            o.epoch_counter = EpochCounter::Steps;
+            let log = dir().join("linux-steps.log");
+            let _ = std::fs::remove_file(&log);
+            let rec = record_ok_with(&o, &log, &result_line)?;
+            let steps = steps_taken(&rec).with_context(|| {
+                format!(
+                    "the recording printed no single-step count; console {}",
+                    linkhost::beside(&log, ".console.txt").display()
+                )
+            })?;
+            if steps == 0 {
+                bail!("the recording took no single steps: the step path did not run");
+            }
+            replay_ok_with(&o, &log, &rec)?;
+            println!("  {steps} single steps to the exact count in the recording");
+            Ok(())
+        })();
+        report(name, t, r);
+    }
+
     let name = "replay-refuses-a-changed-epoch-time";
     if wanted(name) {
         let t = Instant::now();
@@ -248,7 +302,7 @@ pub fn run(
 
     // A replaying board that differs from the recording one in what the
     // guest could observe must refuse to pair, and say what differs.
-    let refusals: [(&str, ChangeBoard, &str); 5] = [
+    let refusals: [(&str, ChangeBoard, &str); 6] = [
         (
             "replay-refuses-another-epoch-length",
             |o| o.epoch = 20_000,
@@ -265,6 +319,13 @@ pub fn run(
             // ID_AA64ISAR1_EL1, which the guest reads.
             |o| o.cpu = "max,pauth=off".into(),
             "pairing refused: platform differs",
+        ),
+        (
+            "replay-refuses-another-epoch-counter",
+            // The same epochs, but a board that steps shows its guest the
+            // steps (`replica::step_to_count`): not the same guest.
+            |o| o.epoch_counter = EpochCounter::Steps,
+            "pairing refused: epoch counter differs (ours steps, peer cycles: tandem.epoch-counter)",
         ),
         (
             "replay-refuses-another-seed",
@@ -312,4 +373,16 @@ pub fn run(
         report(name, t, r);
     }
     Ok((passed, failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_read_off_the_epoch_statistics() {
+        let line = "hypervisor: epochs: 213 full, 0 ended at a timer deadline, 1 at WFI; 406 deadlines met inside an epoch; timer interrupts: 610, raised late by p50 0 us, p99 0 us, max 0 us; single steps to the exact count: 158464 (740 per epoch on average, min 0, max 1024)";
+        assert_eq!(steps_taken(line), Some(158_464));
+        assert_eq!(steps_taken("hypervisor: epochs: 2 full"), None);
+    }
 }
