@@ -146,11 +146,11 @@ impl EpochCounter for CycleCounter {
         let elapsed = self.elapsed();
         self.end = count;
         if self.margin == 0 {
+            self.zero = count;
             // SAFETY: as in `load`, without dropping an overflow that is
             // already raised (the exact counter's behaviour since it was
             // written): PMCCNTR_EL0 is loaded `count - elapsed` short of
             // wrapping.
-            self.zero = count;
             unsafe {
                 write_sysreg!("PMCCNTR_EL0", elapsed.wrapping_sub(count));
                 core::arch::asm!("isb", options(nostack, preserves_flags));
