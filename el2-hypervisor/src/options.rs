@@ -135,12 +135,13 @@ pub enum EpochCounterKind {
     /// single steps to the exact count (`tandem.epoch-counter=steps`):
     /// the real-core path, forced on QEMU to prove it.
     Steps,
-    /// INST_RETIRED (event 0x08) on an event counter of the hypervisor's,
-    /// overflowing a margin early, then single steps
+    /// INST_RETIRED (event 0x08) on the PMU's last event counter, kept for
+    /// the hypervisor, overflowing a margin early, then single steps
     /// (`tandem.epoch-counter=inst-retired`): real cores, where the
     /// overflow comes with skid. Not on QEMU, which delivers that
-    /// overflow only at the next exception-level change (design card,
-    /// section 8).
+    /// overflow only at the next exception-level change or PMU access
+    /// (design card, section 8): millions of instructions late, which the
+    /// board reports as an overshoot and stops.
     InstRetired,
 }
 

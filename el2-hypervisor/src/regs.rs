@@ -77,6 +77,18 @@ register_bitfields! {u64,
         /// Set: counts at EL2.
         NSH OFFSET(27) NUMBITS(1) []
     ],
+    /// PMEVTYPER<n>_EL0 (through PMXEVTYPER_EL0): what event counter n
+    /// counts, and where (the filter bits as PMCCFILTR_EL0's).
+    pub PMEVTYPER_EL0 [
+        /// Set: does not count at EL1.
+        P OFFSET(31) NUMBITS(1) [],
+        /// Set: does not count at EL0.
+        U OFFSET(30) NUMBITS(1) [],
+        /// Set: counts at EL2.
+        NSH OFFSET(27) NUMBITS(1) [],
+        /// The event number (PMUv3 common events: 0x08 INST_RETIRED).
+        EVTCOUNT OFFSET(0) NUMBITS(16) []
+    ],
     /// One bit per counter, the layout of PMCNTENSET_EL0, PMINTENSET_EL1,
     /// PMOVSCLR_EL0 and PMOVSSET_EL0.
     pub PMU_COUNTERS [
@@ -156,6 +168,25 @@ pub const fn mdcr_guest(counters: u64) -> u64 {
     NO_PMU | NO_DEBUG | MDCR_EL2::HPMN.val(counters).value
 }
 const _: () = assert!(mdcr_guest(6) == 0xe66 && mdcr_guest(0x3f) == 0xe7f);
+
+/// MDCR_EL2 for the guest when the hypervisor keeps the last event
+/// counter, `hpmn` (counters `hpmn..N`: INST_RETIRED epochs), for itself:
+/// [`mdcr_guest`] with HPMN = `hpmn` and HPME, which enables the counters
+/// from HPMN up (PMCR_EL0.E enables only those below it).
+pub const fn mdcr_guest_keeping_counter(hpmn: u64) -> u64 {
+    mdcr_guest(hpmn) | MDCR_EL2::HPME::SET.value
+}
+const _: () = assert!(mdcr_guest_keeping_counter(5) == 0xee5);
+
+/// PMEVTYPER<n>_EL0 for INST_RETIRED epochs: event 0x08, architecturally
+/// executed instructions, at EL0 and EL1 only (P = U = NSH = 0).
+pub const PMEVTYPER_INST_RETIRED: u64 = bits(&[
+    PMEVTYPER_EL0::P::CLEAR,
+    PMEVTYPER_EL0::U::CLEAR,
+    PMEVTYPER_EL0::NSH::CLEAR,
+    PMEVTYPER_EL0::EVTCOUNT.val(0x08),
+]);
+const _: () = assert!(PMEVTYPER_INST_RETIRED == 0x08);
 
 /// The MDCR_EL2 bit set on top of [`mdcr_guest`] while the guest is
 /// single-stepped: TDE routes the software-step exception (and a guest
@@ -262,6 +293,8 @@ mod tests {
             );
         }
         assert_eq!(MDCR_STEPPING, 1 << 8);
+        assert_eq!(mdcr_guest_keeping_counter(5), mdcr_guest(5) | (1 << 7));
+        assert_eq!(PMEVTYPER_INST_RETIRED, 0x08);
         assert_eq!(MDSCR_STEPPING, 1);
         assert_eq!(GUEST_MPIDR, 1 << 31);
         assert_eq!(ICC_SRE_HYP, 0xf);

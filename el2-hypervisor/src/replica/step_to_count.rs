@@ -77,6 +77,26 @@
 /// every epoch takes exactly this many steps (fewer when a WFI ends it).
 pub const STEP_MARGIN: u64 = 256;
 
+/// How far a 32-bit event counter (INST_RETIRED on a Cortex-A72, whose
+/// PMUv3 has no 64-bit event counters) is armed at most: half its range,
+/// so that its value read as a signed 32-bit difference from the target
+/// ([`narrow_elapsed`]) is never ambiguous, before the overflow (down to
+/// -2^31) or after it (a skid, a margin of steps).
+pub const NARROW_PERIOD: u64 = 1 << 31;
+
+/// What a 32-bit counter is loaded with to wrap when the count reaches
+/// `zero`, `elapsed` counted now (`zero - elapsed` at most
+/// [`NARROW_PERIOD`]).
+pub const fn narrow_load(elapsed: u64, zero: u64) -> u32 {
+    elapsed.wrapping_sub(zero) as u32
+}
+
+/// The count, from a 32-bit counter loaded by [`narrow_load`] for `zero`
+/// and now reading `raw`: `raw` is the signed distance from `zero`.
+pub const fn narrow_elapsed(zero: u64, raw: u32) -> u64 {
+    zero.wrapping_add(raw as i32 as i64 as u64)
+}
+
 /// How to reach an epoch end `end` from `elapsed` instructions counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arm {
@@ -171,6 +191,31 @@ mod tests {
             Landed::Short(Arm::Overflow {
                 after: end - M - 2 * NARROW
             })
+        );
+    }
+
+    #[test]
+    fn a_32_bit_counter_reads_back_on_both_sides_of_its_overflow() {
+        let zero = 10_000_000 - M;
+        let raw = narrow_load(0, zero);
+        assert_eq!(raw, (1u64 << 32).wrapping_sub(zero) as u32);
+        assert_eq!(narrow_elapsed(zero, raw), 0);
+        // Counting up to the overflow, and past it by a skid.
+        assert_eq!(narrow_elapsed(zero, raw.wrapping_add(1234)), 1234);
+        assert_eq!(narrow_elapsed(zero, raw.wrapping_add(zero as u32)), zero);
+        assert_eq!(
+            narrow_elapsed(zero, raw.wrapping_add(zero as u32 + 40)),
+            zero + 40
+        );
+        // Armed as far as it goes.
+        let far = NARROW_PERIOD;
+        let raw = narrow_load(5, 5 + far);
+        assert_eq!(narrow_elapsed(5 + far, raw), 5);
+        assert_eq!(
+            arm(0, 10_000_000_000, M, NARROW_PERIOD),
+            Arm::Overflow {
+                after: NARROW_PERIOD
+            }
         );
     }
 

@@ -19,10 +19,14 @@ pub fn pmu_counters() -> u64 {
 }
 
 /// MDCR_EL2 while the guest runs (`regs::mdcr_guest`): its PMU and debug
-/// register accesses trapped; the epoch counter adds TDE while it steps
-/// the guest (`pmu.rs`).
+/// register accesses trapped, and the last event counter kept for the
+/// hypervisor when epochs count INST_RETIRED on it; the epoch counter
+/// adds TDE while it steps the guest (`pmu.rs`).
 pub fn mdcr_guest() -> u64 {
-    regs::mdcr_guest(pmu_counters())
+    match super::pmu::kept_counter() {
+        Some(n) => regs::mdcr_guest_keeping_counter(n),
+        None => regs::mdcr_guest(pmu_counters()),
+    }
 }
 
 /// Sets up EL2 to run a guest: trap configuration, stage 2, identity.

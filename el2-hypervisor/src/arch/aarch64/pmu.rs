@@ -2,10 +2,12 @@
 //! `-icount shift=0` advances exactly once per instruction and whose
 //! overflow interrupt lands at the exact instruction (QEMU 10,
 //! target/arm/helper.c; INST_RETIRED's overflow is delivered late there),
-//! and, for cores whose overflow comes with skid, the same counter
-//! programmed to overflow early and single steps to the exact count
-//! (`tandem.epoch-counter=steps`; the decisions are
-//! `el2_hypervisor::replica::step_to_count`'s, the register writes here).
+//! and, for cores whose overflow comes with skid, an overflow programmed
+//! early and single steps to the exact count: on the same counter
+//! (`tandem.epoch-counter=steps`, to prove the path on QEMU) or on an
+//! event counter counting INST_RETIRED (`inst-retired`, real cores). The
+//! decisions are `el2_hypervisor::replica::step_to_count`'s, the register
+//! writes here.
 //!
 //! The guest cannot see or touch the PMU: MDCR_EL2.TPM traps all its PMU
 //! accesses and the ID registers hide it (see el2_regs.rs); nor the debug
@@ -17,30 +19,113 @@
 
 use super::el2_regs;
 use super::sysreg::{read_sysreg, write_sysreg};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use el2_hypervisor::emul::exception::SPSR_SS;
 use el2_hypervisor::hw::EpochCounter;
 use el2_hypervisor::options::EpochCounterKind;
 use el2_hypervisor::regs::{
-    MDCR_STEPPING, MDSCR_STEPPING, PMCCFILTR_EPOCHS, PMCR_EPOCHS, PMU_CYCLE_COUNTER as CYCLE,
+    MDCR_STEPPING, MDSCR_STEPPING, PMCCFILTR_EPOCHS, PMCR_EPOCHS, PMEVTYPER_INST_RETIRED,
+    PMU_CYCLE_COUNTER as CYCLE,
 };
-use el2_hypervisor::replica::step_to_count::{self, Arm, Landed, STEP_MARGIN};
+use el2_hypervisor::replica::step_to_count::{
+    self, Arm, Landed, NARROW_PERIOD, STEP_MARGIN, narrow_elapsed, narrow_load,
+};
 
 /// Whether the guest is being single-stepped: read at every return to
 /// the guest ([`before_return`]), which is why it is not in the counter.
 static STEPPING: AtomicBool = AtomicBool::new(false);
 
-/// The cycle counter counts 64 bits (PMCR_EL0.LC): it never needs
-/// arming twice (`step_to_count::arm`'s period).
-const PERIOD: u64 = u64::MAX;
+/// The event counter the hypervisor keeps for INST_RETIRED (MDCR_EL2.HPMN
+/// is set to it: `el2_regs::mdcr_guest`), or [`NO_COUNTER`].
+static KEPT_COUNTER: AtomicU64 = AtomicU64::new(NO_COUNTER);
+const NO_COUNTER: u64 = u64::MAX;
 
-/// A target so far ahead that the counter does not overflow while the
-/// guest is stepped.
-const NEVER: u64 = 1 << 63;
+/// The event counter the hypervisor keeps for itself, if any.
+pub fn kept_counter() -> Option<u64> {
+    match KEPT_COUNTER.load(Ordering::Relaxed) {
+        NO_COUNTER => None,
+        n => Some(n),
+    }
+}
+
+/// Where the count comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// PMCCNTR_EL0, 64 bits (PMCR_EL0.LC): one per instruction under
+    /// QEMU `-icount shift=0`.
+    Cycles,
+    /// Event counter `n` (the last one) counting INST_RETIRED, 32 bits.
+    InstRetired { n: u64 },
+}
+
+impl Source {
+    /// Its bit in PMCNTENSET/PMINTENSET/PMOVSCLR/PMOVSSET.
+    const fn bit(self) -> u64 {
+        match self {
+            Source::Cycles => CYCLE,
+            Source::InstRetired { n } => 1 << n,
+        }
+    }
+
+    /// How far it can be armed (`step_to_count::arm`'s period).
+    const fn period(self) -> u64 {
+        match self {
+            Source::Cycles => u64::MAX,
+            Source::InstRetired { .. } => NARROW_PERIOD,
+        }
+    }
+
+    /// A target so far ahead that it does not overflow while the guest is
+    /// stepped.
+    const fn never(self) -> u64 {
+        match self {
+            Source::Cycles => 1 << 63,
+            Source::InstRetired { .. } => NARROW_PERIOD / 2,
+        }
+    }
+
+    /// Loads it to wrap when the count reaches `zero`, `elapsed` counted now.
+    fn write(self, elapsed: u64, zero: u64) {
+        match self {
+            // SAFETY: the hypervisor's cycle counter (the guest's PMU
+            // accesses trap); the barrier puts it in place.
+            Source::Cycles => unsafe {
+                write_sysreg!("PMCCNTR_EL0", elapsed.wrapping_sub(zero));
+                core::arch::asm!("isb", options(nostack, preserves_flags));
+            },
+            // SAFETY: PMSELR_EL0 selects the hypervisor's event counter n,
+            // PMXEVCNTR_EL0 is that counter (the guest's accesses trap).
+            Source::InstRetired { n } => unsafe {
+                write_sysreg!("PMSELR_EL0", n);
+                core::arch::asm!("isb", options(nostack, preserves_flags));
+                write_sysreg!("PMXEVCNTR_EL0", u64::from(narrow_load(elapsed, zero)));
+                core::arch::asm!("isb", options(nostack, preserves_flags));
+            },
+        }
+    }
+
+    /// The count, the counter having been loaded for `zero`.
+    fn elapsed(self, zero: u64) -> u64 {
+        match self {
+            Source::Cycles => read_sysreg!("PMCCNTR_EL0").wrapping_add(zero),
+            Source::InstRetired { n } => {
+                // SAFETY: PMSELR_EL0 selects the hypervisor's event counter
+                // for the read below; nothing else uses the selector.
+                unsafe {
+                    write_sysreg!("PMSELR_EL0", n);
+                    core::arch::asm!("isb", options(nostack, preserves_flags));
+                }
+                narrow_elapsed(zero, read_sysreg!("PMXEVCNTR_EL0") as u32)
+            }
+        }
+    }
+}
 
 /// Counts guest instructions for one epoch at a time: the library's
-/// [`EpochCounter`] on the PMU cycle counter.
+/// [`EpochCounter`] on the PMU.
 pub struct CycleCounter {
+    /// What counts.
+    source: Source,
     /// Instructions in a full epoch.
     length: u64,
     /// Where the epoch in progress ends: `length`, or earlier when
@@ -49,7 +134,7 @@ pub struct CycleCounter {
     /// Instructions before `end` at which the counter overflows: 0 for
     /// the exact counter, [`STEP_MARGIN`] on the step path.
     margin: u64,
-    /// The count at which PMCCNTR_EL0 wraps (it holds `elapsed - zero`).
+    /// The count at which the counter wraps (it holds `elapsed - zero`).
     zero: u64,
     /// Software steps in the epoch in progress.
     steps: u64,
@@ -60,29 +145,53 @@ impl CycleCounter {
     /// `kind` says; `start` begins counting.
     ///
     /// # Errors
-    /// A kind this board cannot count with (INST_RETIRED is not written).
+    /// INST_RETIRED on a PMU with fewer than two event counters (one is
+    /// kept from the guest's partition, which must not be empty: HPMN = 0
+    /// needs FEAT_HPMN0).
     pub fn new(length: u64, kind: EpochCounterKind) -> Result<Self, &'static str> {
-        let margin = match kind {
-            EpochCounterKind::Cycles => 0,
-            EpochCounterKind::Steps => STEP_MARGIN,
+        let (source, margin) = match kind {
+            EpochCounterKind::Cycles => (Source::Cycles, 0),
+            EpochCounterKind::Steps => (Source::Cycles, STEP_MARGIN),
             EpochCounterKind::InstRetired => {
-                return Err(
-                    "tandem.epoch-counter=inst-retired: the INST_RETIRED event counter is not written yet (steps over the cycle counter are: tandem.epoch-counter=steps)",
-                );
+                let counters = el2_regs::pmu_counters();
+                if counters < 2 {
+                    return Err(
+                        "tandem.epoch-counter=inst-retired needs a PMU with at least two event counters",
+                    );
+                }
+                (Source::InstRetired { n: counters - 1 }, STEP_MARGIN)
             }
         };
+        let bit = source.bit();
         // SAFETY: the PMU is the hypervisor's (MDCR_EL2.TPM/TPMCR trap the
         // guest's accesses): PMCR_EL0 enables counting with a 64-bit cycle
         // counter (E, LC), PMCCFILTR_EL0 counts EL0/EL1 only, and
-        // PMINTENSET_EL1/PMCNTENSET_EL0 (C) enable the cycle counter and
-        // its overflow interrupt, which only the hypervisor takes.
+        // PMINTENSET_EL1/PMCNTENSET_EL0 enable the chosen counter and its
+        // overflow interrupt, which only the hypervisor takes.
         unsafe {
             write_sysreg!("PMCR_EL0", PMCR_EPOCHS);
             write_sysreg!("PMCCFILTR_EL0", PMCCFILTR_EPOCHS);
-            write_sysreg!("PMINTENSET_EL1", CYCLE);
-            write_sysreg!("PMCNTENSET_EL0", CYCLE);
+        }
+        if let Source::InstRetired { n } = source {
+            KEPT_COUNTER.store(n, Ordering::Relaxed);
+            // SAFETY: event counter n, the last, is the hypervisor's:
+            // MDCR_EL2.HPMN = n keeps it out of the guest's partition and
+            // HPME enables it (`el2_regs::mdcr_guest`, written here and at
+            // guest set-up); it counts INST_RETIRED at EL0/EL1 only.
+            unsafe {
+                write_sysreg!("MDCR_EL2", el2_regs::mdcr_guest());
+                write_sysreg!("PMSELR_EL0", n);
+                core::arch::asm!("isb", options(nostack, preserves_flags));
+                write_sysreg!("PMXEVTYPER_EL0", PMEVTYPER_INST_RETIRED);
+            }
+        }
+        // SAFETY: as above: the chosen counter and its interrupt on.
+        unsafe {
+            write_sysreg!("PMINTENSET_EL1", bit);
+            write_sysreg!("PMCNTENSET_EL0", bit);
         }
         Ok(Self {
+            source,
             length,
             end: length,
             margin,
@@ -91,31 +200,27 @@ impl CycleCounter {
         })
     }
 
-    /// Loads PMCCNTR_EL0 to wrap when the count reaches `zero`, `elapsed`
+    /// Loads the counter to wrap when the count reaches `zero`, `elapsed`
     /// counted now.
     fn load(&mut self, elapsed: u64, zero: u64) {
         self.zero = zero;
         // SAFETY: the hypervisor's PMU, which does not count at EL2 (the
         // filter above), so nothing is lost between the read of `elapsed`
-        // and this write; PMOVSCLR_EL0 (C) drops an overflow of the old
-        // target; the barrier puts both in place before the guest runs.
-        unsafe {
-            write_sysreg!("PMOVSCLR_EL0", CYCLE);
-            write_sysreg!("PMCCNTR_EL0", elapsed.wrapping_sub(zero));
-            core::arch::asm!("isb", options(nostack, preserves_flags));
-        }
+        // and this write; PMOVSCLR_EL0 drops an overflow of the old target.
+        unsafe { write_sysreg!("PMOVSCLR_EL0", self.source.bit()) };
+        self.source.write(elapsed, zero);
     }
 
     /// Programs what takes the epoch from `elapsed` to `end`: the
     /// overflow, or single steps.
     fn arm(&mut self, elapsed: u64) {
-        match step_to_count::arm(elapsed, self.end, self.margin, PERIOD) {
+        match step_to_count::arm(elapsed, self.end, self.margin, self.source.period()) {
             Arm::Overflow { after } => {
                 stop_stepping();
                 self.load(elapsed, elapsed + after);
             }
             Arm::Step => {
-                self.load(elapsed, elapsed.wrapping_add(NEVER));
+                self.load(elapsed, elapsed.wrapping_add(self.source.never()));
                 start_stepping();
             }
         }
@@ -146,32 +251,28 @@ impl EpochCounter for CycleCounter {
         let elapsed = self.elapsed();
         self.end = count;
         if self.margin == 0 {
+            // As in `load`, without dropping an overflow that is already
+            // raised (the exact counter's behaviour since it was written):
+            // loaded `count - elapsed` short of wrapping.
             self.zero = count;
-            // SAFETY: as in `load`, without dropping an overflow that is
-            // already raised (the exact counter's behaviour since it was
-            // written): PMCCNTR_EL0 is loaded `count - elapsed` short of
-            // wrapping.
-            unsafe {
-                write_sysreg!("PMCCNTR_EL0", elapsed.wrapping_sub(count));
-                core::arch::asm!("isb", options(nostack, preserves_flags));
-            }
+            self.source.write(elapsed, count);
         } else {
             self.arm(elapsed);
         }
     }
 
     fn elapsed(&self) -> u64 {
-        read_sysreg!("PMCCNTR_EL0").wrapping_add(self.zero)
+        self.source.elapsed(self.zero)
     }
 
     fn clear_overflow(&self) {
-        // SAFETY: PMOVSCLR_EL0 (C): clears the cycle counter's overflow flag
-        // of the hypervisor's PMU, and with it the interrupt; the count runs on.
-        unsafe { write_sysreg!("PMOVSCLR_EL0", CYCLE) };
+        // SAFETY: PMOVSCLR_EL0: clears the counter's overflow flag of the
+        // hypervisor's PMU, and with it the interrupt; the count runs on.
+        unsafe { write_sysreg!("PMOVSCLR_EL0", self.source.bit()) };
     }
 
     fn overflowed(&self) -> bool {
-        read_sysreg!("PMOVSSET_EL0") & CYCLE != 0
+        read_sysreg!("PMOVSSET_EL0") & self.source.bit() != 0
     }
 
     fn landed(&mut self) -> Landed {
@@ -182,7 +283,7 @@ impl EpochCounter for CycleCounter {
             self.steps += 1;
         }
         let elapsed = self.elapsed();
-        let landed = step_to_count::landed(elapsed, self.end, self.margin, PERIOD);
+        let landed = step_to_count::landed(elapsed, self.end, self.margin, self.source.period());
         match landed {
             Landed::Short(_) => self.arm(elapsed),
             Landed::End | Landed::Overshot { .. } => stop_stepping(),
