@@ -51,6 +51,9 @@ pub struct Interrupts {
     /// The PMU's overflow interrupt, which counts epochs. Always this one:
     /// the device tree's `pmu` node is not read.
     pub pmu: u32,
+    /// The vGIC maintenance interrupt (PPI 9), when the GIC node's
+    /// `interrupts` does not name it.
+    pub maintenance: u32,
 }
 
 /// QEMU's `virt` machine (hw/arm/virt.c memory map).
@@ -63,11 +66,12 @@ pub const QEMU_VIRT: Board = Board {
     early_console: 0x0900_0000,
     cores: 1,
     // hw/arm/virt.c: PPI 10 (ARCH_TIMER_NS_EL2_IRQ), SPI 1 (the UART),
-    // PPI 7 (VIRTUAL_PMU_IRQ).
+    // PPI 7 (VIRTUAL_PMU_IRQ), PPI 9 (ARCH_GIC_MAINT_IRQ).
     interrupts: Interrupts {
         hyp_timer: 26,
         console: 33,
         pmu: 23,
+        maintenance: 25,
     },
 };
 
@@ -81,7 +85,8 @@ pub const RASPBERRY_PI_4: Board = Board {
     early_console: 0xfe20_1000,
     cores: 4,
     // The hypervisor timer's PPI 10 and the PMU's PPI 7, as measured on
-    // QEMU `-M raspi4b` (design card, section 9); UART0's SPI 121, as in
+    // QEMU `-M raspi4b` (design card, section 9), as is the maintenance
+    // interrupt PPI 9; UART0's SPI 121, as in
     // Linux's arch/arm/boot/dts/broadcom/bcm2711.dtsi. That file gives the
     // real board's PMU as SPIs 16-19 (one per core): to be checked on the
     // board before epochs run there.
@@ -89,6 +94,7 @@ pub const RASPBERRY_PI_4: Board = Board {
         hyp_timer: 26,
         console: 153,
         pmu: 23,
+        maintenance: 25,
     },
 };
 

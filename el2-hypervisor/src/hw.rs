@@ -27,6 +27,11 @@ pub trait Hw {
     /// Writes list register `n`.
     fn write_lr(&mut self, n: usize, value: u64);
 
+    /// Turns underflow maintenance on or off (ICH_HCR_EL2.UIE, GICH_HCR.UIE:
+    /// the maintenance interrupt while at most one LR is valid), the
+    /// virtual CPU interface staying enabled ([`crate::vgic::maintenance`]).
+    fn set_underflow(&mut self, on: bool);
+
     /// The physical counter (CNTPCT_EL0), read in program order.
     fn counter(&self) -> u64;
 

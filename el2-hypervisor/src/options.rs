@@ -87,6 +87,57 @@ pub enum AckPolicy {
     Epoch,
 }
 
+/// Which generic timer the guest is given (`tandem.guest-timer`): its
+/// counter reads must all reach the hypervisor, which answers them from
+/// guest time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestTimer {
+    /// The CP15 (system-register) timer, `arm,armv8-timer`: counter reads
+    /// trap with FEAT_ECV (`CNTHCTL_EL2.EL1TVCT`), so only on a core that
+    /// has it (`tandem.guest-timer=sysreg`).
+    Sysreg,
+    /// The memory-mapped timer, `arm,armv7-timer-mem`, and no CP15 timer
+    /// node (`emul::timer_mem`): every counter read is a stage-2 abort,
+    /// on any core (`tandem.guest-timer=mmio`).
+    Mmio,
+}
+
+impl GuestTimer {
+    pub const ALL: [Self; 2] = [GuestTimer::Sysreg, GuestTimer::Mmio];
+
+    /// The value of `tandem.guest-timer` that chooses it.
+    pub const fn option(self) -> &'static str {
+        match self {
+            GuestTimer::Sysreg => "sysreg",
+            GuestTimer::Mmio => "mmio",
+        }
+    }
+
+    /// The one `tandem.guest-timer` names, if any.
+    pub fn from_option(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.option() == value)
+    }
+
+    /// The timer for a core with FEAT_ECV or without (`ecv`), or the one
+    /// `forced` by the option: the system-register timer where counter
+    /// reads trap, the memory-mapped one where they cannot.
+    ///
+    /// # Errors
+    /// The system-register timer forced on a core without ECV: the
+    /// guest's CNTVCT_EL0 reads would reach the hardware counter, which
+    /// differs from board to board.
+    pub const fn choose(forced: Option<Self>, ecv: bool) -> Result<Self, &'static str> {
+        match (forced, ecv) {
+            (Some(GuestTimer::Sysreg), false) => Err(
+                "tandem.guest-timer=sysreg needs FEAT_ECV to trap the guest's counter reads (this core has none; use mmio)",
+            ),
+            (Some(t), _) => Ok(t),
+            (None, true) => Ok(GuestTimer::Sysreg),
+            (None, false) => Ok(GuestTimer::Mmio),
+        }
+    }
+}
+
 impl Deadlines {
     pub const ALL: [Self; 2] = [Deadlines::Inline, Deadlines::EpochEnd];
 
@@ -225,6 +276,9 @@ pub struct Options {
     pub ack: AckPolicy,
     /// What counts epochs (`tandem.epoch-counter`).
     pub epoch_counter: EpochCounterKind,
+    /// The guest's timer as forced by `tandem.guest-timer` (`None`: as
+    /// the core allows, [`GuestTimer::choose`]).
+    pub guest_timer: Option<GuestTimer>,
     /// A deliberate failure, honoured only by `test-hooks` builds.
     pub selftest: Option<SelfTest>,
     /// Stop after the banner instead of starting a guest.
@@ -309,6 +363,11 @@ pub fn parse(cmdline: &str) -> Result<Options, OptionError<'_>> {
             "deadline" => {
                 o.deadlines =
                     Deadlines::from_option(value).ok_or(OptionError::BadValue { name, value })?
+            }
+            "guest-timer" => {
+                o.guest_timer = Some(
+                    GuestTimer::from_option(value).ok_or(OptionError::BadValue { name, value })?,
+                )
             }
             "ack" => {
                 o.ack =
@@ -415,6 +474,28 @@ mod tests {
                 name: "epoch-counter",
                 value: "instructions"
             })
+        );
+    }
+
+    #[test]
+    fn the_guest_timer_follows_the_core_unless_forced() {
+        assert_eq!(parse("").unwrap().guest_timer, None);
+        for t in GuestTimer::ALL {
+            let o = parse(&alloc::format!("tandem.guest-timer={}", t.option())).unwrap();
+            assert_eq!(o.guest_timer, Some(t));
+        }
+        assert!(parse("tandem.guest-timer=cp15").is_err());
+        assert_eq!(GuestTimer::choose(None, true), Ok(GuestTimer::Sysreg));
+        assert_eq!(GuestTimer::choose(None, false), Ok(GuestTimer::Mmio));
+        let mmio = Some(GuestTimer::Mmio);
+        assert_eq!(GuestTimer::choose(mmio, true), Ok(GuestTimer::Mmio));
+        assert_eq!(GuestTimer::choose(mmio, false), Ok(GuestTimer::Mmio));
+        let sysreg = Some(GuestTimer::Sysreg);
+        assert_eq!(GuestTimer::choose(sysreg, true), Ok(GuestTimer::Sysreg));
+        assert!(
+            GuestTimer::choose(sysreg, false)
+                .unwrap_err()
+                .contains("FEAT_ECV")
         );
     }
 

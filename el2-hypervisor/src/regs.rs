@@ -225,8 +225,8 @@ pub const ICC_SRE_HYP: u64 = bits(&[
 const _: () = assert!(ICC_SRE_HYP == 0xf);
 
 /// ICH_HCR_EL2 (IHI 0069H §12.4): the virtual CPU interface on, and no
-/// maintenance interrupt (it would arrive at an instruction the other board
-/// cannot match; the list registers are read at every exit instead).
+/// underflow maintenance (nothing waits for an LR; EOI maintenance is per
+/// LR, `vgic::maintenance`).
 pub const ICH_HCR_GUEST: u64 = bits(&[
     ICH_HCR_EL2::En::SET,
     ICH_HCR_EL2::UIE::CLEAR,
@@ -234,6 +234,13 @@ pub const ICH_HCR_GUEST: u64 = bits(&[
     ICH_HCR_EL2::NPIE::CLEAR,
 ]);
 const _: () = assert!(ICH_HCR_GUEST == 1);
+
+/// ICH_HCR_EL2 with underflow maintenance (UIE: the maintenance interrupt
+/// while at most one LR is valid), while interrupts wait for an LR
+/// (`vgic::maintenance`). GICH_HCR has En `[0]` and UIE `[1]` too (IHI
+/// 0048B §5.3.2), so the value serves both GIC versions.
+pub const ICH_HCR_UNDERFLOW: u64 = bits(&[ICH_HCR_EL2::En::SET, ICH_HCR_EL2::UIE::SET]);
+const _: () = assert!(ICH_HCR_UNDERFLOW == 0b11);
 
 /// CNTHP_CTL_EL2 for an armed EL2 timer: enabled, its interrupt not masked.
 pub const CNTHP_ARMED: u64 = bits(&[CNTHP_CTL_EL2::ENABLE::SET, CNTHP_CTL_EL2::IMASK::CLEAR]);

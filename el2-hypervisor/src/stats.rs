@@ -12,6 +12,10 @@ pub enum TrapKind {
     IdRegister,
     MmioRead,
     MmioWrite,
+    /// A read of the memory-mapped timer's counter (CNTPCT/CNTVCT in its
+    /// frame, a 32-bit half or whole): the guest's time on a core without
+    /// FEAT_ECV (`emul::timer_mem`). Not counted as an `MmioRead` too.
+    MmioCounter,
     Hvc,
     Smc,
     Wfi,
@@ -26,19 +30,23 @@ pub enum TrapKind {
     /// The guest's first touch of a block of its RAM (`mem::lazy_ram`):
     /// the block zeroed and mapped at stage 2, the access retried.
     FirstTouch,
+    /// A maintenance interrupt (`vgic::maintenance`): the guest freed a
+    /// list register while interrupts waited for one; refilled.
+    Maintenance,
     /// A debug register access (`trap::sysreg::SysRegRoute::Debug`).
     DebugRegister,
     /// A software step to an epoch's exact end (`replica::step_to_count`).
     Step,
 }
 
-const KINDS: usize = 15;
+const KINDS: usize = 17;
 const NAMES: [&str; KINDS] = [
     "counter-read",
     "timer-register",
     "id-register",
     "mmio-read",
     "mmio-write",
+    "mmio-counter",
     "hvc",
     "smc",
     "wfi",
@@ -47,6 +55,7 @@ const NAMES: [&str; KINDS] = [
     "sgi",
     "injected",
     "first-touch",
+    "maintenance",
     "debug-register",
     "step",
 ];
@@ -100,7 +109,7 @@ mod tests {
             "{s}"
         );
         assert!(
-            s.ends_with("injected=1 first-touch=0 debug-register=0 step=0 total=3"),
+            s.ends_with("injected=1 first-touch=0 maintenance=0 debug-register=0 step=0 total=3"),
             "{s}"
         );
     }

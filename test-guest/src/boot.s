@@ -105,7 +105,7 @@ test_guest_vectors:
     unexpected_vector 3             //   SError
     .balign 0x80                    // current EL, SP_ELx: sync (0x200)
     b       sync_spx
-    .balign 0x80                    //   IRQ (0x280): the self-IPI check
+    .balign 0x80                    //   IRQ (0x280): the SGI checks
     b       irq_spx
     unexpected_vector 6             //   FIQ
     unexpected_vector 7             //   SError
@@ -155,21 +155,38 @@ sync_spx:
     mov     x0, #4
     // fall through
 
-// An IRQ (only the self-IPI check unmasks them): acknowledge it through
-// the (virtual) CPU interface, record it in TEST_GUEST_IRQ (count, intid;
-// see `IrqRecord` in guest.rs), end it, return.
+// An IRQ (only the SGI checks unmask them): acknowledge it through the
+// (virtual) CPU interface, record it in TEST_GUEST_IRQ (count, intid, the
+// bit of an INTID below 64; see `IrqRecord` in guest.rs), end it, return.
 irq_spx:
     stp     x0, x1, [sp, #-16]!
     stp     x2, x3, [sp, #-16]!
-    mrs     x2, ICC_IAR1_EL1
-    adrp    x0, TEST_GUEST_IRQ
+    stp     x4, x5, [sp, #-16]!
+    adrp    x4, TEST_GUEST_GICC         // GICv2: its GICC (GICV), else 0
+    ldr     x4, [x4, :lo12:TEST_GUEST_GICC]
+    cbz     x4, 1f
+    ldr     w2, [x4, #0xc]              // GICC_IAR
+    b       2f
+1:  mrs     x2, ICC_IAR1_EL1
+2:  adrp    x0, TEST_GUEST_IRQ
     add     x0, x0, :lo12:TEST_GUEST_IRQ
     ldr     x1, [x0]
     add     x1, x1, #1
     str     x1, [x0]
     str     x2, [x0, #8]
-    msr     ICC_EOIR1_EL1, x2
-    isb
+    ldr     x1, [x0, #16]
+    mov     x3, #1
+    lsl     x3, x3, x2
+    cmp     x2, #64
+    csel    x3, x3, xzr, lo
+    orr     x1, x1, x3
+    str     x1, [x0, #16]
+    cbz     x4, 3f
+    str     w2, [x4, #0x10]             // GICC_EOIR
+    b       4f
+3:  msr     ICC_EOIR1_EL1, x2
+4:  isb
+    ldp     x4, x5, [sp], #16
     ldp     x2, x3, [sp], #16
     ldp     x0, x1, [sp], #16
     eret

@@ -134,6 +134,17 @@ pub fn memory_range(dtb: &[u8]) -> Result<(u64, u64), FdtError> {
     .ok_or(FdtError::NoMemoryNode)
 }
 
+/// Whether the tree's interrupt controller is a GICv2 (`arm,cortex-a15-gic`
+/// or `arm,gic-400` in a `compatible`); false for a GICv3 or none.
+pub fn gic_is_v2(dtb: &[u8]) -> Result<bool, FdtError> {
+    const V2: [&[u8]; 2] = [b"arm,cortex-a15-gic", b"arm,gic-400"];
+    let found = walk(dtb, |p| {
+        let hit = p.name == b"compatible" && p.value.split(|&c| c == 0).any(|c| V2.contains(&c));
+        Ok(hit.then_some(()))
+    })?;
+    Ok(found.is_some())
+}
+
 /// `/chosen/bootargs` without its NUL; empty when there is none.
 pub fn bootargs(dtb: &[u8]) -> Result<&[u8], FdtError> {
     let found = walk(dtb, |p| {
@@ -181,6 +192,17 @@ mod tests {
             }
             self
         }
+        fn prop_str(&mut self, name: &str, value: &[u8]) -> &mut Self {
+            let nameoff = self.strings.len() as u32;
+            self.strings.extend_from_slice(name.as_bytes());
+            self.strings.push(0);
+            self.word(PROP).word(value.len() as u32).word(nameoff);
+            self.structs.extend_from_slice(value);
+            while !self.structs.len().is_multiple_of(4) {
+                self.structs.push(0);
+            }
+            self
+        }
         fn finish(&mut self) -> Vec<u8> {
             self.word(END);
             let structs_off = 40u32;
@@ -205,6 +227,24 @@ mod tests {
             out.extend_from_slice(&self.strings);
             out
         }
+    }
+
+    #[test]
+    fn tells_a_gicv2_from_a_gicv3() {
+        let with = |compatible: &[u8]| {
+            Dtb::default()
+                .begin("")
+                .prop_str("compatible", b"linux,dummy-virt\0")
+                .begin("intc@8000000")
+                .prop_str("compatible", compatible)
+                .end()
+                .end()
+                .finish()
+        };
+        assert_eq!(gic_is_v2(&with(b"arm,cortex-a15-gic\0")), Ok(true));
+        assert_eq!(gic_is_v2(&with(b"brcm,x\0arm,gic-400\0")), Ok(true));
+        assert_eq!(gic_is_v2(&with(b"arm,gic-v3\0")), Ok(false));
+        assert_eq!(gic_is_v2(&with(b"arm,cortex-a15-gic-not\0")), Ok(false));
     }
 
     #[test]

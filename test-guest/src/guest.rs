@@ -239,6 +239,8 @@ struct Tally {
     /// Exceptions the hypervisor injected (aborts, undefined instructions).
     injected: u64,
     sgis: u64,
+    /// Maintenance interrupts the guest's EOIs must have raised.
+    maintenance: u64,
 }
 
 impl Tally {
@@ -393,7 +395,7 @@ fn hypervisor_memory_aborts(t: &mut Tally) -> Outcome {
 /// Real QEMU virt devices (or holes) that the guest is not given, each
 /// just past an emulated window or a device whose reads differ between
 /// boards: (address, write?).
-const UNASSIGNED: [(u64, bool); 7] = [
+const UNASSIGNED_V3: [(u64, bool); 7] = [
     (0x0801_0000, false), // just past the emulated GICD (64 KiB)
     (0x0808_0000, false), // GICv3 ITS
     (0x080c_0000, false), // just past the emulated GICR frames (128 KiB)
@@ -403,10 +405,30 @@ const UNASSIGNED: [(u64, bool); 7] = [
     (0x0a00_0070, true),  // virtio-mmio slot 0 Status: a store
 ];
 
+/// The same on a GICv2 board: its GICD is 4 KiB, the guest's GICC (the
+/// hardware's GICV) 8 KiB, and the hypervisor's GICH and the GICV's own
+/// address are not the guest's.
+const UNASSIGNED_V2: [(u64, bool); 8] = [
+    (0x0800_1000, false), // just past the emulated GICD (4 KiB)
+    (0x0801_2000, false), // just past the guest's GICC (GICV, 8 KiB)
+    (0x0803_0000, false), // GICH: the hypervisor's list registers
+    (0x0803_0100, true),  // GICH_LR0: a store
+    (0x0804_0000, false), // GICV at its own address
+    (0x0900_1000, false), // just past the emulated PL011 (4 KiB)
+    (0x0901_0000, false), // PL031 RTC: the wall clock
+    (0x0a00_0000, false), // virtio-mmio slot 0 (MagicValue)
+];
+
 /// `unassigned-device-aborts`: device addresses the guest does not own
 /// abort the same way, for loads and stores (WnR set).
 fn unassigned_device_aborts(t: &mut Tally) -> Outcome {
-    let results = UNASSIGNED.map(|(a, w)| t.expect_abort(a, w));
+    if gicv2() {
+        return UNASSIGNED_V2
+            .map(|(a, w)| t.expect_abort(a, w))
+            .into_iter()
+            .collect();
+    }
+    let results = UNASSIGNED_V3.map(|(a, w)| t.expect_abort(a, w));
     results.into_iter().collect()
 }
 
@@ -716,65 +738,72 @@ fn rndr_executes() -> Outcome {
 // ------------------------------------------------------------------ SGIs
 
 /// The guest's GICv3 distributor and its redistributor's SGI frame (QEMU
-/// virt, as the guest DTB names them).
+/// virt, as the guest DTB names them); on GICv2, the distributor and the
+/// CPU interface (GICC, which is the hardware's GICV).
 const GICD: usize = 0x0800_0000;
+const GICC_V2: usize = 0x0801_0000;
+/// GICv2 GICD_SGIR (IHI 0048B §4.3.15): TargetListFilter 2, this CPU.
+const GICD_SGIR: usize = GICD + 0xf00;
+const SGIR_SELF: u32 = 2 << 24;
+/// GICv2 banked GICD registers of SGIs and PPIs (n = 0).
+const GICD_ISENABLER0: usize = GICD + 0x100;
+const GICD_IPRIORITYR: usize = GICD + 0x400;
 const GICR_SGI: usize = 0x080a_0000 + 0x1_0000;
 /// GICD_CTLR: ARE_NS (4), EnableGrp1A (1), EnableGrp1 (0), as Linux writes.
 const GICD_CTLR_ENABLE: u32 = (1 << 4) | (1 << 1) | 1;
 /// The SGI the check sends itself (Linux uses 0-7 for its IPIs).
 const SELF_SGI: u32 = 3;
-/// ICC_SGI1R_EL1: INTID [27:24], TargetList [15:0] bit 0 (Aff0 0), Aff1-3
-/// and RS 0: this PE (IHI 0069H §12.2.22).
-const SELF_SGI1R: u64 = ((SELF_SGI as u64) << 24) | 1;
 
 /// What the IRQ vector in `boot.s` records: how many interrupts were
-/// taken, and the INTID of the last (from ICC_IAR1_EL1).
+/// taken, the INTID of the last (from ICC_IAR1_EL1), and one bit per
+/// INTID below 64 taken.
 #[repr(C)]
 struct IrqRecord {
     count: AtomicU64,
     intid: AtomicU64,
+    seen: AtomicU64,
+}
+
+/// The GICv2 CPU interface the IRQ vector in `boot.s` acknowledges and
+/// ends through (GICC_IAR, GICC_EOIR), or 0 on GICv3 (ICC_IAR1_EL1,
+/// ICC_EOIR1_EL1). Set once from the device tree.
+#[unsafe(no_mangle)]
+static TEST_GUEST_GICC: AtomicU64 = AtomicU64::new(0);
+
+fn gicv2() -> bool {
+    TEST_GUEST_GICC.load(Relaxed) != 0
 }
 
 #[unsafe(no_mangle)]
 static TEST_GUEST_IRQ: IrqRecord = IrqRecord {
     count: AtomicU64::new(0),
     intid: AtomicU64::new(0),
+    seen: AtomicU64::new(0),
 };
 
 fn mmio_write32(addr: usize, v: u32) {
     // SAFETY: a register of the guest's emulated GIC (GICD or GICR SGI
-    // frame), 32-bit and aligned; writes only change interrupt state.
-    unsafe { core::ptr::write_volatile(addr as *mut u32, v) };
+    // frame), 32-bit and aligned; writes only change interrupt state. A
+    // plain `str` (no writeback, no pair), so the abort has a syndrome
+    // (ESR ISV = 1) the hypervisor can emulate: a volatile write in a
+    // loop may compile to a post-indexed store.
+    unsafe { asm!("str {v:w}, [{a}]", v = in(reg) v, a = in(reg) addr, options(nostack)) };
 }
 
 /// `self-ipi-delivered`: a write of ICC_SGI1R_EL1 targeting this PE (how
 /// Linux raises irq_work) traps to the hypervisor, which pends the SGI in
 /// its vGIC; the guest takes it as an IRQ with the right INTID, once.
 fn self_ipi_delivered(t: &mut Tally) -> Outcome {
-    mmio_write32(GICD, GICD_CTLR_ENABLE);
-    mmio_write32(GICR_SGI + 0x80, 1 << SELF_SGI); // GICR_IGROUPR0: group 1
-    mmio_write32(
-        GICR_SGI + 0x400 + (SELF_SGI as usize & !3),
-        0x80 << (8 * (SELF_SGI % 4)),
-    ); // IPRIORITYR
-    mmio_write32(GICR_SGI + 0x100, 1 << SELF_SGI); // GICR_ISENABLER0
-    // SAFETY: the guest's own CPU interface (ICV_* through HCR_EL2.IMO):
-    // system-register interface on, priority mask open, group 1 on.
-    unsafe {
-        asm!(
-            "mrs {t}, ICC_SRE_EL1", "orr {t}, {t}, #1", "msr ICC_SRE_EL1, {t}", "isb",
-            "mov {t}, #0xf0", "msr ICC_PMR_EL1, {t}",
-            "mov {t}, #1", "msr ICC_IGRPEN1_EL1, {t}", "isb",
-            t = out(reg) _, options(nostack)
-        )
-    };
+    if gicv2() {
+        gicv2_enable_sgis(1 << SELF_SGI);
+    } else {
+        gicv3_enable_sgis(1 << SELF_SGI);
+    }
     let before = TEST_GUEST_IRQ.count.load(Relaxed);
     // SAFETY: unmasks IRQs only around the SGI; the IRQ vector in boot.s
     // acknowledges and ends the interrupt and returns.
-    unsafe {
-        asm!("msr DAIFClr, #2", "msr ICC_SGI1R_EL1, {v}", "isb", v = in(reg) SELF_SGI1R, options(nostack))
-    };
-    t.sgis += 1;
+    unsafe { asm!("msr DAIFClr, #2", options(nostack)) };
+    send_self_sgi(t, SELF_SGI);
     let mut spins = 0u64;
     while TEST_GUEST_IRQ.count.load(Relaxed) == before && spins < 1_000_000 {
         spins += 1;
@@ -795,10 +824,122 @@ fn self_ipi_delivered(t: &mut Tally) -> Outcome {
     Ok(())
 }
 
+/// Sends SGI `intid` to this PE: a trapped ICC_SGI1R_EL1 write on GICv3
+/// (counted as `sgi`), a GICD_SGIR store on GICv2 (an emulated MMIO write).
+fn send_self_sgi(t: &mut Tally, intid: u32) {
+    if gicv2() {
+        mmio_write32(GICD_SGIR, SGIR_SELF | intid);
+        return;
+    }
+    // ICC_SGI1R_EL1: INTID [27:24], TargetList [15:0] bit 0 (Aff0 0), Aff1-3
+    // and RS 0: this PE (IHI 0069H §12.2.22).
+    let v = (u64::from(intid) << 24) | 1;
+    // SAFETY: a trapped write that pends SGI `intid` for this PE.
+    unsafe { asm!("msr ICC_SGI1R_EL1, {v}", "isb", v = in(reg) v, options(nostack)) };
+    t.sgis += 1;
+}
+
+/// GICv2: distributor on (Group 0, where Linux leaves interrupts), the
+/// SGIs of `mask` at priority 0x80 and enabled; the CPU interface (GICV
+/// through the guest's GICC, no exit) on with its priority mask open.
+fn gicv2_enable_sgis(mask: u32) {
+    mmio_write32(GICD, 1); // GICD_CTLR.EnableGrp0
+    for i in (0..16).step_by(4) {
+        if mask >> i & 0xf != 0 {
+            mmio_write32(GICD_IPRIORITYR + i, 0x8080_8080);
+        }
+    }
+    mmio_write32(GICD_ISENABLER0, mask);
+    mmio_write32(GICC_V2 + 0x4, 0xf0); // GICC_PMR
+    mmio_write32(GICC_V2, 1); // GICC_CTLR.EnableGrp0
+}
+
+/// GICv3: distributor and the system-register CPU interface on, the SGIs
+/// of `mask` group 1 at priority 0x80 and enabled.
+fn gicv3_enable_sgis(mask: u32) {
+    mmio_write32(GICD, GICD_CTLR_ENABLE);
+    let groups = TEST_GUEST_IRQ_GROUPS.load(Relaxed) as u32 | mask;
+    TEST_GUEST_IRQ_GROUPS.store(u64::from(groups), Relaxed);
+    mmio_write32(GICR_SGI + 0x80, groups); // GICR_IGROUPR0: group 1
+    for i in (0..16).step_by(4) {
+        if mask >> i & 0xf != 0 {
+            mmio_write32(GICR_SGI + 0x400 + i, 0x8080_8080); // IPRIORITYR
+        }
+    }
+    mmio_write32(GICR_SGI + 0x100, mask); // GICR_ISENABLER0
+    // SAFETY: the guest's own CPU interface (ICV_* through HCR_EL2.IMO):
+    // system-register interface on, priority mask open, group 1 on.
+    unsafe {
+        asm!(
+            "mrs {t}, ICC_SRE_EL1", "orr {t}, {t}, #1", "msr ICC_SRE_EL1, {t}", "isb",
+            "mov {t}, #0xf0", "msr ICC_PMR_EL1, {t}",
+            "mov {t}, #1", "msr ICC_IGRPEN1_EL1, {t}", "isb",
+            t = out(reg) _, options(nostack)
+        )
+    };
+}
+
+/// The SGIs made group 1 so far (GICR_IGROUPR0 is written whole).
+static TEST_GUEST_IRQ_GROUPS: AtomicU64 = AtomicU64::new(0);
+
+/// The SGIs of `sgi-overflow-delivered`: twice the 4 list registers of
+/// QEMU's virtual CPU interface.
+const OVERFLOW_SGIS: core::ops::Range<u32> = 8..16;
+/// Its maintenance interrupts: one per EOI while an SGI still waits for
+/// a list register (the first four EOIs; the last four find none waiting).
+const OVERFLOW_MAINTENANCE: u64 = 4;
+
+/// `sgi-overflow-delivered`: eight SGIs pended with IRQs masked (eight
+/// trapped ICC_SGI1R_EL1 writes, or GICD_SGIR stores on GICv2), more than
+/// the four list registers hold;
+/// then IRQs are unmasked and the guest spins on memory alone, so that
+/// nothing traps. Every one is taken, each once, because the guest's EOI
+/// of one raises the maintenance interrupt and the hypervisor refills the
+/// list registers at once (without it, four would wait for the next
+/// unrelated exit, which never comes).
+fn sgi_overflow_delivered(t: &mut Tally) -> Outcome {
+    let mask = OVERFLOW_SGIS.fold(0u32, |m, i| m | 1 << i);
+    if gicv2() {
+        gicv2_enable_sgis(mask);
+    } else {
+        gicv3_enable_sgis(mask);
+    }
+    let before = TEST_GUEST_IRQ.count.load(Relaxed);
+    TEST_GUEST_IRQ.seen.store(0, Relaxed);
+    // IRQs are still masked: none is taken yet.
+    for i in OVERFLOW_SGIS {
+        send_self_sgi(t, i);
+    }
+    let want = OVERFLOW_SGIS.len() as u64;
+    // SAFETY: unmasks IRQs for the spin; the IRQ vector in boot.s
+    // acknowledges, records and ends each interrupt.
+    unsafe { asm!("msr DAIFClr, #2", "isb", options(nostack)) };
+    let mut spins = 0u64;
+    while TEST_GUEST_IRQ.count.load(Relaxed) - before < want && spins < 1_000_000 {
+        spins += 1;
+        core::hint::spin_loop();
+    }
+    // SAFETY: masks IRQs again.
+    unsafe { asm!("msr DAIFSet, #2", options(nostack)) };
+    t.maintenance += OVERFLOW_MAINTENANCE;
+    let taken = TEST_GUEST_IRQ.count.load(Relaxed) - before;
+    let seen = TEST_GUEST_IRQ.seen.load(Relaxed);
+    if taken != want || seen != u64::from(mask) {
+        return Err(detail!(
+            "{taken} IRQs taken (SGIs {seen:#x}) of {want} (SGIs {mask:#x}) pended at once"
+        ));
+    }
+    Ok(())
+}
+
 /// Entered from `boot.s` with the DTB address the hypervisor passed in x0.
 #[unsafe(no_mangle)]
 extern "C" fn test_guest_main(dtb: u64) -> ! {
     println!("test-guest: started at EL1, dtb {dtb:#x}");
+    if dtb_bytes(dtb).is_ok_and(|b| fdt::gic_is_v2(b).unwrap_or(false)) {
+        TEST_GUEST_GICC.store(GICC_V2 as u64, Relaxed);
+        println!("test-guest: GICv2 (GICC {GICC_V2:#x})");
+    }
     let mut t = Tally::default();
     let ram = guest_ram(dtb);
     let (mut passed, mut failed) = (0, 0);
@@ -826,18 +967,20 @@ extern "C" fn test_guest_main(dtb: u64) -> ! {
     report("injected-exception-state", injected_exception_state(&mut t));
     report("rndr-executes", rndr_executes());
     report("self-ipi-delivered", self_ipi_delivered(&mut t));
+    report("sgi-overflow-delivered", sgi_overflow_delivered(&mut t));
     report("semihosting-closed", semihosting_closed());
     println!("test-guest: did {} counter reads", t.counter_reads);
     // The hypervisor's own counts must match these exactly (SYSTEM_OFF,
     // below, is one more SMC).
     println!(
-        "test-guest: expected trap counts: counter-read={} id-register={} hvc={} smc={} injected={} sgi={}",
+        "test-guest: expected trap counts: counter-read={} id-register={} hvc={} smc={} injected={} sgi={} maintenance={}",
         t.counter_reads,
         t.id_reads,
         t.hvc,
         t.smc + 1,
         t.injected,
-        t.sgis
+        t.sgis,
+        t.maintenance
     );
     // Bytes that on the board's console would be the hypervisor's exit
     // record (status 6) and a defmt frame, were they not escaped: the

@@ -60,13 +60,13 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
-/// Runs the guest bench and prints the table.
-pub fn guest_bench(runs: usize) -> Result<()> {
+/// Runs the guest bench on QEMU's `cpu` model and prints the table.
+pub fn guest_bench(runs: usize, cpu: &str) -> Result<()> {
     let (g, bundle) = guest::default_bundle()?;
     let img = image::build(ImageKind::VIRT)?;
     let common = |v: &mut Vars| {
         v.insert("GIC".into(), "3".into());
-        v.insert("CPU".into(), "max".into());
+        v.insert("CPU".into(), cpu.into());
         v.insert("MEM".into(), "1G".into());
     };
     let (mut direct, mut hosted) = (Vec::new(), Vec::new());
@@ -128,7 +128,7 @@ pub fn guest_bench(runs: usize) -> Result<()> {
         guest::WORKLOAD_ITERATIONS
     );
     println!(
-        "QEMU TCG, virt, -cpu max, GICv3, 1 GiB; median of {runs} run(s) each, host wall clock"
+        "QEMU TCG, virt, -cpu {cpu}, GICv3, 1 GiB; median of {runs} run(s) each, host wall clock"
     );
     println!("{:<28} {:>16} {:>12}", "", "boot to poweroff", "workload");
     println!(

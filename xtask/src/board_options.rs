@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use el2_hypervisor::options::{
-    AckPolicy as Ack, Deadlines as Deadline, EpochCounterKind as EpochCounter,
+    AckPolicy as Ack, Deadlines as Deadline, EpochCounterKind as EpochCounter, GuestTimer,
 };
 
 /// `--deadline` on the command line: a `tandem.deadline` value.
@@ -25,6 +25,11 @@ pub fn parse_ack(s: &str) -> Result<Ack, String> {
 pub fn parse_epoch_counter(s: &str) -> Result<EpochCounter, String> {
     EpochCounter::from_option(s)
         .ok_or_else(|| names(s, EpochCounter::ALL.map(EpochCounter::option)))
+}
+
+/// `--guest-timer` on the command line: a `tandem.guest-timer` value.
+pub fn parse_guest_timer(s: &str) -> Result<GuestTimer, String> {
+    GuestTimer::from_option(s).ok_or_else(|| names(s, GuestTimer::ALL.map(GuestTimer::option)))
 }
 
 fn names<const N: usize>(s: &str, all: [&str; N]) -> String {
@@ -50,6 +55,11 @@ pub struct BoardOptions<'a> {
     pub memory: String,
     /// QEMU `-cpu` (model and properties).
     pub cpu: String,
+    /// The virt board's GIC version (QEMU `gic-version`, 2 or 3).
+    pub gic: u8,
+    /// The guest's timer, if forced (`tandem.guest-timer`; by default
+    /// the core decides: the memory-mapped one without FEAT_ECV).
+    pub guest_timer: Option<GuestTimer>,
     /// QEMU `-seed` and `tandem.seed`.
     pub seed: u64,
     /// Kill QEMU after this long.
@@ -59,7 +69,8 @@ pub struct BoardOptions<'a> {
 }
 
 impl<'a> BoardOptions<'a> {
-    /// The test suites' board: 1 GiB, `-cpu max`, the default seed, quiet.
+    /// The test suites' board: 1 GiB, `-cpu max`, GICv3, the default
+    /// seed, quiet.
     pub fn suite(image: &'a Image, bundle: &'a Path, epoch: u64, timeout: Duration) -> Self {
         Self {
             image,
@@ -70,6 +81,8 @@ impl<'a> BoardOptions<'a> {
             epoch_counter: EpochCounter::default(),
             memory: "1G".into(),
             cpu: "max".into(),
+            gic: 3,
+            guest_timer: None,
             seed: qemu::DEFAULT_SEED,
             timeout,
             echo: false,
@@ -78,15 +91,20 @@ impl<'a> BoardOptions<'a> {
 
     /// The board options of a replica in `mode` with `epoch`-instruction
     /// epochs (a pair's backup may be given another): `tandem.mode`,
-    /// `tandem.epoch`, `tandem.deadline`, `tandem.ack` and
-    /// `tandem.epoch-counter`.
+    /// `tandem.epoch`, `tandem.deadline`, `tandem.ack`,
+    /// `tandem.epoch-counter` and a forced `tandem.guest-timer`.
     pub fn replica_options(&self, mode: &str, epoch: u64) -> String {
-        format!(
+        let mut o = format!(
             "tandem.mode={mode} tandem.epoch={epoch} tandem.deadline={} tandem.ack={} tandem.epoch-counter={}",
             self.deadline.option(),
             self.ack.option(),
             self.epoch_counter.option()
-        )
+        );
+        if let Some(t) = self.guest_timer {
+            o.push_str(" tandem.guest-timer=");
+            o.push_str(t.option());
+        }
+        o
     }
 
     /// The QEMU variables of the machine, its guest, and its link's
@@ -94,7 +112,7 @@ impl<'a> BoardOptions<'a> {
     pub fn link_vars(&self, sock: &Path) -> Vars {
         let mut v = Vars::new();
         v.insert("IMAGE".into(), self.image.bin.display().to_string());
-        v.insert("GIC".into(), "3".into());
+        v.insert("GIC".into(), self.gic.to_string());
         v.insert("CPU".into(), self.cpu.clone());
         v.insert("MEM".into(), self.memory.clone());
         v.insert("BUNDLE".into(), self.bundle.display().to_string());

@@ -86,9 +86,12 @@ struct EpochBoardArgs {
     /// Board RAM (QEMU -m syntax).
     #[arg(long, default_value = "1G")]
     memory: String,
-    /// QEMU CPU model and properties (the guest needs FEAT_ECV: max).
-    #[arg(long, default_value = "max")]
-    cpu: String,
+    #[command(flatten)]
+    machine: MachineArgs,
+    /// Force the guest's timer (`tandem.guest-timer`): sysreg (needs
+    /// FEAT_ECV) or mmio; by default the core decides.
+    #[arg(long, value_parser = xtask::board_options::parse_guest_timer)]
+    guest_timer: Option<xtask::board_options::GuestTimer>,
     /// How a timer deadline inside an epoch is met (`tandem.deadline`):
     /// inline or epoch-end.
     #[arg(long, value_parser = xtask::board_options::parse_deadline, default_value = "inline")]
@@ -124,7 +127,9 @@ impl EpochBoardArgs {
             ack: self.ack,
             epoch_counter: self.epoch_counter,
             memory: self.memory,
-            cpu: self.cpu,
+            cpu: self.machine.cpu,
+            gic: self.machine.gic,
+            guest_timer: self.guest_timer,
             seed,
             timeout: match timeout_s {
                 0 => Duration::MAX,
@@ -210,17 +215,29 @@ enum BenchWhat {
         /// Runs of each variant (the median is printed).
         #[arg(long, default_value_t = 3)]
         runs: usize,
+        /// QEMU CPU model (cortex-a72: no FEAT_ECV, so the guest under
+        /// tandem counts with the memory-mapped timer).
+        #[arg(long, default_value = "max")]
+        cpu: String,
     },
 }
 
+/// The board's core and interrupt controller (`run`, `record`, `replay`, `pair`).
 #[derive(clap::Args)]
-struct RunArgs {
-    /// QEMU CPU model (max has FEAT_ECV; cortex-a72 is the Raspberry Pi 4 core).
+struct MachineArgs {
+    /// QEMU CPU model and properties (max has FEAT_ECV; cortex-a72, the
+    /// Raspberry Pi 4's core, has not: its guest gets the memory-mapped timer).
     #[arg(long, default_value = "max")]
     cpu: String,
     /// GIC version of the virt board.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=3))]
     gic: u8,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
     /// Board RAM (QEMU -m syntax).
     #[arg(long, default_value = "1G")]
     memory: String,
@@ -338,10 +355,10 @@ fn dispatch(cmd: Cmd) -> Result<()> {
             xtask::bench_pair::run(&if quick { o.quick() } else { o })
         }
         Cmd::Bench {
-            what: BenchWhat::Guest { runs },
+            what: BenchWhat::Guest { runs, cpu },
         } => {
             setup::ensure()?;
-            xtask::bench::guest_bench(runs.max(1))
+            xtask::bench::guest_bench(runs.max(1), &cpu)
         }
         Cmd::Test {
             smoke_filter,
@@ -420,8 +437,8 @@ fn run_board(a: RunArgs) -> Result<()> {
     })?;
     let mut v = Vars::new();
     v.insert("IMAGE".into(), img.bin.display().to_string());
-    v.insert("GIC".into(), a.gic.to_string());
-    v.insert("CPU".into(), a.cpu.clone());
+    v.insert("GIC".into(), a.machine.gic.to_string());
+    v.insert("CPU".into(), a.machine.cpu.clone());
     v.insert("MEM".into(), a.memory.clone());
     qemu::set_board_cmdline(&mut v, a.seed, &a.board_cmdline);
     if let Some(bundle) = a.guest.bundle()? {
@@ -430,8 +447,8 @@ fn run_board(a: RunArgs) -> Result<()> {
     let transcript = paths::out_dir().join("run.console.txt");
     step(&format!(
         "booting on QEMU virt (gic v{}, cpu {}, {}); console kept in {}",
-        a.gic,
-        a.cpu,
+        a.machine.gic,
+        a.machine.cpu,
         a.memory,
         transcript.display()
     ));

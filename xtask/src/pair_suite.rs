@@ -327,7 +327,7 @@ pub fn run(
             if !out
                 .merged
                 .text()
-                .contains("test-guest: 12 passed, 0 failed")
+                .contains("test-guest: 13 passed, 0 failed")
             {
                 bail!("the test guest did not finish its checks; {}", where_(&o));
             }

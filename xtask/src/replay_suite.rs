@@ -4,13 +4,15 @@
 //! the replay must refuse at the right epoch; the bare-metal test guest
 //! under record and replay (it checks from the inside that the PMU, the
 //! hypervisor's epoch counter, is hidden and unusable, and prints the RNDR
-//! values it draws, which the replay must reproduce); the Linux guest
-//! recorded and replayed with the real-core step path forced
-//! (`--epoch-counter steps`); replays by a board that differs from the
-//! recording one (epoch length, epoch counter, memory, CPU, guest, seed),
-//! each refused at pairing with its reason; and a replay
-//! whose feeder dies half way, which the board must report as its peer
-//! gone (status 7), never as a divergence.
+//! values it draws, which the replay must reproduce); replays by a
+//! board that differs from the recording one (epoch length, epoch
+//! counter, memory, CPU, GIC version, guest timer, guest, seed), each
+//! refused at pairing with its reason; the Debian guest recorded and
+//! replayed on a GICv2 (GIC-400) board, with the memory-mapped timer, and
+//! with the real-core step path forced (`--epoch-counter steps`); and a
+//! replay whose feeder dies
+//! half way, and a recording whose recorder dies half way, which the board
+//! must each report as its peer gone (status 7), never as a divergence.
 
 use crate::board_options::EpochCounter;
 use crate::image::Image;
@@ -36,6 +38,8 @@ type ChangeBoard = fn(&mut BoardOptions<'_>);
 
 /// The scenario whose feeder dies half way.
 const FEEDER_DIES: &str = "replay-feeder-dies-board-says-peer-gone";
+/// The scenario whose recorder dies half way.
+const RECORDER_DIES: &str = "record-recorder-dies-board-says-peer-gone";
 
 /// The scenario that records and replays with the step path forced.
 const STEPS: &str = "record-replay-linux-steps-to-exact-count";
@@ -51,7 +55,7 @@ fn steps_taken(console: &str) -> Option<u64> {
 }
 
 /// What the test guest prints when every check passed.
-const TEST_GUEST_PASSED: &str = "test-guest: 12 passed, 0 failed";
+const TEST_GUEST_PASSED: &str = "test-guest: 13 passed, 0 failed";
 
 fn options<'a>(image: &'a Image, bundle: &'a Path, epoch: u64) -> BoardOptions<'a> {
     let timeout = Duration::from_secs(if epoch < 1_000_000 { 2400 } else { 600 });
@@ -82,11 +86,11 @@ fn console(path: &Path) -> Result<String> {
 
 /// Records `bundle` at `epoch` into `log` and checks the recording run.
 fn record_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, expect: &str) -> Result<String> {
-    record_ok_with(&options(image, bundle, epoch), log, expect)
+    record_ok_on(&options(image, bundle, epoch), log, expect)
 }
 
-/// Records with the board options `o` into `log` and checks the recording run.
-fn record_ok_with(o: &BoardOptions<'_>, log: &Path, expect: &str) -> Result<String> {
+/// As [`record_ok`], on the board `o`.
+fn record_ok_on(o: &BoardOptions<'_>, log: &Path, expect: &str) -> Result<String> {
     let r = linkhost::record(log, o)?;
     let text = console(&linkhost::beside(log, ".console.txt"))?;
     expect_status(
@@ -103,11 +107,11 @@ fn record_ok_with(o: &BoardOptions<'_>, log: &Path, expect: &str) -> Result<Stri
 /// Replays `log` and checks it finished with every epoch matched and the
 /// same guest console as `recorded`.
 fn replay_ok(image: &Image, bundle: &Path, epoch: u64, log: &Path, recorded: &str) -> Result<()> {
-    replay_ok_with(&options(image, bundle, epoch), log, recorded)
+    replay_ok_on(&options(image, bundle, epoch), log, recorded)
 }
 
-/// [`replay_ok`] with the board options `o`.
-fn replay_ok_with(o: &BoardOptions<'_>, log: &Path, recorded: &str) -> Result<()> {
+/// As [`replay_ok`], on the board `o`.
+fn replay_ok_on(o: &BoardOptions<'_>, log: &Path, recorded: &str) -> Result<()> {
     let r = linkhost::replay(log, o)?;
     let path = linkhost::beside(log, ".replay.console.txt");
     let text = console(&path)?;
@@ -158,6 +162,40 @@ fn feeder_dies(image: &Image, bundle: &Path, log: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Records the test guest with a recorder that stores half the messages
+/// of a whole recording (`full`) and vanishes: the board must stop with
+/// status 7 and say its peer is gone, within the record timeout of host
+/// time although its clock runs at instruction speed (QEMU's
+/// `sleep=off`): it waits for acknowledgements in pauses of its clock.
+fn recorder_dies(image: &Image, bundle: &Path, full: &Path) -> Result<()> {
+    let half = recording::Log::read(full)?.messages.len() as u64 / 2;
+    let log = dir().join(format!("{RECORDER_DIES}.log"));
+    let mut o = options(image, bundle, 10_000);
+    o.timeout = Duration::from_secs(120);
+    let out = linkhost::record_vanishing(&log, &o, half)?;
+    let path = linkhost::beside(&log, ".console.txt");
+    let text = console(&path)?;
+    expect_status(&out, ExitStatus::PeerGone, &path)?;
+    if !text.contains("hypervisor: link: the peer is gone (epoch ") {
+        bail!(
+            "the board did not say its peer is gone; console {}",
+            path.display()
+        );
+    }
+    if text.contains("divergence") {
+        bail!(
+            "a gone recorder was reported as a divergence; console {}",
+            path.display()
+        );
+    }
+    let kept = recording::Log::read(&log)?.messages.len() as u64;
+    println!(
+        "  the recorder kept {kept} messages and vanished; the board said its peer is gone after {:.1} s",
+        out.wall.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// Runs the suite; prints one line per scenario; returns (passed, failed).
 pub fn run(
     image: &Image,
@@ -204,6 +242,52 @@ pub fn run(
         report(&name, t, r);
     }
 
+    // The memory-mapped timer (the guest's time on a core without
+    // FEAT_ECV), forced on -cpu max: there the CP15 counter reads Linux
+    // still makes before time_init() trap too, so every input of the
+    // guest is the hypervisor's and the replay must match every epoch.
+    // (On cortex-a72 those reads reach the hardware: docs/design.md.)
+    let name = "record-replay-linux-mmio-timer";
+    if wanted(name) {
+        let t = Instant::now();
+        let r = (|| {
+            let mut o = options(image, bundle, 10_000_000);
+            o.guest_timer = Some(crate::board_options::GuestTimer::Mmio);
+            let log = dir().join("linux-mmio-timer.log");
+            let _ = std::fs::remove_file(&log);
+            let rec = record_ok_on(&o, &log, &result_line)?;
+            let mmio = "arch_timer: mmio timer(s) running at";
+            if !rec.contains(mmio) || rec.contains("arch_timer: cp15") {
+                bail!("the recorded guest did not count with the memory-mapped timer (`{mmio}`)");
+            }
+            // The SMCCC TRNG seeded the CRNG before time_init().
+            let crng = rec.find("random: crng init done");
+            if crng.is_none_or(|at| Some(at) > rec.find(mmio)) {
+                bail!("the CRNG was not seeded before the timer was probed (no SMCCC TRNG?)");
+            }
+            let counts = crate::smoke::trap_counts(&rec).context("no traps line")?;
+            if counts.get("mmio-counter").copied().unwrap_or(0) == 0 {
+                bail!("no read of the memory-mapped counter was counted");
+            }
+            replay_ok_on(&o, &log, &rec)
+        })();
+        report(name, t, r);
+    }
+
+    // The GIC-400 path (the Raspberry Pi 4's GIC): GICv2 list registers
+    // through GICH, the guest's GICC on GICV, the maintenance interrupt.
+    let name = "record-replay-linux-gicv2-epoch-10000000";
+    if wanted(name) {
+        let t = Instant::now();
+        let log = dir().join("linux-gicv2.log");
+        let o = BoardOptions {
+            gic: 2,
+            ..options(image, bundle, 10_000_000)
+        };
+        let r = record_ok_on(&o, &log, &result_line).and_then(|rec| replay_ok_on(&o, &log, &rec));
+        report(name, t, r);
+    }
+
     // The real-core path forced on QEMU: the epoch counter overflows a
     // margin early and the guest is single-stepped to the exact count; the
     // replay, stepping the same way, must match every epoch.
@@ -215,7 +299,7 @@ pub fn run(
             o.epoch_counter = EpochCounter::Steps;
             let log = dir().join("linux-steps.log");
             let _ = std::fs::remove_file(&log);
-            let rec = record_ok_with(&o, &log, &result_line)?;
+            let rec = record_ok_on(&o, &log, &result_line)?;
             let steps = steps_taken(&rec).with_context(|| {
                 format!(
                     "the recording printed no single-step count; console {}",
@@ -225,7 +309,7 @@ pub fn run(
             if steps == 0 {
                 bail!("the recording took no single steps: the step path did not run");
             }
-            replay_ok_with(&o, &log, &rec)?;
+            replay_ok_on(&o, &log, &rec)?;
             println!("  {steps} single steps to the exact count in the recording");
             Ok(())
         })();
@@ -260,10 +344,64 @@ pub fn run(
         report(name, t, r);
     }
 
+    // A replaying board that differs from the recording one in what the
+    // guest could observe must refuse to pair, and say what differs.
+    let refusals: [(&str, ChangeBoard, &str); 8] = [
+        (
+            "replay-refuses-another-gic-version",
+            // The guest sees another interrupt controller: the platform
+            // lane holds the GIC version and ID_AA64PFR0_EL1 (whose GIC
+            // field says whether there is a GICv3 CPU interface).
+            |o| o.gic = 2,
+            "pairing refused: platform differs",
+        ),
+        (
+            "replay-refuses-another-epoch-length",
+            |o| o.epoch = 20_000,
+            "pairing refused: epoch length differs (ours 20000, peer 10000 instructions)",
+        ),
+        (
+            "replay-refuses-another-memory-size",
+            |o| o.memory = "512M".into(),
+            "pairing refused: guest RAM differs (ours 480 MiB, peer 992 MiB)",
+        ),
+        (
+            "replay-refuses-another-cpu",
+            // The same model with pointer authentication off: another
+            // ID_AA64ISAR1_EL1, which the guest reads.
+            |o| o.cpu = "max,pauth=off".into(),
+            "pairing refused: platform differs",
+        ),
+        (
+            "replay-refuses-another-guest-timer",
+            // The memory-mapped timer instead of the CP15 one: another
+            // device tree, so another guest platform.
+            |o| o.guest_timer = Some(crate::board_options::GuestTimer::Mmio),
+            "pairing refused: platform differs",
+        ),
+        (
+            "replay-refuses-another-epoch-counter",
+            // The same epochs, but a board that steps shows its guest the
+            // steps (`replica::step_to_count`): not the same guest.
+            |o| o.epoch_counter = EpochCounter::Steps,
+            "pairing refused: epoch counter differs (ours steps, peer cycles: tandem.epoch-counter)",
+        ),
+        (
+            "replay-refuses-another-seed",
+            |o| o.seed = crate::qemu::DEFAULT_SEED + 1,
+            "pairing refused: random-number seed differs (ours 2, peer 1)",
+        ),
+        (
+            "replay-refuses-another-guest",
+            |_| {},
+            "pairing refused: guest image differs",
+        ),
+    ];
     let log = dir().join("test-guest.log");
     let name = "record-replay-test-guest-pmu-hidden-rndr-equal";
     let mut test_guest_log = None;
-    if wanted(name) || wanted("replay-refuses") || wanted(FEEDER_DIES) {
+    let refusal_wanted = refusals.iter().any(|(n, _, _)| wanted(n));
+    if wanted(name) || refusal_wanted || wanted(FEEDER_DIES) || wanted(RECORDER_DIES) {
         let t = Instant::now();
         let r = (|| {
             let _ = std::fs::remove_file(&log);
@@ -300,44 +438,15 @@ pub fn run(
         report(FEEDER_DIES, t, r);
     }
 
-    // A replaying board that differs from the recording one in what the
-    // guest could observe must refuse to pair, and say what differs.
-    let refusals: [(&str, ChangeBoard, &str); 6] = [
-        (
-            "replay-refuses-another-epoch-length",
-            |o| o.epoch = 20_000,
-            "pairing refused: epoch length differs (ours 20000, peer 10000 instructions)",
-        ),
-        (
-            "replay-refuses-another-memory-size",
-            |o| o.memory = "512M".into(),
-            "pairing refused: guest RAM differs (ours 480 MiB, peer 992 MiB)",
-        ),
-        (
-            "replay-refuses-another-cpu",
-            // The same model with pointer authentication off: another
-            // ID_AA64ISAR1_EL1, which the guest reads.
-            |o| o.cpu = "max,pauth=off".into(),
-            "pairing refused: platform differs",
-        ),
-        (
-            "replay-refuses-another-epoch-counter",
-            // The same epochs, but a board that steps shows its guest the
-            // steps (`replica::step_to_count`): not the same guest.
-            |o| o.epoch_counter = EpochCounter::Steps,
-            "pairing refused: epoch counter differs (ours steps, peer cycles: tandem.epoch-counter)",
-        ),
-        (
-            "replay-refuses-another-seed",
-            |o| o.seed = crate::qemu::DEFAULT_SEED + 1,
-            "pairing refused: random-number seed differs (ours 2, peer 1)",
-        ),
-        (
-            "replay-refuses-another-guest",
-            |_| {},
-            "pairing refused: guest image differs",
-        ),
-    ];
+    if wanted(RECORDER_DIES) {
+        let t = Instant::now();
+        let r = test_guest_log
+            .as_deref()
+            .context("no test-guest recording to compare with (its scenario failed)")
+            .and_then(|log| recorder_dies(image, test_guest_bundle, log));
+        report(RECORDER_DIES, t, r);
+    }
+
     for (name, change, want) in refusals {
         if !wanted(name) {
             continue;

@@ -77,6 +77,9 @@ pub struct Scenario {
     /// Trap kinds whose count on the `hypervisor: traps:` line must be > 0.
     #[serde(default)]
     pub nonzero_traps: Vec<String>,
+    /// Trap kinds whose count on that line must be 0.
+    #[serde(default)]
+    pub zero_traps: Vec<String>,
     #[serde(default = "default_timeout")]
     pub timeout_s: u64,
 }
@@ -201,8 +204,8 @@ fn test_guest_bundle(s: &Scenario, inputs: &Inputs) -> Result<std::path::PathBuf
         return Ok(bundle);
     }
     let mut bytes = std::fs::read(&bundle)?;
-    // The kernel is the first part, at the first part boundary.
-    let at = el2_hypervisor::guest::bundle::PART_ALIGN as usize + 64;
+    // The kernel is the first part, at its offset in the file.
+    let at = el2_hypervisor::guest::bundle::KERNEL_OFFSET as usize + 64;
     anyhow::ensure!(bytes.len() > at, "the bundle is too short to damage");
     bytes[at] ^= 0x01;
     let damaged = smoke_dir()?.join(format!("{}.damaged.bundle", s.name));
@@ -346,13 +349,20 @@ fn run_one(
     if let Some(bad) = s.forbid.iter().find(|f| out.console.contains(f.as_str())) {
         bail!("forbidden text found: `{bad}`; {}", keep());
     }
-    if !s.nonzero_traps.is_empty() {
+    if !s.nonzero_traps.is_empty() || !s.zero_traps.is_empty() {
         let counts =
             trap_counts(&out.console).with_context(|| format!("no `traps:` line; {}", keep()))?;
         for kind in &s.nonzero_traps {
             match counts.get(kind.as_str()) {
                 Some(n) if *n > 0 => {}
                 Some(_) => bail!("trap count `{kind}` is 0; {}", keep()),
+                None => bail!("trap kind `{kind}` missing from the traps line; {}", keep()),
+            }
+        }
+        for kind in &s.zero_traps {
+            match counts.get(kind.as_str()) {
+                Some(0) => {}
+                Some(n) => bail!("trap count `{kind}` is {n}, not 0; {}", keep()),
                 None => bail!("trap kind `{kind}` missing from the traps line; {}", keep()),
             }
         }

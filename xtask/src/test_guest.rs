@@ -59,7 +59,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     /// The checks, in the order the guest runs them.
-    const CHECKS: [&str; 12] = [
+    const CHECKS: [&str; 13] = [
         "counter-read-traps",
         "rndr-hidden",
         "hypervisor-memory-aborts",
@@ -71,6 +71,7 @@ mod tests {
         "injected-exception-state",
         "rndr-executes",
         "self-ipi-delivered",
+        "sgi-overflow-delivered",
         "semihosting-closed",
     ];
 
@@ -123,7 +124,7 @@ mod tests {
             let want = format!("test-guest: {check} ... PASS");
             assert!(lines.any(|l| l == want), "missing `{want}` (in order)");
         }
-        assert!(console.contains("test-guest: 12 passed, 0 failed"));
+        assert!(console.contains("test-guest: 13 passed, 0 failed"));
         let expected = counts_after(console, "test-guest: expected trap counts:");
         let counted = counts_after(console, "hypervisor: traps:");
         assert!(!expected.is_empty(), "no expected trap counts line");

@@ -20,6 +20,7 @@
 use core::fmt;
 
 use super::mmio::MmioError;
+use super::timer_mem::TimerMemError;
 use crate::esr::{Access, Width};
 use crate::vgic::VgicError;
 
@@ -115,6 +116,9 @@ pub enum DeviceFault {
     Uart(MmioError),
     /// The vGIC refused the access (its width, alignment, or frame).
     Gic(VgicError),
+    /// The memory-mapped timer refused the access (its width, or no
+    /// register there).
+    Timer(TimerMemError),
 }
 
 impl From<MmioError> for DeviceFault {
@@ -135,6 +139,7 @@ impl fmt::Display for DeviceFault {
             DeviceFault::Unmapped { ipa } => write!(f, "no device at {ipa:#x}"),
             DeviceFault::Uart(e) => write!(f, "console UART: {e}"),
             DeviceFault::Gic(e) => write!(f, "vGIC: {e}"),
+            DeviceFault::Timer(e) => write!(f, "memory-mapped timer: {e}"),
         }
     }
 }

@@ -20,8 +20,11 @@ use board_support::{GicInfo, GicVersion as BoardGic, Region, Uart};
 
 use super::device::{Completion, DeviceFault, GuestAccess, MmioDevice, WriteEffect};
 use super::pl011::Pl011;
+use super::timer_mem::{self, ControlFrame, CounterFrame};
+use super::vtimer::GuestTimers;
 use crate::esr::Width;
 use crate::vgic::{GICD_V2_SIZE, GICD_V3_SIZE, GICR_SIZE, Vgic};
+use replication_link::message::InputKind;
 
 /// The most windows a table holds.
 pub const MAX_WINDOWS: usize = 8;
@@ -35,6 +38,10 @@ pub enum DeviceId {
     GicRedistributor,
     /// The console UART (PL011).
     Console,
+    /// The memory-mapped timer's control frame (CNTCTLBase).
+    TimerControl,
+    /// The memory-mapped timer's frame (CNTBase0): the guest's counter.
+    TimerFrame,
 }
 
 impl DeviceId {
@@ -43,6 +50,8 @@ impl DeviceId {
             DeviceId::GicDistributor => "GIC distributor",
             DeviceId::GicRedistributor => "GIC redistributor",
             DeviceId::Console => "console UART",
+            DeviceId::TimerControl => "timer control frame",
+            DeviceId::TimerFrame => "timer frame",
         }
     }
 }
@@ -126,11 +135,13 @@ impl DeviceTable {
     /// GICv3, 4 KiB on GICv2) and, on GICv3, the one redistributor frame
     /// pair (128 KiB) at the board's GIC addresses; the console PL011's
     /// 4 KiB at the board's console. (On GICv2 the guest's CPU interface
-    /// is the hardware's virtual one, not emulated.)
+    /// is the hardware's virtual one, not emulated.) With `timer_mem`, the
+    /// memory-mapped timer's two frames too, at their fixed addresses
+    /// (`emul::timer_mem`).
     ///
     /// # Errors
     /// [`TableError`] when the windows are inconsistent.
-    pub fn for_guest(gic: &GicInfo, console: &Uart) -> Result<Self, TableError> {
+    pub fn for_guest(gic: &GicInfo, console: &Uart, timer_mem: bool) -> Result<Self, TableError> {
         let mut t = DeviceTable::new();
         let gicd_size = match gic.version {
             BoardGic::V2 => GICD_V2_SIZE,
@@ -150,6 +161,10 @@ impl DeviceTable {
             Region::new(console.region.base, board_support::pl011::WINDOW_SIZE),
             DeviceId::Console,
         )?;
+        if timer_mem {
+            t.add(timer_mem::CONTROL_WINDOW, DeviceId::TimerControl)?;
+            t.add(timer_mem::FRAME_WINDOW, DeviceId::TimerFrame)?;
+        }
         Ok(t)
     }
 
@@ -223,20 +238,47 @@ impl Devices {
     }
 
     /// Performs `access` on the device whose window holds its address.
+    /// An access to the timer frame reads guest time once: `now(kind,
+    /// ipa)`, with `kind` [`InputKind::CounterRead`] for a counter and
+    /// [`InputKind::TimerRegRead`] for another of its registers (the
+    /// caller hashes it into the epoch's inputs, as for a trapped
+    /// counter register); nothing else calls it.
     ///
     /// # Errors
     /// [`DeviceFault::Unmapped`] when no window holds it, or the device's
     /// own refusal.
-    pub fn access(&mut self, access: GuestAccess) -> Result<Completion, DeviceFault> {
-        let (device, offset) = self
-            .table
-            .lookup(access.ipa)
-            .ok_or(DeviceFault::Unmapped { ipa: access.ipa })?;
+    pub fn access(
+        &mut self,
+        access: GuestAccess,
+        timers: &mut GuestTimers,
+        now: impl FnOnce(InputKind, u64) -> u64,
+    ) -> Result<Completion, DeviceFault> {
+        let unmapped = DeviceFault::Unmapped { ipa: access.ipa };
+        let (device, offset) = self.table.lookup(access.ipa).ok_or(unmapped)?;
         let a = access.at_offset(offset);
         match device {
             DeviceId::GicDistributor => GicDistributor(&mut self.vgic).access(a),
             DeviceId::GicRedistributor => GicRedistributor(&mut self.vgic).access(a),
             DeviceId::Console => self.uart.access(a),
+            DeviceId::TimerControl => {
+                let (frame, frequency) = timer_mem::frame_of(timers).ok_or(unmapped)?;
+                ControlFrame { frame, frequency }.access(a)
+            }
+            DeviceId::TimerFrame => {
+                let (frame, frequency) = timer_mem::frame_of(timers).ok_or(unmapped)?;
+                let kind = if timer_mem::is_counter(offset) {
+                    InputKind::CounterRead
+                } else {
+                    InputKind::TimerRegRead
+                };
+                let now = now(kind, access.ipa);
+                CounterFrame {
+                    frame,
+                    frequency,
+                    now,
+                }
+                .access(a)
+            }
         }
     }
 }

@@ -12,10 +12,14 @@
 //!   routes an access to its device.
 //! - [`pl011`]: the console UART, behind unmapped stage-2 pages ([`mmio`]
 //!   holds the access checks the devices share).
-//! - [`psci`]: PSCI and SMCCC firmware calls.
+//! - [`psci`]: PSCI and SMCCC firmware calls; [`trng`] the SMCCC TRNG,
+//!   for a guest whose early entropy would otherwise be the hardware
+//!   counter.
 //! - [`sysreg`]: MSR/MRS trap decoding and register encodings;
 //!   [`timer_trap`] answers the counter and timer registers from
 //!   [`vtimer`]; [`id_regs`] hides features in the ID registers.
+//! - [`timer_mem`]: the memory-mapped generic timer a guest is given on a
+//!   core whose counter reads cannot be trapped (no FEAT_ECV).
 //! - [`exception`]: the exceptions the guest is made to take (syndrome,
 //!   vector, entry PSTATE) and the PC step past an emulated instruction.
 
@@ -27,5 +31,7 @@ pub mod mmio;
 pub mod pl011;
 pub mod psci;
 pub mod sysreg;
+pub mod timer_mem;
 pub mod timer_trap;
+pub mod trng;
 pub mod vtimer;

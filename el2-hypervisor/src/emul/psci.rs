@@ -13,7 +13,10 @@
 //!   workarounds (ARCH_WORKAROUND_1/2/3) or SOC_ID, whose results would
 //!   differ between boards. It answers 0 only when asked about
 //!   SMCCC_VERSION or itself, as the SMCCC requires of an implemented call.
-//!   TRNG calls are refused: randomness must not reach the guest.
+//!   TRNG calls are refused here: a guest with the CP15 timer draws its
+//!   early entropy from trapped counter reads. A guest with the
+//!   memory-mapped timer is answered by `emul::trng` first (its random
+//!   words logged as firmware results).
 //! - CPU_ON: Linux only starts CPUs the device tree lists, and the guest's
 //!   tree lists one, so it never asks. If asked anyway: ALREADY_ON for the
 //!   vCPU's own MPIDR, INVALID_PARAMETERS for any other (the spec's answer

@@ -30,6 +30,8 @@ pub const CTL_ISTATUS: u64 = 1 << 2;
 pub const VIRT_TIMER_INTID: u32 = 27;
 pub const PHYS_TIMER_INTID: u32 = 30;
 
+use super::timer_mem::{TimerFrame, earlier};
+
 /// The counter value the guest reads (CNTVCT_EL0, CNTPCT_EL0 and their
 /// self-synchronised forms): guest time itself.
 pub const fn read_counter(now: u64) -> u64 {
@@ -126,43 +128,68 @@ impl Timer {
     }
 }
 
-/// The guest's EL1 timers and the frequency its counter reports.
+/// The guest's timers and the frequency its counter reports: the EL1
+/// virtual and physical timers (system registers) and, when the guest is
+/// given the memory-mapped timer instead (`emul::timer_mem`), that
+/// frame's two. One struct, so that every deadline, line and fingerprint
+/// of the guest's timers covers whichever interface it uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GuestTimers {
     pub virt: Timer,
     pub phys: Timer,
     /// CNTFRQ_EL0 as the guest reads it, in Hz.
     pub frequency: u32,
+    /// The memory-mapped timer's frame, if the guest has one.
+    pub frame: Option<TimerFrame>,
 }
 
 impl GuestTimers {
     /// The emulated state as words, for the boundary fingerprint: each
-    /// timer's ENABLE and IMASK (bits 0 and 1) and CVAL, and the frequency.
-    pub fn state_words(&self) -> [u64; 5] {
+    /// timer's ENABLE and IMASK (bits 0 and 1) and CVAL, the frequency,
+    /// whether there is a frame, and the frame's state (zeros without).
+    pub fn state_words(&self) -> [u64; 11] {
         let ctl = |t: &Timer| u64::from(t.enable) | (u64::from(t.imask) << 1);
+        let f = self.frame.map_or([0; 5], |f| f.state_words());
         [
             ctl(&self.virt),
             self.virt.cval,
             ctl(&self.phys),
             self.phys.cval,
             u64::from(self.frequency),
+            u64::from(self.frame.is_some()),
+            f[0],
+            f[1],
+            f[2],
+            f[3],
+            f[4],
         ]
     }
 
+    /// The system-register timers only.
     pub const fn new(frequency: u32) -> Self {
         GuestTimers {
             virt: Timer::new(),
             phys: Timer::new(),
             frequency,
+            frame: None,
         }
     }
 
-    /// The earlier deadline of the two timers, for the hypervisor's own timer.
+    /// The system-register timers and the memory-mapped frame.
+    pub const fn with_frame(frequency: u32) -> Self {
+        GuestTimers {
+            frame: Some(TimerFrame::new()),
+            ..Self::new(frequency)
+        }
+    }
+
+    /// The earliest deadline of the guest's timers, for the hypervisor's
+    /// own timer and the epoch's inline deadline.
     pub const fn next_deadline(&self) -> Option<u64> {
-        match (self.virt.next_deadline(), self.phys.next_deadline()) {
-            (Some(v), Some(p)) => Some(if v < p { v } else { p }),
-            (Some(d), None) | (None, Some(d)) => Some(d),
-            (None, None) => None,
+        let sysreg = earlier(self.virt.next_deadline(), self.phys.next_deadline());
+        match self.frame {
+            Some(f) => earlier(sysreg, f.next_deadline()),
+            None => sysreg,
         }
     }
 }
@@ -334,5 +361,37 @@ mod tests {
         t.phys.cval = 5;
         assert_ne!(t.state_words(), w);
         assert_ne!(GuestTimers::new(62_500_000).state_words(), w);
+        // The frame: its presence, and each of its fields.
+        let framed = GuestTimers::with_frame(1_000_000_000);
+        assert_ne!(framed.state_words(), w);
+        let fw = framed.state_words();
+        let mut t = framed;
+        t.frame.as_mut().unwrap().virt.write_cval(9);
+        assert_ne!(t.state_words(), fw);
+        let mut t = framed;
+        t.frame.as_mut().unwrap().phys.write_ctl(CTL_ENABLE);
+        assert_ne!(t.state_words(), fw);
+        let mut t = framed;
+        t.frame.as_mut().unwrap().access = 0;
+        assert_ne!(t.state_words(), fw);
+    }
+
+    #[test]
+    fn the_frames_deadlines_count_with_the_system_registers() {
+        let mut g = GuestTimers::with_frame(62_500_000);
+        assert_eq!(g.next_deadline(), None);
+        g.phys = armed(900);
+        let f = g.frame.as_mut().unwrap();
+        f.virt = armed(600);
+        assert_eq!(g.next_deadline(), Some(600));
+        g.frame.as_mut().unwrap().phys = armed(300);
+        assert_eq!(g.next_deadline(), Some(300));
+        g.frame
+            .as_mut()
+            .unwrap()
+            .phys
+            .write_ctl(CTL_ENABLE | CTL_IMASK);
+        g.frame.as_mut().unwrap().virt.write_ctl(0);
+        assert_eq!(g.next_deadline(), Some(900));
     }
 }

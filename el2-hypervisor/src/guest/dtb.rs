@@ -2,7 +2,9 @@
 //!
 //! The guest never sees the board's device tree. It sees a small one that
 //! describes only what the hypervisor gives it: its RAM, one CPU, PSCI, the
-//! architected timer, a (virtual) GIC, one PL011 console and `/chosen`.
+//! architected timer (the CP15 one, or on a core without FEAT_ECV the
+//! memory-mapped one instead: `emul::timer_mem`), a (virtual) GIC, one
+//! PL011 console and `/chosen`.
 //! No PMU, no link device, no virtio, no `rng-seed` or `kaslr-seed`.
 //!
 //! Principle: the blob is a pure function of [`GuestDtbConfig`]. Primary and
@@ -17,6 +19,9 @@ use core::fmt;
 
 use board_support::dtb::{BoardInfo, GicVersion, PsciMethod, Region, TimerIntids, Uart};
 use vm_fdt::FdtWriter;
+
+use crate::emul::timer_mem::{self, FRAME_PHYS_INTID, FRAME_VIRT_INTID};
+pub use crate::options::GuestTimer;
 
 /// GICv3 distributor (GICD) size.
 pub const GICV3_DIST_SIZE: u64 = 0x1_0000;
@@ -114,6 +119,11 @@ pub struct GuestDtbConfig<'a> {
     pub uart: Uart,
     /// The architected timer's PPIs, as INTIDs (16..32).
     pub timer: TimerIntids,
+    /// Which timer the guest is given: the CP15 one (an `arm,armv8-timer`
+    /// node with the PPIs above), or the memory-mapped one
+    /// (`arm,armv7-timer-mem` at `emul::timer_mem`'s addresses and SPIs)
+    /// and no CP15 node.
+    pub guest_timer: GuestTimer,
     /// How the guest calls PSCI (the hypervisor traps both).
     pub psci: PsciMethod,
     /// The guest kernel command line (`/chosen/bootargs`).
@@ -134,6 +144,7 @@ pub fn from_board<'a>(
     guest_mem: Region,
     bootargs: &'a str,
     initrd: Option<Region>,
+    guest_timer: GuestTimer,
 ) -> GuestDtbConfig<'a> {
     let gic = match board.gic.version {
         GicVersion::V2 => GuestGic::V2 {
@@ -150,6 +161,7 @@ pub fn from_board<'a>(
         gic,
         uart: board.console,
         timer: board.timer.unwrap_or(DEFAULT_TIMER),
+        guest_timer,
         psci: board.psci.unwrap_or(PsciMethod::Hvc),
         bootargs,
         initrd,
@@ -235,7 +247,10 @@ pub fn build(cfg: &GuestDtbConfig<'_>) -> Result<Vec<u8>, GuestDtbError> {
     memory(&mut w, cfg.memory)?;
     cpus(&mut w)?;
     psci(&mut w, cfg.psci)?;
-    timer(&mut w, cfg.gic.version(), &checked.timer_ppis)?;
+    match cfg.guest_timer {
+        GuestTimer::Sysreg => timer(&mut w, cfg.gic.version(), &checked.timer_ppis)?,
+        GuestTimer::Mmio => timer_mem_node(&mut w)?,
+    }
     gic(&mut w, &cfg.gic)?;
     apb_pclk(&mut w)?;
     uart(&mut w, cfg.uart.region, checked.uart_spi)?;
@@ -266,8 +281,14 @@ fn validate(cfg: &GuestDtbConfig<'_>) -> Result<Checked, GuestDtbError> {
         (gic_a, "GIC distributor"),
         (gic_b, gic_b_name),
         (cfg.uart.region, "UART"),
+        (timer_mem::CONTROL_WINDOW, "timer control frame"),
+        (timer_mem::FRAME_WINDOW, "timer frame"),
     ];
-    for (region, what) in devices {
+    let count = match cfg.guest_timer {
+        GuestTimer::Sysreg => 3,
+        GuestTimer::Mmio => devices.len(),
+    };
+    for &(region, what) in &devices[..count] {
         if region.size == 0 || region.base.checked_add(region.size).is_none() {
             return Err(GuestDtbError::BadDevice(what));
         }
@@ -374,6 +395,30 @@ fn timer(w: &mut FdtWriter, version: GicVersion, ppis: &[u32; 4]) -> WResult {
     let n = w.begin_node("timer")?;
     w.property_string("compatible", "arm,armv8-timer")?;
     w.property_array_u32("interrupts", &cells)?;
+    Ok(w.end_node(n)?)
+}
+
+/// The memory-mapped timer (Linux's `arm,armv7-timer-mem` binding):
+/// CNTCTLBase, and one frame (number 0) with its CNTBase and its two
+/// interrupts, the physical timer's then the virtual timer's.
+fn timer_mem_node(w: &mut FdtWriter) -> WResult {
+    let n = w.begin_node(&format!("timer@{:x}", timer_mem::CNTCTL_BASE))?;
+    w.property_string("compatible", "arm,armv7-timer-mem")?;
+    reg(w, &[timer_mem::CONTROL_WINDOW])?;
+    w.property_u32("#address-cells", 2)?;
+    w.property_u32("#size-cells", 2)?;
+    // Children's addresses are the parent's (identity).
+    w.property_null("ranges")?;
+    let f = w.begin_node(&format!("frame@{:x}", timer_mem::CNT_BASE0))?;
+    w.property_u32("frame-number", 0)?;
+    let spi = |intid: u32| [GIC_SPI, intid - 32, IRQ_LEVEL_HIGH];
+    let cells: Vec<u32> = [FRAME_PHYS_INTID, FRAME_VIRT_INTID]
+        .into_iter()
+        .flat_map(spi)
+        .collect();
+    w.property_array_u32("interrupts", &cells)?;
+    reg(w, &[timer_mem::FRAME_WINDOW])?;
+    w.end_node(f)?;
     Ok(w.end_node(n)?)
 }
 

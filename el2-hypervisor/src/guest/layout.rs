@@ -7,9 +7,17 @@
 //! kernel's way. Copies are memmoves done in the order the plan gives; the
 //! plan is refused if a copy would overwrite a source not yet copied.
 //!
+//! Where the kernel already lies at such a place inside guest RAM (a
+//! bundle written with its kernel 2 MiB in, loaded on a 2 MiB boundary, as
+//! QEMU's virt does) and its header allows any base (`flags` bit 3, which
+//! Linux sets), it runs where it is: no copy, and none of the tens of
+//! MiB of host memory a copy would commit under QEMU. Otherwise it is
+//! copied to the base of guest RAM.
+//!
 //! ```text
-//!  guest RAM base (2 MiB aligned)                            guest RAM end
-//!  | kernel Image ... BSS |    free (the bundle may be here)  | initramfs | DTB (2 MiB) |
+//!  copied:   guest RAM base (2 MiB aligned)                   guest RAM end
+//!            | kernel Image ... BSS |  free (the bundle may be here) | initramfs | DTB (2 MiB) |
+//!  in place: | free | bundle header | kernel Image ... BSS |   free    | initramfs | DTB (2 MiB) |
 //! ```
 
 use board_support::Region;
@@ -29,6 +37,9 @@ pub struct Inputs {
     pub kernel_text_offset: u64,
     /// From the Image header: bytes the kernel needs from its load address.
     pub kernel_image_size: u64,
+    /// From the Image header: the kernel may run at any 2 MiB-aligned base
+    /// (else it goes to the base of guest RAM).
+    pub kernel_placed_anywhere: bool,
     /// The initramfs's bytes inside the bundle (size 0: none).
     pub initramfs_src: Region,
 }
@@ -36,7 +47,8 @@ pub struct Inputs {
 /// Where everything goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Plan {
-    /// Copy the kernel here first.
+    /// Copy the kernel here first (nothing to copy when it is the source:
+    /// [`Plan::kernel_in_place`]).
     pub kernel: Region,
     /// Then the initramfs here (size 0: none).
     pub initramfs: Region,
@@ -84,7 +96,15 @@ const fn align_down(v: u64, a: u64) -> u64 {
     v / a * a
 }
 
-/// Plans the guest's layout.
+impl Plan {
+    /// The kernel runs where the boot loader put it.
+    pub fn kernel_in_place(&self, i: &Inputs) -> bool {
+        self.kernel.base == i.kernel_src.base
+    }
+}
+
+/// Plans the guest's layout: the kernel in place if it can run there,
+/// otherwise copied to the base of guest RAM.
 ///
 /// # Errors
 /// [`LayoutError`] when the pieces do not fit or cannot be moved safely.
@@ -92,8 +112,22 @@ pub fn plan(i: &Inputs) -> Result<Plan, LayoutError> {
     if i.kernel_image_size < i.kernel_src.size {
         return Err(LayoutError::BadImageSize);
     }
+    let in_place = i
+        .kernel_src
+        .base
+        .checked_sub(i.kernel_text_offset)
+        .filter(|b| i.kernel_placed_anywhere && b % (2 << 20) == 0 && *b >= i.guest_ram.base);
+    if let Some(base) = in_place
+        && let Ok(p) = plan_at(i, base)
+    {
+        return Ok(p);
+    }
+    plan_at(i, align_up(i.guest_ram.base, 2 << 20))
+}
+
+/// The plan with the kernel's 2 MiB-aligned base at `base`.
+fn plan_at(i: &Inputs, base: u64) -> Result<Plan, LayoutError> {
     let ram = i.guest_ram;
-    let base = align_up(ram.base, 2 << 20);
     let kernel = Region::new(base + i.kernel_text_offset, i.kernel_src.size);
     let kernel_end = kernel.base.saturating_add(i.kernel_image_size);
     let dtb = Region::new(ram.end().saturating_sub(DTB_SLOT), MAX_DTB);
@@ -160,6 +194,7 @@ mod tests {
             kernel_src: Region::new(bundle_at + 4096, 32 * MIB),
             kernel_text_offset: 0,
             kernel_image_size: 36 * MIB,
+            kernel_placed_anywhere: true,
             initramfs_src: Region::new(bundle_at + 4096 + 32 * MIB, 2 * MIB),
         }
     }
@@ -173,6 +208,74 @@ mod tests {
         assert_eq!(p.dtb.base, 0x6000_0000 - 2 * MIB);
         assert_eq!(p.initramfs.end(), p.dtb.base);
         assert!(p.initramfs.base >= p.kernel.base + 36 * MIB);
+    }
+
+    /// A version-2 bundle: its kernel 2 MiB into the file.
+    fn inputs_kernel_2m_in(ram: Region, bundle_at: u64) -> Inputs {
+        let mut i = inputs(ram, bundle_at);
+        i.kernel_src = Region::new(bundle_at + 2 * MIB, 32 * MIB);
+        i.initramfs_src = Region::new(bundle_at + 34 * MIB, 2 * MIB);
+        i
+    }
+
+    #[test]
+    fn a_kernel_on_a_2m_boundary_in_guest_ram_runs_in_place() {
+        let ram = Region::new(0x4200_0000, 1024 * MIB - 32 * MIB);
+        let i = inputs_kernel_2m_in(ram, 0x4800_0000);
+        let p = plan(&i).unwrap();
+        assert!(p.kernel_in_place(&i));
+        assert_eq!(p.kernel, i.kernel_src);
+        assert_eq!(p.entry, 0x4820_0000);
+        // The initramfs still goes to the top, out of the kernel's BSS
+        // (which covers its source).
+        assert_eq!(p.initramfs.end(), p.dtb.base);
+        assert!(p.initramfs.base >= p.kernel.base + 36 * MIB);
+    }
+
+    #[test]
+    fn a_kernel_off_a_2m_boundary_or_outside_guest_ram_is_copied() {
+        let ram = Region::new(0x4200_0000, 512 * MIB - 32 * MIB);
+        // 4 KiB into the file: copied to the base (version-1 layout).
+        let i = inputs(ram, 0x4800_0000);
+        let p = plan(&i).unwrap();
+        assert!(!p.kernel_in_place(&i));
+        assert_eq!(p.kernel.base, 0x4200_0000);
+        // On a 2 MiB boundary but below guest RAM (in the hypervisor's
+        // part of the board's RAM).
+        let mut i = inputs_kernel_2m_in(ram, 0x4000_0000);
+        i.kernel_src.size = 4 * MIB;
+        i.kernel_image_size = 6 * MIB;
+        i.initramfs_src = Region::new(i.kernel_src.end(), MIB);
+        let p = plan(&i).unwrap();
+        assert!(!p.kernel_in_place(&i));
+        assert_eq!(p.kernel.base, 0x4200_0000);
+        // A text_offset moves the 2 MiB boundary the kernel must sit above.
+        let mut i = inputs_kernel_2m_in(ram, 0x4800_0000);
+        i.kernel_text_offset = 0x8_0000;
+        assert_eq!(plan(&i).unwrap().kernel.base, 0x4208_0000);
+        i.kernel_src.base += 0x8_0000;
+        i.initramfs_src.base += 0x8_0000;
+        let p = plan(&i).unwrap();
+        assert!(p.kernel_in_place(&i));
+        assert_eq!(p.entry, 0x4828_0000);
+        // A kernel that asks for the base of RAM (flags bit 3 clear).
+        let mut i = inputs_kernel_2m_in(ram, 0x4800_0000);
+        i.kernel_placed_anywhere = false;
+        assert_eq!(plan(&i).unwrap().kernel.base, 0x4200_0000);
+    }
+
+    #[test]
+    fn a_kernel_in_place_too_near_the_top_is_copied_instead() {
+        // 64 MiB of guest RAM, the bundle loaded 8 MiB below its end: in
+        // place its BSS would run into the initramfs and DTB at the top.
+        let ram = Region::new(0x4200_0000, 64 * MIB);
+        let mut i = inputs_kernel_2m_in(ram, 0x4200_0000 + 40 * MIB);
+        i.kernel_src.size = 16 * MIB;
+        i.kernel_image_size = 20 * MIB;
+        i.initramfs_src = Region::new(i.kernel_src.end(), MIB);
+        let p = plan(&i).unwrap();
+        assert!(!p.kernel_in_place(&i));
+        assert_eq!(p.kernel.base, 0x4200_0000);
     }
 
     #[test]

@@ -288,6 +288,7 @@ mod tests {
             0
         }
         fn write_lr(&mut self, _: usize, _: u64) {}
+        fn set_underflow(&mut self, _: bool) {}
         fn counter(&self) -> u64 {
             0
         }

@@ -32,6 +32,35 @@ pub const fn fnv1a64(bytes: &[u8]) -> u64 {
     fnv1a64_continue(FNV1A64_OFFSET, bytes)
 }
 
+/// One step of the word-wise FNV-1a: a whole 64-bit word folded in at once
+/// (XOR, then the prime). Each step is a bijection of the state for a
+/// given word and of the word for a given state, so a single changed word
+/// always changes the result. The state fingerprint and the guest image
+/// hash use it: eight times fewer steps than bytes, which matters for tens
+/// of MiB hashed under QEMU TCG before the guest starts.
+pub const fn fnv1a64_word(state: u64, word: u64) -> u64 {
+    (state ^ word).wrapping_mul(FNV1A64_PRIME)
+}
+
+/// Word-wise FNV-1a 64 of `bytes`, continuing from `state`: little-endian
+/// 8-byte words, the last one padded with zeros (callers that must tell
+/// `b"a"` from `b"a\0"` hash the length first).
+pub fn fnv1a64_words_continue(mut state: u64, bytes: &[u8]) -> u64 {
+    let mut words = bytes.chunks_exact(8);
+    for w in words.by_ref() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        state = fnv1a64_word(state, u64::from_le_bytes(b));
+    }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let mut b = [0u8; 8];
+        b[..tail.len()].copy_from_slice(tail);
+        state = fnv1a64_word(state, u64::from_le_bytes(b));
+    }
+    state
+}
+
 /// A 32-byte link digest holding `v`.
 pub fn digest(v: u64) -> [u8; 32] {
     let mut d = [0u8; 32];
@@ -223,6 +252,10 @@ pub struct Platform<'a> {
     /// Number of list registers (ICH_VTR_EL2.ListRegs + 1): how many
     /// interrupts can be in flight, which decides when each is delivered.
     pub list_registers: u8,
+    /// Which generic timer the guest is given (0: the system-register
+    /// one, 1: the memory-mapped one; `options::GuestTimer`): a different
+    /// device tree, so a different guest.
+    pub guest_timer: u8,
     /// The group-3 ID registers (op0 3, op1 0, CRn 0, CRm 1..7, op2 0..7,
     /// in that order) as the guest reads them, after sanitising.
     pub id_registers: &'a [u64],
@@ -241,7 +274,7 @@ pub struct Platform<'a> {
 impl Platform<'_> {
     /// FNV-1a 64 over every field, little endian, in declaration order.
     pub fn digest(&self) -> u64 {
-        let mut h = fnv1a64(&[self.gic_version, self.list_registers]);
+        let mut h = fnv1a64(&[self.gic_version, self.list_registers, self.guest_timer]);
         h = fnv1a64_continue(h, &(self.id_registers.len() as u64).to_le_bytes());
         for r in self.id_registers {
             h = fnv1a64_continue(h, &r.to_le_bytes());
@@ -367,6 +400,7 @@ mod tests {
         let base = Platform {
             gic_version: 3,
             list_registers: 4,
+            guest_timer: 0,
             id_registers: &ids,
             midr: 0x000f_0510,
             mpidr: 1 << 31,
@@ -389,6 +423,10 @@ mod tests {
             },
             Platform {
                 id_registers: &other_ids,
+                ..base
+            },
+            Platform {
+                guest_timer: 1,
                 ..base
             },
             Platform {

@@ -26,10 +26,11 @@ pub struct EpochStats {
     idle: u64,
     /// Deadline points inside an epoch (the inline delivery).
     inline: u64,
-    /// The deadline (CVAL) of each timer (virtual, physical) whose line
-    /// was last raised: a line raised again for the same deadline is not
-    /// another interrupt.
-    raised: [Option<u64>; 2],
+    /// The deadline (CVAL) of each timer (virtual, physical, and the
+    /// memory-mapped frame's physical and virtual) whose line was last
+    /// raised: a line raised again for the same deadline is not another
+    /// interrupt.
+    raised: [Option<u64>; 4],
     /// Lateness in counter ticks.
     late: Histogram,
     /// Single steps to the exact count: in all, and the fewest and most
@@ -52,7 +53,7 @@ impl EpochStats {
             deadline: 0,
             idle: 0,
             inline: 0,
-            raised: [None; 2],
+            raised: [None; 4],
             late: Histogram::new(),
             steps: Steps {
                 total: 0,
@@ -92,7 +93,9 @@ impl EpochStats {
     /// high for a deadline not yet seen counts as an interrupt raised
     /// `now - deadline` late.
     pub fn lines_at(&mut self, timers: &GuestTimers, now: u64) {
-        for (seen, t) in self.raised.iter_mut().zip([&timers.virt, &timers.phys]) {
+        let frame = timers.frame.unwrap_or_default();
+        let all = [timers.virt, timers.phys, frame.phys, frame.virt];
+        for (seen, t) in self.raised.iter_mut().zip(&all) {
             if t.irq_level(now) && *seen != Some(t.read_cval()) {
                 *seen = Some(t.read_cval());
                 self.late.record(now.saturating_sub(t.read_cval()), 1);

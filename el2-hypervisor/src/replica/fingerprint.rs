@@ -2,7 +2,7 @@
 //! hash the same things in the same order, so equal fingerprints mean the
 //! same vCPU state (and, round-robin, the same memory).
 
-use super::digest::{FNV1A64_OFFSET, FNV1A64_PRIME};
+use super::digest::{FNV1A64_OFFSET, fnv1a64_word};
 
 /// The vCPU state that is hashed: general registers, PC, PSTATE, the EL1
 /// system registers that define the guest's context, its FP/SIMD
@@ -89,7 +89,7 @@ impl Fingerprint {
         Self(FNV1A64_OFFSET)
     }
     pub fn word(&mut self, w: u64) {
-        self.0 = (self.0 ^ w).wrapping_mul(FNV1A64_PRIME);
+        self.0 = fnv1a64_word(self.0, w);
     }
     pub fn words(&mut self, ws: &[u64]) {
         for &w in ws {

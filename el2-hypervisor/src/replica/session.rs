@@ -12,7 +12,7 @@
 //! that it is host-tested over fakes (`session/tests.rs`); the board's
 //! implementation is `arch/aarch64/hw.rs`.
 
-mod link_port;
+pub(crate) mod link_port;
 mod log;
 #[cfg(test)]
 mod tests;
@@ -397,7 +397,11 @@ impl<B: ReplicaHw> Epochs<B> {
         Ok(())
     }
 
+    /// Services the link until the peer has acknowledged everything (or is
+    /// gone), pausing between polls once the wait has lasted
+    /// [`link_port::FULL_WINDOW_SPIN_US`], as a full send window does.
     fn wait_all_acked(&mut self) -> Result<(), Stop> {
+        let since = clock::now_us(&self.engine.port_ref().board);
         while self.engine.role() == Role::Primary
             && self
                 .engine
@@ -407,6 +411,10 @@ impl<B: ReplicaHw> Epochs<B> {
                 .is_some_and(|p| !p.link.all_acked())
         {
             self.service_link()?;
+            let board = &mut self.engine.port().board;
+            if clock::now_us(board).saturating_sub(since) > link_port::FULL_WINDOW_SPIN_US {
+                clock::pause(board);
+            }
         }
         Ok(())
     }

@@ -5,11 +5,12 @@
 use crate::arch::console::{self, println};
 use crate::arch::el2_regs::{self, El1Exception};
 use crate::arch::exceptions::{self, TrapFrame};
+use crate::arch::gic::{self, Gic};
 use crate::arch::hw::Core;
 use crate::arch::link;
 use crate::arch::pmu::CycleCounter;
 use crate::arch::virtio_net::VirtioNet;
-use crate::arch::{gicv3, power, sysreg, timer};
+use crate::arch::{power, sysreg, timer};
 use board_support::{BoardInfo, GicVersion as BoardGic, Region};
 use el2_hypervisor::cpu_features::CpuFeatures;
 use el2_hypervisor::emul::device_map::{DeviceTable, Devices};
@@ -18,6 +19,7 @@ use el2_hypervisor::emul::id_regs;
 use el2_hypervisor::emul::pl011::Pl011;
 use el2_hypervisor::emul::psci::{self, PsciOutcome};
 use el2_hypervisor::emul::sysreg::{self as sr, SysReg};
+use el2_hypervisor::emul::timer_mem;
 use el2_hypervisor::emul::timer_trap::{self, TimerTrap};
 use el2_hypervisor::emul::vtimer::GuestTimers;
 use el2_hypervisor::esr::{self, ExceptionClass};
@@ -27,7 +29,7 @@ use el2_hypervisor::hw::{EpochCounter, Hw};
 use el2_hypervisor::mem::{
     LazyRam, PageTable, Stage2, Stage2Attrs, TablePool, vtcr_el2, vttbr_el2,
 };
-use el2_hypervisor::options::{Deadlines, LinkMedium, Mode, Options};
+use el2_hypervisor::options::{Deadlines, GuestTimer, LinkMedium, Mode, Options};
 use el2_hypervisor::replica::digest::{self, PairingConfig};
 use el2_hypervisor::replica::epoch_stats::EpochStats;
 use el2_hypervisor::replica::fingerprint::{self, Fingerprint, VcpuState};
@@ -40,6 +42,7 @@ use replication_link::message::{Hello, InputKind, Role};
 use spin::Mutex;
 
 mod interrupts;
+mod timer_frame;
 mod traps;
 
 pub use interrupts::on_lower_irq;
@@ -55,6 +58,8 @@ struct Vm {
     hyp_timer_intid: u32,
     /// The PMU's overflow PPI (the epoch counter).
     pmu_intid: u32,
+    /// The vGIC maintenance PPI (`vgic::maintenance`).
+    maintenance_intid: u32,
     lr_count: usize,
     /// The PSTATE features of this core, for injected exceptions.
     pstate_features: PstateFeatures,
@@ -102,18 +107,12 @@ pub fn start(
         );
         power::stop(ExitStatus::Success);
     };
-    if info.gic.version != BoardGic::V3 {
-        fail(
-            ExitStatus::BadConfiguration,
-            format_args!("running a guest needs GICv3 for now (the board has GICv2)"),
-        );
-    }
-    if !features.ecv {
-        fail(
-            ExitStatus::BadConfiguration,
-            format_args!("running a guest needs FEAT_ECV to trap counter reads (use -cpu max)"),
-        );
-    }
+    // Without FEAT_ECV the guest's CNTVCT_EL0 reads cannot be trapped:
+    // it is given the memory-mapped timer instead (`emul::timer_mem`).
+    let guest_timer = match GuestTimer::choose(opts.guest_timer, features.ecv) {
+        Ok(t) => t,
+        Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
+    };
     let ram = info.memory.first().copied().unwrap_or_default();
     if !ram.contains(initrd.base) || initrd.end() > ram.end() {
         fail(
@@ -148,20 +147,23 @@ pub fn start(
         );
     }
     let addr_of = |s: &[u8]| s.as_ptr() as u64;
-    let plan = match layout::plan(&layout::Inputs {
+    let layout_inputs = layout::Inputs {
         guest_ram,
         kernel_src: Region::new(addr_of(b.kernel), b.kernel.len() as u64),
         kernel_text_offset: b.kernel_text_offset,
         kernel_image_size: b.kernel_image_size,
+        kernel_placed_anywhere: b.kernel_placed_anywhere,
         initramfs_src: Region::new(addr_of(b.initramfs), b.initramfs.len() as u64),
-    }) {
+    };
+    let plan = match layout::plan(&layout_inputs) {
         Ok(p) => p,
         Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
     };
+    let in_place = plan.kernel_in_place(&layout_inputs);
     // The command line must be copied before the bundle is overwritten.
     let cmdline: alloc::string::String = b.cmdline.into();
     let initrd_region = (plan.initramfs.size > 0).then_some(plan.initramfs);
-    let cfg = guest_dtb::from_board(info, guest_ram, &cmdline, initrd_region);
+    let cfg = guest_dtb::from_board(info, guest_ram, &cmdline, initrd_region, guest_timer);
     let dtb = match guest_dtb::build(&cfg) {
         Ok(d) => d,
         Err(e) => fail(
@@ -175,23 +177,34 @@ pub fn start(
             format_args!("guest device tree too large ({} bytes)", dtb.len()),
         );
     }
+    match guest_timer {
+        GuestTimer::Sysreg => println!("hypervisor: guest timer: sysreg (arm,armv8-timer)"),
+        GuestTimer::Mmio => println!(
+            "hypervisor: guest timer: mmio (arm,armv7-timer-mem at {:#x}, frame {:#x}; no CP15 timer node)",
+            timer_mem::CNTCTL_BASE,
+            timer_mem::CNT_BASE0
+        ),
+    }
     println!(
-        "hypervisor: guest RAM {:#x}..{:#x}, kernel at {:#x} ({} KiB), initramfs {} KiB, cmdline \"{}\"",
+        "hypervisor: guest RAM {:#x}..{:#x}, kernel at {:#x} ({} KiB{}), initramfs {} KiB, cmdline \"{}\"",
         guest_ram.base,
         guest_ram.end(),
         plan.kernel.base,
         b.kernel.len() >> 10,
+        if in_place { ", in place" } else { "" },
         b.initramfs.len() >> 10,
         cmdline
     );
     // SAFETY: the plan keeps each destination inside guest RAM and orders the
     // copies so that none overwrites a source not yet copied (memmove).
     unsafe {
-        core::ptr::copy(
-            b.kernel.as_ptr(),
-            plan.kernel.base as *mut u8,
-            b.kernel.len(),
-        );
+        if !in_place {
+            core::ptr::copy(
+                b.kernel.as_ptr(),
+                plan.kernel.base as *mut u8,
+                b.kernel.len(),
+            );
+        }
         core::ptr::copy(
             b.initramfs.as_ptr(),
             plan.initramfs.base as *mut u8,
@@ -229,7 +242,8 @@ pub fn start(
         crate::arch::guest_ram::hand_over(run);
     }
 
-    let (stage2, vttbr) = build_stage2(&lazy_ram);
+    let (mut stage2, vttbr) = build_stage2(&lazy_ram);
+    map_virtual_cpu_interface(&mut stage2, info);
     let vtcr = match vtcr_el2(el2_regs::pa_range()) {
         Ok(v) => v,
         Err(e) => fail(ExitStatus::BadConfiguration, format_args!("stage 2: {e:?}")),
@@ -241,14 +255,25 @@ pub fn start(
         .map(|t| t.hyp_phys)
         .unwrap_or(board.interrupts.hyp_timer);
     gic.enable_ppi(hyp_timer_intid);
-    gicv3::enable_virtual_interface();
-    let lr_count = gicv3::list_register_count().min(MAX_LIST_REGISTERS);
+    let maintenance_intid = info
+        .gic
+        .maintenance_intid
+        .unwrap_or(board.interrupts.maintenance);
+    gic.enable_ppi(maintenance_intid);
+    gic::enable_virtual_interface();
+    let lr_count = gic::list_register_count().min(MAX_LIST_REGISTERS);
+    let platform = Platform {
+        gic_version: gic.version(),
+        lr_count,
+        guest_timer,
+    };
 
-    let epochs = epochs_for(opts, info, guest_ram, b.image_hash, lr_count);
+    let epochs = epochs_for(opts, info, guest_ram, b.image_hash, platform);
     if epochs.is_some() {
         gic.enable_ppi(board.interrupts.pmu);
     }
-    let table = match DeviceTable::for_guest(&info.gic, &info.console) {
+    let mmio_timer = guest_timer == GuestTimer::Mmio;
+    let table = match DeviceTable::for_guest(&info.gic, &info.console, mmio_timer) {
         Ok(t) => t,
         Err(e) => fail(
             ExitStatus::BadConfiguration,
@@ -256,15 +281,23 @@ pub fn start(
         ),
     };
     let vgic = Vgic::new(VgicConfig {
-        version: GicVersion::V3,
+        version: match info.gic.version {
+            BoardGic::V2 => GicVersion::V2,
+            BoardGic::V3 => GicVersion::V3,
+        },
         affinity: 0,
     });
     *VM.lock() = Some(Vm {
         devices: Devices::new(table, vgic, Pl011::new()),
-        timers: GuestTimers::new(timer::frequency() as u32),
+        timers: if mmio_timer {
+            GuestTimers::with_frame(timer::frequency() as u32)
+        } else {
+            GuestTimers::new(timer::frequency() as u32)
+        },
         uart_intid: info.console.intid.unwrap_or(board.interrupts.console),
         hyp_timer_intid,
         pmu_intid: board.interrupts.pmu,
+        maintenance_intid,
         lr_count,
         // The hardware's ID_AA64PFR1_EL1 and ID_AA64MMFR1_EL1 (not the
         // guest's sanitised view): what the core does on exception entry.
@@ -309,17 +342,54 @@ pub fn start(
     unsafe { exceptions::enter_context(&frame) }
 }
 
-fn unsafe_gic(info: &BoardInfo<'_>) -> gicv3::Gic {
-    // SAFETY: the DTB names these as the board's GICv3 distributor and
-    // redistributor; only the hypervisor drives the physical GIC.
-    let gic = unsafe {
-        gicv3::Gic::new(
-            info.gic.distributor.base,
-            info.gic.cpu_or_redistributor.base,
-        )
+fn unsafe_gic(info: &BoardInfo<'_>) -> Gic {
+    // SAFETY: the DTB names these as the board's GIC blocks; only the
+    // hypervisor drives the physical GIC, and the guest's stage 2 maps
+    // none of them but GICV (`map_virtual_cpu_interface`).
+    match unsafe { Gic::new(&info.gic) } {
+        Ok(g) => g,
+        Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
+    }
+}
+
+/// On GICv2, the guest's CPU interface is the hardware's virtual one: GICV
+/// mapped at stage 2 where the guest's device tree puts GICC
+/// (`guest::dtb::GICV2_CPU_SIZE`, 8 KiB: GICC_DIR is at 0x1000), so its
+/// GICC accesses reach GICV without an exit. GICD stays unmapped (the
+/// model emulates it), GICC and GICH are never mapped.
+fn map_virtual_cpu_interface(stage2: &mut Stage2<'static>, info: &BoardInfo<'_>) {
+    if info.gic.version != BoardGic::V2 {
+        return;
+    }
+    let Some(gicv) = info.gic.virtual_cpu else {
+        return; // `unsafe_gic` refuses such a board
     };
-    gic.init();
-    gic
+    let guest_gicc = info.gic.cpu_or_redistributor.base;
+    let size = guest_dtb::GICV2_CPU_SIZE;
+    if gicv.size < size {
+        fail(
+            ExitStatus::BadConfiguration,
+            format_args!(
+                "the GICV block is {:#x} bytes, less than the {size:#x} of a CPU interface",
+                gicv.size
+            ),
+        );
+    }
+    if let Err(e) = stage2.map(guest_gicc, gicv.base, size, Stage2Attrs::DeviceRw) {
+        fail(
+            ExitStatus::BadConfiguration,
+            format_args!("stage 2: GICV at the guest's GICC: {e:?}"),
+        );
+    }
+}
+
+/// What the pairing digest's platform lane says of the GIC and the timer.
+#[derive(Clone, Copy)]
+struct Platform {
+    gic_version: u8,
+    lr_count: usize,
+    /// The guest's timer interface (a different device tree).
+    guest_timer: GuestTimer,
 }
 
 /// The epoch counter `tandem.epoch-counter` names (`arch::pmu`), or the
@@ -337,7 +407,7 @@ fn epochs_for(
     info: &BoardInfo<'_>,
     guest_ram: Region,
     image_hash: u64,
-    lr_count: usize,
+    platform: Platform,
 ) -> Option<Epochs> {
     if opts.mode == Mode::Free && opts.epoch == 0 {
         return None;
@@ -357,7 +427,7 @@ fn epochs_for(
         deadlines_end_epochs: opts.deadlines == Deadlines::EpochEnd,
         epoch_counter: opts.epoch_counter,
         guest_ram: guest_ram.size,
-        platform: platform_digest(lr_count),
+        platform: platform_digest(platform),
         seed: opts.seed.unwrap_or(digest::NO_SEED),
     };
     let hello = Hello::new(
@@ -430,7 +500,7 @@ fn epochs_for(
 
 /// The platform lane of the pairing digest: every hardware-derived value
 /// the guest can see, as it sees it.
-fn platform_digest(lr_count: usize) -> u64 {
+fn platform_digest(p: Platform) -> u64 {
     let mut ids = [0u64; 56];
     for (i, id) in ids.iter_mut().enumerate() {
         let (crm, op2) = (1 + (i / 8) as u8, (i % 8) as u8);
@@ -439,8 +509,9 @@ fn platform_digest(lr_count: usize) -> u64 {
     }
     let hw = el2_regs::platform_registers();
     digest::Platform {
-        gic_version: 3,
-        list_registers: lr_count as u8,
+        gic_version: p.gic_version,
+        list_registers: p.lr_count as u8,
+        guest_timer: p.guest_timer as u8,
         id_registers: &ids,
         midr: hw.midr,
         mpidr: el2_regs::GUEST_MPIDR,

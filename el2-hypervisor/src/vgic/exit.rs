@@ -1,8 +1,18 @@
 //! The list registers at one guest exit: read once at its start and
-//! synced into the model, then filled from it and written back, every one,
-//! zeros included (the protocol the module doc of [`super`] lays down).
+//! synced into the model, then filled from it and written back (the
+//! protocol the module doc of [`super`] lays down). When the model has not
+//! changed since the last fill and the guest has not touched the registers
+//! ([`Vgic::needs_fill`]), the fill is skipped. A list register whose
+//! new value is the one read at this exit is not written again: nothing
+//! but the guest's own CPU interface changes a list register, and it does
+//! not run during the exit, so the write would change nothing (under QEMU
+//! TCG each ICH_LR<n>_EL2 write is a helper call that re-evaluates the
+//! virtual CPU interface). The skipped fill was most of the hypervisor's
+//! instructions in a free-mode boot: some 9,000 per exit, scanning every
+//! INTID three times (docs/measurements.md).
 
-use super::{MAX_LIST_REGISTERS, Vgic};
+use super::maintenance::{self, Maintenance};
+use super::{LrFormat, MAX_LIST_REGISTERS, Vgic};
 use crate::hw::Hw;
 
 /// The list registers as read at an exit: the guest changes them only
@@ -39,13 +49,61 @@ impl ExitListRegisters {
         self.values().iter().any(|&lr| format.state(lr).pending())
     }
 
-    /// Lets `vgic` fill the list registers and writes every one of them.
-    /// Only at a synchronous exit (or the exact epoch boundary).
-    pub fn fill(&mut self, vgic: &mut Vgic, hw: &mut impl Hw) {
+    /// Lets `vgic` fill the list registers (marked for the maintenance
+    /// interrupt while interrupts wait: [`Maintenance::after_fill`]),
+    /// writes each one whose value changed (zeros included: a register
+    /// emptied is written) and sets underflow maintenance on or off. Only
+    /// at a synchronous exit, the exact epoch boundary, or the exit that
+    /// takes the maintenance interrupt. Returns the request made, or
+    /// `None` when the fill was skipped (nothing changed since the last
+    /// one, whose request stands).
+    pub fn fill(&mut self, vgic: &mut Vgic, hw: &mut impl Hw) -> Option<Maintenance> {
+        if !vgic.needs_fill() {
+            // Nothing changed since the last fill, which wrote what the
+            // registers hold: a fill would scan every INTID to write the
+            // same values. The host tests check that claim at every skip.
+            #[cfg(debug_assertions)]
+            {
+                let mut model = vgic.clone();
+                let mut values = self.values;
+                model.fill_list_registers(&mut values[..self.count]);
+                debug_assert_eq!(
+                    values, self.values,
+                    "a skipped fill would have changed the LRs"
+                );
+                debug_assert_eq!(&model, vgic, "a skipped fill would have changed the model");
+            }
+            return None;
+        }
         let n = self.count;
-        vgic.fill_list_registers(&mut self.values[..n]);
-        for (i, lr) in self.values().iter().enumerate() {
-            hw.write_lr(i, *lr);
+        let read = self.values;
+        let waiting = vgic.fill_list_registers(&mut self.values[..n]);
+        for (i, (lr, old)) in self.values().iter().zip(read.iter()).enumerate() {
+            if lr != old {
+                hw.write_lr(i, *lr);
+            }
+        }
+        let request = Maintenance::after_fill(vgic.lr_format(), self.values(), waiting);
+        hw.set_underflow(request.underflow);
+        Some(request)
+    }
+}
+
+/// At the exit that takes the maintenance interrupt, before it is ended:
+/// lowers its level without changing anything the guest sees (zeroes the
+/// invalid LRs that still carry an EOI bit, turns underflow off:
+/// [`maintenance::quiet`]). The fill that follows asks again if need be.
+pub fn quiet_maintenance(hw: &mut impl Hw, format: LrFormat, count: usize) {
+    let count = count.min(MAX_LIST_REGISTERS);
+    let mut values = [0; MAX_LIST_REGISTERS];
+    for (i, lr) in values.iter_mut().enumerate().take(count) {
+        *lr = hw.read_lr(i);
+    }
+    let zero = maintenance::quiet(format, &values[..count]);
+    for i in 0..count {
+        if zero >> i & 1 != 0 {
+            hw.write_lr(i, 0);
         }
     }
+    hw.set_underflow(false);
 }

@@ -30,7 +30,12 @@ impl Vgic {
     /// [`VgicError::BadIntid`] if `intid >= NR_IRQS`.
     pub fn set_level(&mut self, intid: u32, high: bool) -> Result<(), VgicError> {
         let irq = self.irq_mut(intid)?;
-        if irq.trigger == Trigger::Edge && high && !irq.line {
+        if irq.line == high {
+            // The same level again (free mode sets every line at every
+            // exit): nothing changes, and the next fill need not run.
+            return Ok(());
+        }
+        if irq.trigger == Trigger::Edge && high {
             irq.latch = true;
         }
         irq.line = high;

@@ -9,9 +9,11 @@
 //!   source CPU of an SGI, 0 here), Priority `[27:23]` (bits `[7:3]` of the
 //!   priority), State `[29:28]`, Grp1 `[30]`, HW `[31]`.
 //!
-//! The model never sets HW or EOI: interrupts are virtual, and it learns of
-//! the guest's EOI by reading the LRs at the next exit (a maintenance
-//! interrupt would arrive at an instruction the other board cannot match).
+//! The model never sets HW: interrupts are virtual, and it learns of the
+//! guest's EOI by reading the LRs at the next exit. The EOI bit is set on
+//! top of the fill only while interrupts wait for an LR
+//! ([`super::maintenance`]), so that the guest's deactivation raises the
+//! maintenance interrupt and the hypervisor refills at once.
 //!
 //! # Syncing at an exit that also changes the model
 //! The runtime syncs first at every exit, then emulates the trapped access,
@@ -34,6 +36,7 @@
 //! that quiets its device from taking the interrupt a second time before
 //! the hypervisor has seen the line drop.
 
+use super::maintenance::Maintenance;
 use super::{MAX_LIST_REGISTERS, Trigger, Vgic};
 
 /// The LRs whose interrupt's state a GICD/GICR write (or a hypervisor
@@ -186,6 +189,18 @@ impl LrFormat {
         }
     }
 
+    /// `raw` with its EOI bit set (a maintenance interrupt when the guest
+    /// deactivates it), if it holds a virtual interrupt (HW = 0; with HW
+    /// = 1 those bits are the physical INTID): bit 41 of `ICH_LR<n>_EL2`,
+    /// bit 19 of GICH_LRn.
+    pub const fn with_eoi(self, raw: u64) -> u64 {
+        match self {
+            LrFormat::V3 if raw >> 61 & 1 == 0 => raw | 1 << 41,
+            LrFormat::V2 if raw >> 31 & 1 == 0 => raw | 1 << 19,
+            _ => raw,
+        }
+    }
+
     /// The State field alone.
     pub const fn state(self, raw: u64) -> LrState {
         match self {
@@ -217,6 +232,10 @@ impl Vgic {
     /// LR, before the next fill, keeps what the write set (see the module
     /// doc), so a second sync at the same exit is harmless.
     pub fn sync_from_list_registers(&mut self, lrs: &[u64]) {
+        let n = lrs.len().min(MAX_LIST_REGISTERS);
+        if lrs[..n] != self.filled[..n] {
+            self.dirty = true;
+        }
         let format = self.lr_format();
         for (slot, &raw) in lrs.iter().enumerate().take(MAX_LIST_REGISTERS) {
             let Some(intid) = self.lr_owner[slot] else {
@@ -269,8 +288,9 @@ impl Vgic {
     /// ICACTIVER, ...), then free LRs take the best candidates, then a
     /// pending-only entry is evicted for a candidate of strictly higher
     /// priority (or an active one); LRs left free are zero. Call it only
-    /// at a synchronous exit (see the module doc). Returns how many
-    /// interrupts still wait for an LR.
+    /// at a synchronous exit (see the module doc). While interrupts still
+    /// wait for an LR, every LR holding one gets its EOI bit
+    /// ([`Maintenance::after_fill`]). Returns how many wait.
     pub fn fill_list_registers(&mut self, lrs: &mut [u64]) -> usize {
         let slots = lrs.len().min(MAX_LIST_REGISTERS);
         let (lrs, unused) = lrs.split_at_mut(slots);
@@ -284,21 +304,25 @@ impl Vgic {
                 None => 0,
             };
         }
+        // Each scan of the INTIDs costs a few thousand instructions, at
+        // every exit that fills: the best candidate is looked for again only
+        // after a placement or an eviction changed the candidates, and when
+        // the last look found none there is nothing left to count.
+        let mut best = self.best_candidate();
         for (slot, lr) in lrs.iter_mut().enumerate() {
             if self.lr_owner[slot].is_some() {
                 continue;
             }
-            let Some((_, intid)) = self.best_candidate() else {
+            let Some((_, intid)) = best else {
                 break;
             };
             *lr = self.place(slot, intid);
+            best = self.best_candidate();
         }
-        while let (Some((best, intid)), Some((worst, slot))) =
-            (self.best_candidate(), self.worst_evictable(slots))
-        {
+        while let (Some((key, intid)), Some((worst, slot))) = (best, self.worst_evictable(slots)) {
             // Only a more urgent class or priority evicts; an INTID tie-break
             // is no reason to move an entry.
-            if best >> 16 >= worst >> 16 {
+            if key >> 16 >= worst >> 16 {
                 break;
             }
             self.evict(slot);
@@ -306,13 +330,24 @@ impl Vgic {
             if lrs[slot] == 0 {
                 break; // cannot happen for a candidate; never loop on it
             }
+            best = self.best_candidate();
         }
+        let waiting = match best {
+            None => 0,
+            Some(_) => (0..self.irqs.len())
+                .filter(|&i| self.candidate_key(i).is_some())
+                .count(),
+        };
+        // While interrupts wait, the guest's EOI of any of these raises the
+        // maintenance interrupt (`super::maintenance`).
+        let format = self.lr_format();
+        Maintenance::after_fill(format, lrs, waiting).apply(format, lrs);
         // The LRs now show the model: a sync may trust them again.
         self.lr_writes = LrWrites::NONE;
         self.dirty = false;
-        (0..self.irqs.len())
-            .filter(|&i| self.candidate_key(i).is_some())
-            .count()
+        self.filled = [0; MAX_LIST_REGISTERS];
+        self.filled[..slots].copy_from_slice(lrs);
+        waiting
     }
 
     /// Something to inject: an interrupt that a fill would put into an LR

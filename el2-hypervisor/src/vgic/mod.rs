@@ -24,6 +24,8 @@
 //! - `distributor` (GICv3), `distributor_v2` (GICv2, GIC-400),
 //!   `redistributor` (GICv3 RD_base + SGI_base): the register tables.
 //! - `list_registers`: the LR codecs ([`LrFormat`]) and fill/sync;
+//!   `maintenance`: when a fill asks for the maintenance interrupt (EOI
+//!   bits, underflow) and what taking it quiets;
 //!   `exit`: the LRs of one exit, read and written through [`crate::hw::Hw`]
 //!   ([`ExitListRegisters`]).
 //! - `fingerprint`: the state hash for divergence detection.
@@ -70,11 +72,15 @@
 //! - Fill ([`Vgic::fill_list_registers`]) only at a synchronous exit, one
 //!   both boards take at the same guest instruction (a trap, the exact
 //!   epoch boundary), after that exit's sync; write back every LR it
-//!   returns, zeros included. It must follow any GICD/GICR access
+//!   returns that differs from what the sync read, zeros included
+//!   (`ExitListRegisters::fill`). It must follow any GICD/GICR access
 //!   (`offset = IPA - frame base`, `width = esr::Width as u8`) and any
 //!   trapped ICC_SGI1R_EL1 write ([`Vgic::generate_sgi`]); it may follow
 //!   any other synchronous exit. Never at an asynchronous exit: that would
-//!   inject at an instruction the other board does not stop at.
+//!   inject at an instruction the other board does not stop at. The one
+//!   exception is the maintenance interrupt ([`maintenance`]), which the
+//!   guest's own deactivation raises: quiet it ([`quiet_maintenance`]),
+//!   sync, fill.
 //! - External inputs ([`Vgic::set_pending`], [`Vgic::set_level`]) only at
 //!   epoch boundaries, the same on both boards (the backup's from the log):
 //!   sync, inputs, fill, then [`Vgic::fingerprint`].
@@ -89,6 +95,7 @@ mod fingerprint;
 mod groups;
 mod inputs;
 mod list_registers;
+pub mod maintenance;
 mod redistributor;
 mod state;
 
@@ -97,10 +104,11 @@ mod tests;
 
 use core::fmt;
 
-pub use exit::ExitListRegisters;
+pub use exit::{ExitListRegisters, quiet_maintenance};
 pub use fingerprint::Fnv1a64;
 use list_registers::LrWrites;
 pub use list_registers::{ListRegister, LrFormat, LrState};
+pub use maintenance::Maintenance;
 pub use state::{IrqState, Trigger};
 
 /// Interrupts modelled: INTIDs `0..NR_IRQS` (SGIs 0-15, PPIs 16-31, SPIs
@@ -213,8 +221,11 @@ pub struct Vgic {
     /// keeps the model's state for them. Always empty after a fill, so
     /// the fingerprint (taken after the boundary's fill) leaves it out.
     lr_writes: LrWrites,
-    /// The state changed since the last fill.
+    /// The state changed since the last fill, or the list registers read
+    /// at a sync were not the ones it wrote.
     dirty: bool,
+    /// The list-register values the last fill wrote.
+    filled: [u64; MAX_LIST_REGISTERS],
 }
 
 impl Vgic {
@@ -238,6 +249,7 @@ impl Vgic {
             lr_owner: [None; MAX_LIST_REGISTERS],
             lr_writes: LrWrites::NONE,
             dirty: false,
+            filled: [0; MAX_LIST_REGISTERS],
         }
     }
 
@@ -327,8 +339,11 @@ impl Vgic {
         self.lr_owner.get(n).copied().flatten().map(u32::from)
     }
 
-    /// The model changed since the last [`Vgic::fill_list_registers`]: fill
-    /// before entering the guest.
+    /// The model changed since the last [`Vgic::fill_list_registers`], or
+    /// the guest changed a list register since (its acknowledge or EOI,
+    /// seen by the sync): fill before entering the guest. When it is false
+    /// a fill would write what the list registers already hold
+    /// ([`ExitListRegisters::fill`] then skips it).
     pub const fn needs_fill(&self) -> bool {
         self.dirty
     }

@@ -1,6 +1,7 @@
 //! The guest's interrupt lines the hypervisor drives: the virtual and
-//! physical EL1 timers (PPIs 27 and 30) and the console PL011 (an SPI),
-//! as levels into the vGIC.
+//! physical EL1 timers (PPIs 27 and 30), the memory-mapped timer frame's
+//! two (SPIs, when the guest has that timer: `emul::timer_mem`) and the
+//! console PL011 (an SPI), as levels into the vGIC.
 //!
 //! Without epochs every line follows its source at every exit
 //! ([`GuestLines::update`]). With epochs a line may change only where
@@ -12,12 +13,13 @@
 //! logged time ([`follow_timers`]).
 
 use crate::emul::pl011::Pl011;
+use crate::emul::timer_mem::{FRAME_PHYS_INTID, FRAME_VIRT_INTID};
 use crate::emul::vtimer::{GuestTimers, PHYS_TIMER_INTID, VIRT_TIMER_INTID};
 use crate::vgic::{ExitListRegisters, Vgic};
 
 /// The lines that are high, by INTID (in the order of
 /// [`GuestLines::all`]).
-pub type Levels = heapless::Vec<u32, 4>;
+pub type Levels = heapless::Vec<u32, 8>;
 
 /// The guest's lines: the timers' fixed PPIs and the UART's SPI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,9 +33,16 @@ impl GuestLines {
         Self { uart }
     }
 
-    /// Every line, in the order levels are taken and applied.
-    pub const fn all(&self) -> [u32; 3] {
-        [VIRT_TIMER_INTID, PHYS_TIMER_INTID, self.uart]
+    /// Every line, in the order levels are taken and applied. The timer
+    /// frame's are always among them: without a frame they stay low.
+    pub const fn all(&self) -> [u32; 5] {
+        [
+            VIRT_TIMER_INTID,
+            PHYS_TIMER_INTID,
+            FRAME_PHYS_INTID,
+            FRAME_VIRT_INTID,
+            self.uart,
+        ]
     }
 
     /// The lines that are high at guest time `now`.
@@ -44,6 +53,13 @@ impl GuestLines {
         }
         if timers.phys.irq_level(now) {
             let _ = v.push(PHYS_TIMER_INTID);
+        }
+        if let Some(f) = timers.frame {
+            for (line, high) in f.lines(now) {
+                if high {
+                    let _ = v.push(line);
+                }
+            }
         }
         if uart.irq_level() {
             let _ = v.push(self.uart);
@@ -75,6 +91,11 @@ impl GuestLines {
 pub fn follow_timers(vgic: &mut Vgic, timers: &GuestTimers, now: u64) {
     let _ = vgic.set_level(VIRT_TIMER_INTID, timers.virt.irq_level(now));
     let _ = vgic.set_level(PHYS_TIMER_INTID, timers.phys.irq_level(now));
+    if let Some(f) = timers.frame {
+        for (line, high) in f.lines(now) {
+            let _ = vgic.set_level(line, high);
+        }
+    }
 }
 
 /// Whether the guest has an interrupt to take: in the model, or pending
@@ -128,7 +149,16 @@ mod tests {
             LINES.current(&masked, &u, 200).as_slice(),
             &[PHYS_TIMER_INTID]
         );
-        assert_eq!(LINES.all(), [VIRT_TIMER_INTID, PHYS_TIMER_INTID, UART]);
+        assert_eq!(
+            LINES.all(),
+            [
+                VIRT_TIMER_INTID,
+                PHYS_TIMER_INTID,
+                FRAME_PHYS_INTID,
+                FRAME_VIRT_INTID,
+                UART
+            ]
+        );
     }
 
     #[test]
@@ -160,5 +190,33 @@ mod tests {
         LINES.follow_uart(&mut g, &u);
         assert!(!pending(&g, UART));
         assert!(pending(&g, VIRT_TIMER_INTID));
+    }
+
+    /// The memory-mapped timer's frame: its lines are taken, applied and
+    /// followed with the system-register timers'.
+    #[test]
+    fn the_timer_frames_lines_go_with_the_others() {
+        let u = Pl011::new();
+        let mut t = GuestTimers::with_frame(62_500_000);
+        let f = t.frame.as_mut().unwrap();
+        f.virt.write_cval(50);
+        f.virt.write_ctl(1);
+        f.phys.write_cval(70);
+        f.phys.write_ctl(1);
+        assert!(LINES.current(&t, &u, 49).is_empty());
+        assert_eq!(LINES.current(&t, &u, 50).as_slice(), &[FRAME_VIRT_INTID]);
+        assert_eq!(
+            LINES.current(&t, &u, 70).as_slice(),
+            &[FRAME_PHYS_INTID, FRAME_VIRT_INTID]
+        );
+        let mut g = vgic();
+        follow_timers(&mut g, &t, 60);
+        assert!(pending(&g, FRAME_VIRT_INTID) && !pending(&g, FRAME_PHYS_INTID));
+        LINES.apply(&mut g, &[FRAME_PHYS_INTID]);
+        assert!(!pending(&g, FRAME_VIRT_INTID) && pending(&g, FRAME_PHYS_INTID));
+        // Every line high at once fits the levels.
+        let mut all = timers();
+        all.frame = t.frame;
+        assert_eq!(LINES.current(&all, &u, 1_000).len(), 4);
     }
 }

@@ -48,7 +48,7 @@ pub fn record(log: &Path, o: &BoardOptions<'_>) -> Result<RecordReport> {
     std::fs::File::create(log).with_context(|| format!("creating the log {}", log.display()))?;
     let console = beside(log, ".console.txt");
     let (outcome, host) = with_board("record", o, console.clone(), |stream, done| {
-        record_over(stream, log, done)
+        record_over(stream, log, None, done)
     })?;
     let context = || {
         let mut s = format!(
@@ -78,6 +78,21 @@ pub fn record(log: &Path, o: &BoardOptions<'_>) -> Result<RecordReport> {
         console,
         guest_lines,
     })
+}
+
+/// A recording whose recorder vanishes (stores `after` messages, then
+/// drops the connection, as a killed host program's socket closes): the
+/// board's outcome, for a scenario to judge (it must say its peer is gone).
+///
+/// # Errors
+/// QEMU cannot start, or the recorder fails before it vanishes.
+pub fn record_vanishing(log: &Path, o: &BoardOptions<'_>, after: u64) -> Result<Outcome> {
+    let console = beside(log, ".console.txt");
+    let (outcome, host) = with_board("record", o, console, |stream, done| {
+        record_over(stream, log, Some(after), done)
+    })?;
+    host?;
+    Ok(outcome)
 }
 
 /// A finished replay (whatever the board's verdict).

@@ -28,8 +28,8 @@ mod testing;
 pub use crate::board_options::BoardOptions;
 pub use board::with_board;
 pub use commands::{
-    RecordReport, ReplayReport, beside, record, record_command, replay, replay_command,
-    replay_verdict, replay_with,
+    RecordReport, ReplayReport, beside, record, record_command, record_vanishing, replay,
+    replay_command, replay_verdict, replay_with,
 };
 pub use feeder::{Fed, Vanish, replay_over};
 pub use link::{HostLink, RECORD_REPLAY, wait_for_hello};

@@ -28,11 +28,19 @@ pub struct Recorded {
 /// the log.
 struct Recorder {
     writer: LogWriter,
+    /// Stop (and drop the connection, as a killed recorder's socket
+    /// closes) once this many messages are stored.
+    vanish_after: Option<u64>,
 }
 
 impl Session for Recorder {
     fn delivered(&mut self, msg: Message) -> Result<()> {
         self.writer.append(&msg)
+    }
+
+    fn finished(&self) -> bool {
+        self.vanish_after
+            .is_some_and(|n| self.writer.messages() >= n)
     }
 }
 
@@ -43,12 +51,18 @@ impl Session for Recorder {
 ///
 /// # Errors
 /// No Hello, the log cannot be written, or a socket error.
-pub fn record_over(stream: UnixStream, log: &Path, give_up: &dyn Fn() -> bool) -> Result<Recorded> {
+pub fn record_over(
+    stream: UnixStream,
+    log: &Path,
+    vanish_after: Option<u64>,
+    give_up: &dyn Fn() -> bool,
+) -> Result<Recorded> {
     let mut transport = socket_transport(stream)?;
     let mut board = wait_for_hello(&mut transport, give_up)?;
     board.seen_peer = false;
     let mut recorder = Recorder {
         writer: LogWriter::create(log, &board)?,
+        vanish_after,
     };
     let mut link = HostLink::new(host_hello(Role::Recorder, &board), transport);
     // A failed append returns here; a failed socket only after the log
@@ -112,7 +126,7 @@ mod tests {
                 board_done.store(true, Ordering::SeqCst);
                 // Dropping the link closes the socket: QEMU exiting.
             });
-            record_over(host_end, &path, &|| board_done.load(Ordering::SeqCst)).unwrap()
+            record_over(host_end, &path, None, &|| board_done.load(Ordering::SeqCst)).unwrap()
         });
         assert!(recorded.end.problem().is_none(), "{:?}", recorded.end);
         assert_eq!(recorded.end.peer.as_ref().unwrap().role, Role::Primary);
@@ -136,10 +150,10 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("tandem-linkhost-nohello-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let e = record_over(host_end, &dir.join("x.log"), &|| false).unwrap_err();
+        let e = record_over(host_end, &dir.join("x.log"), None, &|| false).unwrap_err();
         assert!(e.to_string().contains("before saying Hello"), "{e}");
         let (host_end, _board_end) = UnixStream::pair().unwrap();
-        let e = record_over(host_end, &dir.join("x.log"), &|| true).unwrap_err();
+        let e = record_over(host_end, &dir.join("x.log"), None, &|| true).unwrap_err();
         assert!(e.to_string().contains("never said Hello"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -71,11 +71,19 @@ pub unsafe fn configure_for_guest(vtcr: u64, vttbr: u64, ecv: bool) {
     // SAFETY: values the guest only reads: its identity, VPIDR_EL2 the real
     // MIDR and VMPIDR_EL2 affinity 0.0.0.0 (the guest DTB's one cpu@0), and
     // SCTLR_EL1 with its MMU and caches off, as the Linux boot protocol
-    // asks (EL1 state; the guest has not run yet).
+    // asks (EL1 state; the guest has not run yet). CNTKCTL_EL1 = 0 (Arm
+    // ARM, register description "CNTKCTL_EL1"): EL0PCTEN, EL0VCTEN, EL0VTEN, EL0PTEN
+    // and EVNTEN clear, so an EL0 counter or timer access traps to the
+    // guest kernel (which answers it from its clocksource: on a core
+    // without ECV the memory-mapped timer, whose driver never writes this
+    // register) and no event stream runs on wall-clock time; its reset
+    // value is UNKNOWN, and an EL0 CNTVCT_EL0 read that reached the
+    // hardware would differ from board to board.
     unsafe {
         write_sysreg!("VPIDR_EL2", midr);
         write_sysreg!("VMPIDR_EL2", GUEST_MPIDR);
         write_sysreg!("SCTLR_EL1", SCTLR_EL1_RESET);
+        write_sysreg!("CNTKCTL_EL1", 0);
     }
     // SAFETY: HCR_EL2 last, once stage 2 and the traps above are in place:
     // stage 2 on (VM), physical IRQ/FIQ/SError to EL2 (IMO, FMO, AMO), WFI,

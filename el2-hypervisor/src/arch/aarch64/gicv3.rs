@@ -1,4 +1,4 @@
-//! The physical GICv3 as the hypervisor uses it: its own interrupts (the
+//! The physical GICv3 (QEMU virt `gic-version=3`) as the hypervisor uses it: its own interrupts (the
 //! EL2 timer, the console) taken at EL2, and the virtual CPU interface's
 //! list registers (ICH_LR<n>_EL2) through which the guest gets its own.
 //! Register offsets: Arm IHI 0069 (GICv3/v4 architecture), 12.8-12.11.
@@ -13,10 +13,8 @@ const GICR_WAKER: usize = 0x0014;
 const GICR_SGI: usize = 0x1_0000;
 const GICR_IGROUPR0: usize = GICR_SGI + 0x0080;
 const GICR_ISENABLER0: usize = GICR_SGI + 0x0100;
+const GICR_ICENABLER0: usize = GICR_SGI + 0x0180;
 const GICR_IPRIORITYR: usize = GICR_SGI + 0x0400;
-
-/// The interrupt ID read when nothing is pending.
-pub const SPURIOUS: u32 = 1023;
 
 /// The physical GIC.
 pub struct Gic {
@@ -60,6 +58,12 @@ impl Gic {
         while self.read32(self.gicr + GICR_WAKER) & (1 << 2) != 0 {
             core::hint::spin_loop();
         }
+        // GICR_ICENABLER0: every SGI and PPI off (their reset state is
+        // IMPLEMENTATION DEFINED); `enable_ppi` turns on the hypervisor's
+        // own. The guest's timers' PPIs stay off: on a core without ECV
+        // the guest can program the hardware virtual timer, whose PPI 27
+        // must never reach anyone (docs/design.md).
+        self.write32(self.gicr + GICR_ICENABLER0, u32::MAX);
         // GICD_CTLR: EnableGrp0 | EnableGrp1 | ARE (single security state, DS=1).
         self.write32(self.gicd + GICD_CTLR, (1 << 0) | (1 << 1) | (1 << 4));
         // SAFETY: the hypervisor's own CPU interface, whose interrupts are
@@ -142,13 +146,14 @@ pub fn list_register_count() -> usize {
     (ICH_VTR_EL2.read(ICH_VTR_EL2::ListRegs) + 1) as usize
 }
 
-/// Turns the virtual CPU interface on (ICH_HCR_EL2.En).
-pub fn enable_virtual_interface() {
-    // SAFETY: ICH_HCR_EL2 (`regs::ICH_HCR_GUEST`): En only, no maintenance
-    // interrupt. It turns on the guest's virtual CPU interface, which shows
-    // the guest what the list registers hold (see `write_lr`) and leaves
-    // the physical GIC and EL2's own interrupts alone.
-    unsafe { write_sysreg!("ICH_HCR_EL2", regs::ICH_HCR_GUEST) };
+/// Writes ICH_HCR_EL2: `regs::ICH_HCR_GUEST` or `regs::ICH_HCR_UNDERFLOW`.
+pub fn write_hcr(value: u64) {
+    // SAFETY: ICH_HCR_EL2 with En, and UIE at most (`regs::ICH_HCR_*`, the
+    // one caller `gic::write_hcr`): the guest's virtual CPU interface on,
+    // showing it what the list registers hold (see `write_lr`), and the
+    // underflow maintenance interrupt, which EL2 takes; the physical GIC
+    // and EL2's own interrupts are left alone.
+    unsafe { write_sysreg!("ICH_HCR_EL2", value) };
 }
 
 macro_rules! lr_access {
@@ -164,10 +169,11 @@ macro_rules! lr_access {
         pub fn write_lr(n: usize, v: u64) {
             match n {
                 // SAFETY: ICH_LR<n>_EL2 with a value the vGIC model encoded
-                // (`LrFormat::encode`): a virtual interrupt offered to the
+                // (`LrFormat::encode`, the EOI bit at most added by
+                // `vgic::maintenance`): a virtual interrupt offered to the
                 // guest, with HW = 0 (the model never links a physical
                 // one), so it changes only what the guest's virtual CPU
-                // interface shows.
+                // interface shows and when EL2 hears of its EOI.
                 $($n => unsafe { write_sysreg!(concat!("ICH_LR", stringify!($n), "_EL2"), v) },)*
                 _ => {}
             }

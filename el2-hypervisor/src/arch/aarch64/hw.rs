@@ -1,5 +1,5 @@
 //! The AArch64 implementation of the library's hardware traits
-//! (`el2_hypervisor::hw`): one core's GICv3 virtual CPU interface, the
+//! (`el2_hypervisor::hw`): one core's virtual CPU interface (GICv3 or GICv2: `gic`), the
 //! physical counter, the EL2 timer and guest RAM as the fingerprint reads
 //! it ([`Hw`]), the console ([`Console`]), and for the replica session
 //! the PMU epoch counter and the link's medium ([`ReplicaHw`]).
@@ -7,7 +7,7 @@
 use super::console::{self, println};
 use super::link::Medium;
 use super::pmu::CycleCounter;
-use super::{gicv3, timer};
+use super::{gic, timer};
 use el2_hypervisor::hw::{Console, Hw, ReplicaHw};
 use el2_hypervisor::mem::TouchedSpan;
 
@@ -17,11 +17,15 @@ pub struct Core;
 
 impl Hw for Core {
     fn read_lr(&self, n: usize) -> u64 {
-        gicv3::read_lr(n)
+        gic::read_lr(n)
     }
 
     fn write_lr(&mut self, n: usize, value: u64) {
-        gicv3::write_lr(n, value);
+        gic::write_lr(n, value);
+    }
+
+    fn set_underflow(&mut self, on: bool) {
+        gic::set_underflow(on);
     }
 
     fn counter(&self) -> u64 {

@@ -5,6 +5,8 @@ pub mod cache;
 pub mod console;
 pub mod el2_regs;
 pub mod exceptions;
+pub mod gic;
+pub mod gicv2;
 pub mod gicv3;
 pub mod guest_ram;
 pub mod heap;

@@ -3,6 +3,16 @@
 
 use super::sysreg::{read_sysreg, write_sysreg};
 use el2_hypervisor::regs::{CNTHP_ARMED, CNTHP_STOPPED};
+use spin::Mutex;
+
+/// What the timer was last armed for (`None`: not since boot). Without
+/// epochs the timer is armed before every guest entry, nearly always for
+/// the deadline it already has; under QEMU TCG each CNTHP_* write
+/// re-evaluates the timer and re-schedules one of QEMU's own timers
+/// (target/arm/helper.c, gt_recalc_timer), so an unchanged deadline is not
+/// written again: the registers already hold what the write would put
+/// there.
+static ARMED: Mutex<Option<Option<u64>>> = Mutex::new(None);
 
 /// The physical counter (CNTPCT_EL0), read at EL2 (never trapped here).
 pub fn counter() -> u64 {
@@ -19,6 +29,11 @@ pub fn frequency() -> u64 {
 /// Arms the EL2 physical timer to fire when the counter reaches `deadline`,
 /// or stops it (`None`).
 pub fn arm(deadline: Option<u64>) {
+    let mut armed = ARMED.lock();
+    if *armed == Some(deadline) {
+        return;
+    }
+    *armed = Some(deadline);
     let (cval, ctl) = match deadline {
         Some(d) => (d, CNTHP_ARMED),
         None => (u64::MAX, CNTHP_STOPPED),

@@ -30,7 +30,7 @@ fn console() -> Uart {
 }
 
 fn virt_table() -> DeviceTable {
-    DeviceTable::for_guest(&gic(BoardGic::V3), &console()).unwrap()
+    DeviceTable::for_guest(&gic(BoardGic::V3), &console(), false).unwrap()
 }
 
 fn devices() -> Devices {
@@ -44,20 +44,34 @@ fn devices() -> Devices {
     )
 }
 
-fn read(d: &mut Devices, ipa: u64, width: Width) -> Result<Completion, DeviceFault> {
-    d.access(GuestAccess {
-        ipa,
-        width,
-        op: MmioOp::Read,
+/// The devices' access with no memory-mapped timer: guest time is never
+/// asked for.
+fn untimed(d: &mut Devices, a: GuestAccess) -> Result<Completion, DeviceFault> {
+    d.access(a, &mut GuestTimers::new(1), |_, _| {
+        panic!("guest time read")
     })
 }
 
+fn read(d: &mut Devices, ipa: u64, width: Width) -> Result<Completion, DeviceFault> {
+    untimed(
+        d,
+        GuestAccess {
+            ipa,
+            width,
+            op: MmioOp::Read,
+        },
+    )
+}
+
 fn write(d: &mut Devices, ipa: u64, width: Width, v: u64) -> Result<Completion, DeviceFault> {
-    d.access(GuestAccess {
-        ipa,
-        width,
-        op: MmioOp::Write(v),
-    })
+    untimed(
+        d,
+        GuestAccess {
+            ipa,
+            width,
+            op: MmioOp::Write(v),
+        },
+    )
 }
 
 #[test]
@@ -78,7 +92,7 @@ fn the_guest_windows_are_the_boards_addresses_at_the_emulated_sizes() {
 
 #[test]
 fn a_gicv2_guest_has_a_4k_distributor_and_no_redistributor() {
-    let t = DeviceTable::for_guest(&gic(BoardGic::V2), &console()).unwrap();
+    let t = DeviceTable::for_guest(&gic(BoardGic::V2), &console(), false).unwrap();
     assert_eq!(
         t.window(DeviceId::GicDistributor),
         Some(Region::new(GICD, GICD_V2_SIZE))
@@ -140,7 +154,7 @@ fn overlapping_windows_are_refused_and_leave_the_table_as_it_was() {
 fn a_board_whose_console_sits_in_its_gic_is_refused() {
     let mut c = console();
     c.region.base = GICR + 0x1_0000;
-    let e = DeviceTable::for_guest(&gic(BoardGic::V3), &c).unwrap_err();
+    let e = DeviceTable::for_guest(&gic(BoardGic::V3), &c, false).unwrap_err();
     assert!(
         matches!(
             e,
@@ -417,11 +431,14 @@ fn the_table_answers_as_the_if_chain_did() {
                     let v = next();
                     let store = write.then_some(v & width_mask(width));
                     let old = if_chain(&mut vgic, &mut uart, ipa, width, store);
-                    let new = d.access(GuestAccess {
-                        ipa,
-                        width,
-                        op: store.map_or(MmioOp::Read, MmioOp::Write),
-                    });
+                    let new = untimed(
+                        &mut d,
+                        GuestAccess {
+                            ipa,
+                            width,
+                            op: store.map_or(MmioOp::Read, MmioOp::Write),
+                        },
+                    );
                     let new = match new {
                         Ok(Completion::Read(v) | Completion::Outside(v)) => Ok((Some(v), None)),
                         Ok(Completion::Written(WriteEffect::None)) => Ok((None, None)),
@@ -443,4 +460,80 @@ fn width_mask(w: Width) -> u64 {
         Width::Double => u64::MAX,
         w => (1u64 << (w as u32 * 8)) - 1,
     }
+}
+
+/// The memory-mapped timer's two windows, and guest time read once per
+/// access to its frame (never for another device or its control frame).
+#[test]
+fn the_timer_windows_read_guest_time_only_in_the_frame() {
+    use crate::emul::timer_mem::{self, CNT_BASE0, CNTCTL_BASE, CNTTIDR_VALUE};
+    let t = DeviceTable::for_guest(&gic(BoardGic::V3), &console(), true).unwrap();
+    assert_eq!(
+        t.window(DeviceId::TimerControl),
+        Some(timer_mem::CONTROL_WINDOW)
+    );
+    assert_eq!(
+        t.window(DeviceId::TimerFrame),
+        Some(timer_mem::FRAME_WINDOW)
+    );
+    assert_eq!(virt_table().window(DeviceId::TimerFrame), None);
+    let mut d = Devices::new(
+        t,
+        Vgic::new(VgicConfig {
+            version: GicVersion::V3,
+            affinity: 0,
+        }),
+        Pl011::new(),
+    );
+    let mut timers = GuestTimers::with_frame(62_500_000);
+    let mut asked = alloc::vec::Vec::new();
+    let mut go = |d: &mut Devices, timers: &mut GuestTimers, ipa: u64, op: MmioOp| {
+        let a = GuestAccess {
+            ipa,
+            width: Width::Word,
+            op,
+        };
+        d.access(a, timers, |kind, src| {
+            asked.push((kind, src));
+            0x1_2345_6789
+        })
+    };
+    assert_eq!(
+        go(&mut d, &mut timers, CNTCTL_BASE + 8, MmioOp::Read),
+        Ok(Completion::Read(CNTTIDR_VALUE.into()))
+    );
+    assert_eq!(
+        go(&mut d, &mut timers, UART + 0x18, MmioOp::Read).map(|_| ()),
+        Ok(())
+    );
+    assert_eq!(
+        go(&mut d, &mut timers, CNT_BASE0 + 0xc, MmioOp::Read),
+        Ok(Completion::Read(1))
+    );
+    assert_eq!(
+        go(&mut d, &mut timers, CNT_BASE0 + 0x3c, MmioOp::Write(1)),
+        Ok(Completion::Written(WriteEffect::None))
+    );
+    assert!(timers.frame.unwrap().virt.enabled());
+    assert_eq!(
+        asked,
+        [
+            (InputKind::CounterRead, CNT_BASE0 + 0xc),
+            (InputKind::TimerRegRead, CNT_BASE0 + 0x3c)
+        ]
+    );
+    // Timers without a frame (a table built wrongly): unmapped, not a panic.
+    let mut bare = GuestTimers::new(1);
+    assert_eq!(
+        d.access(
+            GuestAccess {
+                ipa: CNT_BASE0,
+                width: Width::Word,
+                op: MmioOp::Read
+            },
+            &mut bare,
+            |_, _| 0
+        ),
+        Err(DeviceFault::Unmapped { ipa: CNT_BASE0 })
+    );
 }

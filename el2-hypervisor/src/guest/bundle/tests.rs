@@ -24,8 +24,10 @@ fn kernel() -> Vec<u8> {
 
 const CMDLINE: &str = "console=ttyAMA0 rdinit=/init clocksource.arm_arch_timer.evtstrm=0";
 
+/// A small bundle (its kernel at 4 KiB, not [`KERNEL_OFFSET`]), so that
+/// mutations land in its fields rather than in padding.
 fn sample() -> Vec<u8> {
-    encode(&kernel(), b"070701 cpio archive bytes", CMDLINE)
+    encode_with_kernel_at(PART_ALIGN, &kernel(), b"070701 cpio archive bytes", CMDLINE)
 }
 
 fn set_u32(b: &mut [u8], at: usize, v: u32) {
@@ -64,13 +66,16 @@ fn parse_edited(edit: impl FnOnce(&mut Vec<u8>)) -> Result<(), BundleError> {
 #[test]
 fn round_trip() {
     let k = kernel();
-    let bytes = sample();
+    let bytes = encode(&k, b"070701 cpio archive bytes", CMDLINE);
     let b = parse(&bytes).unwrap();
     assert_eq!(b.kernel, &k[..]);
     assert_eq!(b.initramfs, b"070701 cpio archive bytes");
     assert_eq!(b.cmdline, CMDLINE);
     assert_eq!(b.kernel_text_offset, 0);
     assert_eq!(b.kernel_image_size, 0x20_0000);
+    assert!(b.kernel_placed_anywhere, "flags 0b1010 has bit 3");
+    let near_base = encode(&image(5000, 0, 0x20_0000, 0b0010), &[], "");
+    assert!(!parse(&near_base).unwrap().kernel_placed_anywhere);
     assert_eq!(b.image_hash, image_hash(&k, b.initramfs, CMDLINE));
     assert!(b.verify());
     // Layout: header, then each part on a 4 KiB boundary.
@@ -78,7 +83,9 @@ fn round_trip() {
     for part in Part::ALL {
         assert_eq!(get_u64(&bytes, part_field(part)) % PART_ALIGN, 0);
     }
-    assert_eq!(get_u64(&bytes, part_field(Part::Kernel)), 4096);
+    // The kernel 2 MiB in, where the arm64 boot protocol lets it run.
+    assert_eq!(get_u64(&bytes, part_field(Part::Kernel)), KERNEL_OFFSET);
+    assert_eq!(KERNEL_OFFSET, 2 << 20);
     assert_eq!(get_u64(&bytes, field::TOTAL_SIZE), bytes.len() as u64);
 }
 
@@ -127,8 +134,13 @@ fn bad_magic() {
 #[test]
 fn unsupported_version() {
     let mut b = sample();
-    set_u32(&mut b, field::VERSION, 2);
-    assert_eq!(parse(&b), Err(BundleError::UnsupportedVersion(2)));
+    set_u32(&mut b, field::VERSION, 3);
+    assert_eq!(parse(&b), Err(BundleError::UnsupportedVersion(3)));
+    // Version 1 (the kernel at 4 KiB, a byte-wise hash) is named as older.
+    set_u32(&mut b, field::VERSION, 1);
+    let e = parse(&b).unwrap_err();
+    assert_eq!(e, BundleError::UnsupportedVersion(1));
+    assert!(e.to_string().contains("older bundle format"), "{e}");
 }
 
 #[test]
@@ -448,4 +460,20 @@ fn mutated_bundles_never_panic() {
     assert!(ok > 100, "only {ok} mutated bundles parsed");
     let reached = errors.iter().filter(|&&n| n > 0).count();
     assert!(reached >= 11, "errors reached: {errors:?}");
+}
+
+#[test]
+fn the_image_hash_sees_every_byte_and_where_parts_end() {
+    let k = kernel();
+    let h = image_hash(&k, b"initramfs", "cmd");
+    // Any one byte changed, wherever it sits in its word.
+    for at in [0, 7, 8, 63, k.len() - 1] {
+        let mut changed = k.clone();
+        changed[at] ^= 0x80;
+        assert_ne!(image_hash(&changed, b"initramfs", "cmd"), h, "byte {at}");
+    }
+    // A part's zero padding to a whole word is not the part's bytes, and
+    // a byte moved from one part to the next is another image.
+    assert_ne!(image_hash(&k, b"a", ""), image_hash(&k, b"a\0", ""));
+    assert_ne!(image_hash(&k, b"ab", "c"), image_hash(&k, b"a", "bc"));
 }

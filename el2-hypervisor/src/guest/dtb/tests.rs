@@ -30,6 +30,7 @@ fn v3_config() -> GuestDtbConfig<'static> {
             intid: Some(33),
         },
         timer: DEFAULT_TIMER,
+        guest_timer: GuestTimer::Sysreg,
         psci: PsciMethod::Smc,
         bootargs: BOOTARGS,
         initrd: Some(Region::new(0x5000_0000, 0x12_3000)),
@@ -355,7 +356,7 @@ fn from_the_qemu_virt_gicv3_board() {
     let board = board_support::dtb::parse(VIRT_GICV3).unwrap();
     let mem = Region::new(0x4400_0000, 0x1c00_0000);
     let initrd = Some(Region::new(0x5000_0000, 0x4_0000));
-    let cfg = from_board(&board, mem, BOOTARGS, initrd);
+    let cfg = from_board(&board, mem, BOOTARGS, initrd, GuestTimer::Sysreg);
     assert_eq!(
         cfg.gic,
         GuestGic::V3 {
@@ -396,7 +397,13 @@ fn from_the_qemu_virt_gicv3_board() {
 #[test]
 fn from_the_qemu_virt_gicv2_board() {
     let board = board_support::dtb::parse(VIRT_GICV2).unwrap();
-    let cfg = from_board(&board, Region::new(0x4400_0000, 0x1000_0000), "", None);
+    let cfg = from_board(
+        &board,
+        Region::new(0x4400_0000, 0x1000_0000),
+        "",
+        None,
+        GuestTimer::Sysreg,
+    );
     assert_eq!(
         cfg.gic,
         GuestGic::V2 {
@@ -420,7 +427,13 @@ fn defaults_when_the_board_is_silent() {
     let mut board = board_support::dtb::parse(VIRT_GICV3).unwrap();
     board.timer = None;
     board.psci = None;
-    let cfg = from_board(&board, Region::new(0x4400_0000, 0x1000_0000), "", None);
+    let cfg = from_board(
+        &board,
+        Region::new(0x4400_0000, 0x1000_0000),
+        "",
+        None,
+        GuestTimer::Sysreg,
+    );
     assert_eq!(cfg.timer, DEFAULT_TIMER);
     assert_eq!(cfg.psci, PsciMethod::Hvc);
 }
@@ -434,7 +447,11 @@ fn dtc_accepts_the_blob() {
         std::eprintln!("dtc not installed: skipped");
         return;
     }
-    for (name, cfg) in [("v3", v3_config()), ("v2", v2_config())] {
+    let mmio = GuestDtbConfig {
+        guest_timer: GuestTimer::Mmio,
+        ..v3_config()
+    };
+    for (name, cfg) in [("v3", v3_config()), ("v2", v2_config()), ("mmio", mmio)] {
         let path = std::env::temp_dir().join(format!(
             "tandem-guest-dtb-{}-{name}.dtb",
             std::process::id()
@@ -456,4 +473,63 @@ fn dtc_accepts_the_blob() {
             "{dts}"
         );
     }
+}
+
+/// On a core without ECV: the memory-mapped timer, one frame with its two
+/// SPIs, and no CP15 timer node (Linux would count with CNTVCT_EL0).
+#[test]
+fn the_memory_mapped_timer_replaces_the_cp15_one() {
+    use crate::emul::timer_mem::{CNT_BASE0, CNTCTL_BASE};
+    for base in [v3_config(), v2_config()] {
+        let cfg = GuestDtbConfig {
+            guest_timer: GuestTimer::Mmio,
+            ..base
+        };
+        let blob = build(&cfg).unwrap();
+        let fdt = Fdt::new(&blob).unwrap();
+        for node in fdt.all_nodes() {
+            if let Some(c) = node.property("compatible") {
+                assert!(!c.value.starts_with(b"arm,armv8-timer"), "{}", node.name);
+            }
+        }
+        let t = "/timer@3ffe0000";
+        assert_eq!(str_prop(&fdt, t, "compatible"), b"arm,armv7-timer-mem\0");
+        assert_eq!(u32_prop(&fdt, t, "reg"), [0, CNTCTL_BASE as u32, 0, 0x1000]);
+        assert_eq!(u32_prop(&fdt, t, "#address-cells"), [2]);
+        assert_eq!(u32_prop(&fdt, t, "#size-cells"), [2]);
+        assert!(prop(&fdt, t, "ranges").is_empty());
+        let f = "/timer@3ffe0000/frame@3fff0000";
+        assert_eq!(u32_prop(&fdt, f, "frame-number"), [0]);
+        assert_eq!(u32_prop(&fdt, f, "reg"), [0, CNT_BASE0 as u32, 0, 0x1000]);
+        // SPIs 208 and 209 (INTIDs 240, 241), level high: physical, virtual.
+        assert_eq!(u32_prop(&fdt, f, "interrupts"), [0, 208, 4, 0, 209, 4]);
+    }
+    // The same configuration, the same bytes (both boards of a pair).
+    let cfg = GuestDtbConfig {
+        guest_timer: GuestTimer::Mmio,
+        ..v3_config()
+    };
+    assert_eq!(build(&cfg).unwrap(), build(&cfg).unwrap());
+    assert_ne!(build(&cfg).unwrap(), build(&v3_config()).unwrap());
+}
+
+/// Guest RAM over the timer's frames is refused, as for any device.
+#[test]
+fn guest_ram_over_the_timer_is_refused() {
+    let cfg = GuestDtbConfig {
+        guest_timer: GuestTimer::Mmio,
+        memory: Region::new(0x3000_0000, 0x2000_0000),
+        initrd: None,
+        ..v3_config()
+    };
+    assert_eq!(
+        build(&cfg),
+        Err(GuestDtbError::DeviceInMemory("timer control frame"))
+    );
+    // The CP15 timer needs no window: the same RAM is fine.
+    let cfg = GuestDtbConfig {
+        guest_timer: GuestTimer::Sysreg,
+        ..cfg
+    };
+    assert!(build(&cfg).is_ok());
 }

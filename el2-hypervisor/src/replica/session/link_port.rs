@@ -12,6 +12,11 @@ use replication_link::message::{Hello, Message};
 use replication_link::transport::PacketTransport;
 use replication_link::{DEFAULT_WINDOW, SendError};
 
+/// How long a full send window is polled without pausing: acks that are
+/// on their way arrive within it, so a window that merely fills up does
+/// not cost a pause.
+pub(crate) const FULL_WINDOW_SPIN_US: u64 = 10_000;
+
 /// The link endpoint and its transport.
 pub struct LinkPort<T> {
     pub link: Link,
@@ -55,6 +60,13 @@ impl<T: PacketTransport> LinkPort<T> {
     /// Queues a sequenced message, polling (and handing each event, with
     /// the time it came, to `on_event`) while the send window is full;
     /// `PeerGone` once the link is closed, or when `on_event` says so.
+    /// A window still full after [`FULL_WINDOW_SPIN_US`] is waited on in
+    /// pauses of the board's clock (`clock::pause`) between polls: a peer
+    /// that has stopped acknowledging is then declared dead after the
+    /// failure timeout of the board's clock, not of instructions spun
+    /// (which, with QEMU's `-icount ...,sleep=off` of a recording board,
+    /// took minutes of host time), and a pair's host core is left to the
+    /// other board.
     pub fn send<B: Hw + Console>(
         &mut self,
         board: &mut B,
@@ -74,6 +86,8 @@ impl<T: PacketTransport> LinkPort<T> {
                     let now = clock::now_us(board);
                     if let Some(e) = self.poll(now) {
                         on_event(e, now)?;
+                    } else if now.saturating_sub(since) > FULL_WINDOW_SPIN_US {
+                        clock::pause(board);
                     }
                     // A window full for seconds while the peer lives
                     // (its heartbeats arrive) is a link that does not

@@ -340,3 +340,46 @@ fn held_output_goes_once_acknowledged_without_waiting_for_a_boundary() {
     let soon = ep.idle_wake().unwrap();
     assert!(soon <= board.counter() + 1_000, "{soon}");
 }
+
+#[test]
+fn a_recorder_that_stops_acknowledging_is_waited_for_in_pauses_then_gone() {
+    let (mut ep, board, peer) = paired(Mode::Record);
+    peer.borrow_mut().alive = false;
+    let start = board.0.now();
+    let mut logged = 0;
+    let stopped = loop {
+        match read_counter(&mut ep) {
+            Ok(_) => logged += 1,
+            Err(s) => break s,
+        }
+        assert!(logged < 100_000, "the send window never filled");
+    };
+    assert_eq!(stopped, Stop::PeerGone);
+    let waited_us = board.0.now() - start;
+    assert!(
+        waited_us >= TIMING.timeouts.fail_after_us,
+        "gone after {waited_us} us of board time"
+    );
+    // The full window was waited on in pauses of about a millisecond,
+    // not by polling at instruction speed.
+    let pauses = board.0.wfis.get();
+    assert!(
+        pauses * 1_000 >= (TIMING.timeouts.fail_after_us - 2 * fakes_spin_us()) / 2,
+        "{pauses} pauses in {waited_us} us"
+    );
+}
+
+fn fakes_spin_us() -> u64 {
+    crate::replica::session::link_port::FULL_WINDOW_SPIN_US
+}
+
+#[test]
+fn the_last_flush_to_a_silent_recorder_pauses_then_says_it_is_gone() {
+    let (mut ep, board, peer) = paired(Mode::Record);
+    assert_eq!(read_counter(&mut ep), Ok(1234));
+    peer.borrow_mut().alive = false;
+    let start = board.0.now();
+    assert_eq!(ep.flush(), Err(Stop::PeerGone));
+    assert!(board.0.now() - start >= TIMING.timeouts.fail_after_us);
+    assert!(board.0.wfis.get() >= 500, "{} pauses", board.0.wfis.get());
+}

@@ -6,7 +6,7 @@ use el2_hypervisor::replica::engine::Stop;
 use el2_hypervisor::replica::epoch_stats::EpochEnd;
 use el2_hypervisor::replica::epoch_time::Pace;
 use el2_hypervisor::replica::step_to_count::{Landed, STEP_MARGIN};
-use el2_hypervisor::vgic::ExitListRegisters;
+use el2_hypervisor::vgic::{ExitListRegisters, quiet_maintenance};
 use el2_hypervisor::vm_core::clock;
 use el2_hypervisor::vm_core::lines::{self as vm_lines, GuestLines, Levels};
 
@@ -14,14 +14,25 @@ use el2_hypervisor::vm_core::lines::{self as vm_lines, GuestLines, Levels};
 pub fn on_lower_irq(frame: &mut TrapFrame) {
     let mut guard = VM.lock();
     let Some(vm) = guard.as_mut() else { return };
-    vm.counts.count(TrapKind::Irq);
-    let epoch_over = take_physical_interrupts(vm);
+    let taken = take_physical_interrupts(vm);
+    vm.counts.count(if taken.maintenance {
+        TrapKind::Maintenance
+    } else {
+        TrapKind::Irq
+    });
     match vm.epochs.as_ref() {
         // With epochs, a physical interrupt changes nothing the guest sees
         // until the next boundary; the epoch counter's overflow is one.
+        // The maintenance interrupt is the other: the guest's own
+        // deactivation raised it, so it comes at the same instruction on
+        // both boards, and the refill is made from the same model state
+        // (`vgic::maintenance`).
         Some(_) => {
-            if epoch_over {
-                counter_landed(vm, frame);
+            // A step or an early overflow that is not the end yet
+            // changes nothing, and a maintenance refill still happens.
+            if !(taken.epoch_over && counter_landed(vm, frame)) && taken.maintenance {
+                let mut lrs = sync_list_registers(vm);
+                before_entry(vm, &mut lrs);
             }
         }
         None => {
@@ -46,11 +57,14 @@ pub(super) fn on_step(vm: &mut Vm, frame: &mut TrapFrame) {
 /// epoch's end (a boundary, or a timer deadline met inside the epoch), or
 /// not yet (the counter has armed the next overflow or step, and nothing
 /// the guest sees changes), or past it, which the board cannot undo.
-fn counter_landed(vm: &mut Vm, frame: &mut TrapFrame) {
-    let Some(ep) = vm.epochs.as_mut() else { return };
+/// Returns whether it was the end (and the list registers were filled).
+fn counter_landed(vm: &mut Vm, frame: &mut TrapFrame) -> bool {
+    let Some(ep) = vm.epochs.as_mut() else {
+        return false;
+    };
     match ep.counter.landed() {
         Landed::End => {}
-        Landed::Short(_) => return,
+        Landed::Short(_) => return false,
         Landed::Overshot { by } => fail(
             ExitStatus::HypervisorException,
             format_args!(
@@ -65,17 +79,25 @@ fn counter_landed(vm: &mut Vm, frame: &mut TrapFrame) {
     } else if let Err(s) = epoch_boundary(vm, frame, BoundaryReason::Overflow, &mut lrs) {
         super::traps::replica_stopped(vm, s);
     }
+    true
+}
+
+/// What [`take_physical_interrupts`] found.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Taken {
+    /// The epoch counter overflowed.
+    pub epoch_over: bool,
+    /// The vGIC's maintenance interrupt: refill the list registers.
+    pub maintenance: bool,
 }
 
 /// Acknowledges every pending physical interrupt, silencing each source
-/// (their lines are levels); returns whether the epoch counter overflowed.
-pub(super) fn take_physical_interrupts(vm: &mut Vm) -> bool {
-    let mut epoch_over = false;
-    loop {
-        let intid = gicv3::acknowledge();
-        if intid >= gicv3::SPURIOUS {
-            break;
-        }
+/// (their lines are levels; the maintenance interrupt's is lowered by
+/// `vgic::quiet_maintenance`, which changes nothing the guest sees).
+pub(super) fn take_physical_interrupts(vm: &mut Vm) -> Taken {
+    let mut taken = Taken::default();
+    while let Some(acked) = gic::acknowledge() {
+        let intid = acked.intid;
         if intid == vm.hyp_timer_intid {
             Core.arm_timer(None);
         }
@@ -84,11 +106,15 @@ pub(super) fn take_physical_interrupts(vm: &mut Vm) -> bool {
             && ep.counter.overflowed()
         {
             ep.counter.clear_overflow();
-            epoch_over = true;
+            taken.epoch_over = true;
         }
-        gicv3::end_of_interrupt(intid);
+        if intid == vm.maintenance_intid {
+            quiet_maintenance(&mut Core, vm.devices.vgic.lr_format(), vm.lr_count);
+            taken.maintenance = true;
+        }
+        gic::end_of_interrupt(acked);
     }
-    epoch_over
+    taken
 }
 
 /// The guest's lines (`vm_core::lines`: what they are is decided there).
@@ -123,7 +149,7 @@ pub(super) fn fingerprint_of(vm: &Vm, frame: &TrapFrame, epoch: u64, inputs: u64
         pstate: frame.spsr,
         el1: el2_regs::read_el1_state(),
         fp: el2_regs::read_fp_state(),
-        cpu_interface: gicv3::read_cpu_interface_state(),
+        cpu_interface: gic::read_cpu_interface_state(),
     });
     f.word(vm.devices.vgic.snapshot_hash());
     f.words(&vm.timers.state_words());

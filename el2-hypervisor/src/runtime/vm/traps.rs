@@ -4,9 +4,11 @@
 //! one place the outcome is acted on.
 
 use super::interrupts::*;
+use super::timer_frame;
 use super::*;
 use crate::arch::guest_ram;
 use el2_hypervisor::emul::device::{Completion, GuestAccess, WriteEffect};
+use el2_hypervisor::emul::trng;
 use el2_hypervisor::replica::engine::Stop;
 use el2_hypervisor::trap::sysreg::{self as route, SysRegRoute};
 use el2_hypervisor::trap::{self, Conduit, GuestStop, TrapOutcome, Wfx};
@@ -194,6 +196,11 @@ fn firmware_call(
 ) -> Result<TrapOutcome, Stop> {
     let args = [frame.x[0], frame.x[1], frame.x[2], frame.x[3]];
     let fid = frame.x[0] & 0xffff_ffff;
+    if vm.timers.frame.is_some()
+        && let Some(call) = trng::handle(args)
+    {
+        return firmware_trng(vm, frame, conduit, call);
+    }
     let decision = psci::handle(args, 0);
     // The result is an input: logged, or the log's.
     let result = logged(vm, InputKind::FirmwareResult, 0, fid, decision.result())?;
@@ -201,6 +208,35 @@ fn firmware_call(
         frame.x[0] = result;
     }
     Ok(trap::firmware(decision, conduit))
+}
+
+/// A TRNG call (`emul::trng`, offered to a guest with the memory-mapped
+/// timer): its random words and x0 are inputs, logged like every firmware
+/// result (detail 1-3 for X1-X3, 0 for x0).
+fn firmware_trng(
+    vm: &mut Vm,
+    frame: &mut TrapFrame,
+    conduit: Conduit,
+    call: trng::TrngCall,
+) -> Result<TrapOutcome, Stop> {
+    let fid = frame.x[0] & 0xffff_ffff;
+    let (x0, random) = match call {
+        trng::TrngCall::Return(v) => (v, None),
+        trng::TrngCall::Random { bits, wide } => {
+            let mut words = [0u64; 3];
+            for (i, w) in words.iter_mut().enumerate() {
+                let fresh = trng::mix(Core.counter(), i as u64);
+                *w = logged(vm, InputKind::FirmwareResult, 1 + i as u8, fid, fresh)?;
+            }
+            (0, Some(trng::random_registers(bits, wide, words)))
+        }
+    };
+    let x0 = logged(vm, InputKind::FirmwareResult, 0, fid, x0)?;
+    frame.x[0] = x0;
+    if let Some(r) = random {
+        frame.x[1..4].copy_from_slice(&r);
+    }
+    Ok(trap::firmware(PsciOutcome::Return(x0), conduit))
 }
 
 /// An environment input: logged when recording, taken from the log when
@@ -320,15 +356,24 @@ fn on_data_abort(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> Result<TrapOut
     let Ok(access) = esr::decode_data_abort(esr, sysreg::hpfar_el2(), far) else {
         return Ok(abort);
     };
-    vm.counts.count(if access.write {
-        TrapKind::MmioWrite
-    } else {
-        TrapKind::MmioRead
-    });
-    match vm
-        .devices
-        .access(GuestAccess::from_abort(&access, frame.reg(access.reg)))
-    {
+    // An access to the memory-mapped timer's frame reads guest time once
+    // (`timer_frame`); no other device does.
+    let mut timer = None;
+    let epochs = &mut vm.epochs;
+    let result = vm.devices.access(
+        GuestAccess::from_abort(&access, frame.reg(access.reg)),
+        &mut vm.timers,
+        |kind, source| {
+            let now = timer_frame::guest_time(epochs, kind, source);
+            timer = Some((kind, now));
+            now
+        },
+    );
+    vm.counts.count(timer_frame::trap_kind(timer, access.write));
+    if let Some((_, now)) = timer {
+        timer_frame::after_access(vm, now, access.write);
+    }
+    match result {
         // A value of the emulated state: the same on both boards, so not
         // logged.
         Ok(Completion::Read(v)) => frame.set_reg(access.reg, access.load_value(v)),

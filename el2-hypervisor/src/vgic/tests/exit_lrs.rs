@@ -1,5 +1,5 @@
 //! The exit protocol over a fake virtual CPU interface: read and sync at
-//! the start, fill and write back every LR at the end.
+//! the start, fill at the end and write back each LR whose value changed.
 
 use super::boot::linux_boot;
 use super::*;
@@ -10,10 +10,11 @@ use core::cell::RefCell;
 
 /// Four list registers, and every access the exit code makes.
 #[derive(Default)]
-struct FakeCpuInterface {
-    lrs: [u64; 4],
+pub(super) struct FakeCpuInterface {
+    pub(super) lrs: [u64; 4],
     reads: RefCell<Vec<usize>>,
-    writes: Vec<(usize, u64)>,
+    pub(super) writes: Vec<(usize, u64)>,
+    underflow: bool,
 }
 
 impl Hw for FakeCpuInterface {
@@ -25,6 +26,10 @@ impl Hw for FakeCpuInterface {
     fn write_lr(&mut self, n: usize, value: u64) {
         self.writes.push((n, value));
         self.lrs[n] = value;
+    }
+
+    fn set_underflow(&mut self, on: bool) {
+        self.underflow = on;
     }
 
     // The exit code touches only the list registers.
@@ -66,12 +71,15 @@ fn an_interrupt_goes_in_is_taken_and_comes_out() {
     assert_eq!(hw.lrs[0] & (0b11 << 62), PENDING);
     assert_eq!(hw.lrs[0] & 0xffff_ffff, u64::from(VTIMER));
     assert!(lrs.any_pending(&g));
-    // Every LR is written, zeros included.
-    assert_eq!(
-        hw.writes.iter().map(|w| w.0).collect::<Vec<_>>(),
-        [0, 1, 2, 3]
-    );
+    // Only the LR that changed is written; the empty ones read 0 and stay 0.
+    assert_eq!(hw.writes.iter().map(|w| w.0).collect::<Vec<_>>(), [0]);
     assert_eq!(&hw.lrs[1..], &[0, 0, 0]);
+
+    // An exit at which nothing changed writes nothing.
+    let mut lrs = ExitListRegisters::sync(&mut g, &hw, 4);
+    hw.writes.clear();
+    lrs.fill(&mut g, &mut hw);
+    assert_eq!(hw.writes, []);
 
     // The guest acknowledges in hardware; exit 2 sees it before anything
     // is emulated: the model has the interrupt active.
@@ -80,14 +88,16 @@ fn an_interrupt_goes_in_is_taken_and_comes_out() {
     assert!(!lrs.any_pending(&g));
     assert!(g.irq(VTIMER).unwrap().active);
 
-    // It quiets the timer and EOIs; exit 3 releases the LR and writes 0.
+    // It quiets the timer and EOIs (the state goes to invalid, the vINTID
+    // stays); exit 3 releases the LR and writes 0 over it, and only it.
     hw.lrs[0] &= !(0b11 << 62);
+    assert_ne!(hw.lrs[0], 0);
     g.set_level(VTIMER, false).unwrap();
     let mut lrs = ExitListRegisters::sync(&mut g, &hw, 4);
     assert!(!g.irq(VTIMER).unwrap().active);
     hw.writes.clear();
     lrs.fill(&mut g, &mut hw);
-    assert_eq!(hw.writes, [(0, 0), (1, 0), (2, 0), (3, 0)]);
+    assert_eq!(hw.writes, [(0, 0)]);
     assert_eq!(g.list_register_owner(0), None);
 }
 
@@ -97,7 +107,29 @@ fn only_the_registers_the_hardware_has_are_touched() {
     let mut hw = FakeCpuInterface::default();
     let mut lrs = ExitListRegisters::sync(&mut g, &hw, 2);
     assert_eq!(lrs.values().len(), 2);
+    g.set_level(VTIMER, true).unwrap();
     lrs.fill(&mut g, &mut hw);
     assert_eq!(*hw.reads.borrow(), [0, 1]);
-    assert_eq!(hw.writes, [(0, 0), (1, 0)]);
+    assert_eq!(hw.writes.iter().map(|w| w.0).collect::<Vec<_>>(), [0]);
+}
+
+#[test]
+fn a_register_the_guest_changed_is_written_even_to_the_value_the_model_had() {
+    // The comparison is against what this exit read, not against the
+    // last fill: the guest took and EOId the timer while its line stayed
+    // high, and the model offers it pending again, the value of the
+    // first fill, which the hardware no longer holds.
+    let mut g = linux_boot();
+    let mut hw = FakeCpuInterface::default();
+    g.set_level(VTIMER, true).unwrap();
+    let mut lrs = ExitListRegisters::sync(&mut g, &hw, 4);
+    lrs.fill(&mut g, &mut hw);
+    let filled = hw.lrs[0];
+    // The guest acknowledges and EOIs while the line stays high: the model
+    // offers it pending again, the very value of the first fill.
+    hw.lrs[0] = filled & !(0b11 << 62);
+    let mut lrs = ExitListRegisters::sync(&mut g, &hw, 4);
+    hw.writes.clear();
+    lrs.fill(&mut g, &mut hw);
+    assert_eq!(hw.writes, [(0, filled)]);
 }

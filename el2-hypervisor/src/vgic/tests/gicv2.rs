@@ -8,7 +8,7 @@ const SGIR: u64 = 0xf00;
 const CPENDSGIR: u64 = 0xf10;
 const SPENDSGIR: u64 = 0xf20;
 
-fn v2_linux_boot() -> Vgic {
+pub(super) fn v2_linux_boot() -> Vgic {
     let mut g = Vgic::new(VgicConfig {
         version: GicVersion::V2,
         affinity: 0,

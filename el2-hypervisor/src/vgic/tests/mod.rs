@@ -8,6 +8,7 @@ mod exit_order;
 mod fuzz;
 mod gicv2;
 mod list_registers;
+mod maintenance;
 mod sgi;
 
 use super::{GicVersion, LrFormat, LrState, Vgic, VgicConfig};

@@ -34,6 +34,8 @@ const TICK_US: u64 = 1;
 pub struct State {
     now_us: Cell<u64>,
     armed: Cell<Option<u64>>,
+    /// Waits for an interrupt (each a pause of the board).
+    pub wfis: Cell<u64>,
     pub out: RefCell<Vec<Out>>,
 }
 
@@ -98,6 +100,7 @@ impl Hw for FakeBoard {
         0
     }
     fn write_lr(&mut self, _: usize, _: u64) {}
+    fn set_underflow(&mut self, _: bool) {}
     fn counter(&self) -> u64 {
         let now = self.0.now();
         self.0.advance(TICK_US);
@@ -114,6 +117,7 @@ impl Hw for FakeBoard {
         out.fill(0);
     }
     fn wait_for_interrupt(&mut self) {
+        self.0.wfis.set(self.0.wfis.get() + 1);
         // The armed timer fires: the clock is at its deadline.
         if let Some(d) = self.0.armed.get()
             && d > self.0.now()
