@@ -16,6 +16,7 @@ use core::fmt;
 use replication_link::transport::PacketTransport;
 
 use crate::mem::TouchedSpan;
+use crate::replica::step_to_count::Landed;
 
 /// The hardware one core's trap handling touches.
 pub trait Hw {
@@ -84,6 +85,21 @@ pub trait EpochCounter {
     /// Lowers the overflow interrupt (the count goes on, and
     /// [`Self::elapsed`] stays right until the next `start`).
     fn clear_overflow(&self);
+
+    /// The counter's overflow interrupt (after [`Self::clear_overflow`])
+    /// or a software step landed: [`Landed::End`] at the epoch's end. A
+    /// counter that overflows early (`replica::step_to_count`) arms what
+    /// comes next, the overflow again or a single step, and says
+    /// [`Landed::Short`]; or the count went past the end. An exact
+    /// counter is always at the end.
+    fn landed(&mut self) -> Landed {
+        Landed::End
+    }
+
+    /// Software steps taken in the epoch in progress.
+    fn steps(&self) -> u64 {
+        0
+    }
 }
 
 /// The board's console: the guest's output and the hypervisor's lines.

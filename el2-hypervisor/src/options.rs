@@ -172,6 +172,53 @@ impl AckPolicy {
     }
 }
 
+/// What counts an epoch's guest instructions, and how its exact end is
+/// reached (`tandem.epoch-counter`; `replica::step_to_count`). The board
+/// chooses, behind one interface (`hw::EpochCounter`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EpochCounterKind {
+    /// The PMU cycle counter, which under QEMU `-icount shift=0` counts one
+    /// per instruction and overflows at the exact instruction
+    /// (`tandem.epoch-counter=cycles`; QEMU's boards).
+    #[default]
+    Cycles,
+    /// The cycle counter programmed to overflow a margin early, then
+    /// single steps to the exact count (`tandem.epoch-counter=steps`):
+    /// the real-core path, forced on QEMU to prove it.
+    Steps,
+    /// INST_RETIRED (event 0x08) on the PMU's last event counter, kept for
+    /// the hypervisor, overflowing a margin early, then single steps
+    /// (`tandem.epoch-counter=inst-retired`): real cores, where the
+    /// overflow comes with skid. Not on QEMU, which delivers that
+    /// overflow only at the next exception-level change or PMU access
+    /// (design card, section 8): millions of instructions late, which the
+    /// board reports as an overshoot and stops.
+    InstRetired,
+}
+
+impl EpochCounterKind {
+    pub const ALL: [Self; 3] = [Self::Cycles, Self::Steps, Self::InstRetired];
+
+    /// The value of `tandem.epoch-counter` that chooses it.
+    pub const fn option(self) -> &'static str {
+        match self {
+            Self::Cycles => "cycles",
+            Self::Steps => "steps",
+            Self::InstRetired => "inst-retired",
+        }
+    }
+
+    /// The one `tandem.epoch-counter` names, if any.
+    pub fn from_option(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.option() == value)
+    }
+
+    /// Whether epochs end by single-stepping from an early overflow.
+    pub const fn steps(self) -> bool {
+        !matches!(self, Self::Cycles)
+    }
+}
+
 /// Failure-detection timing of a live pair, in milliseconds of the board's
 /// clock (under QEMU `-icount`, virtual time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -227,6 +274,8 @@ pub struct Options {
     pub timing: PairTiming,
     /// When a primary waits for acknowledgements (`tandem.ack`).
     pub ack: AckPolicy,
+    /// What counts epochs (`tandem.epoch-counter`).
+    pub epoch_counter: EpochCounterKind,
     /// The guest's timer as forced by `tandem.guest-timer` (`None`: as
     /// the core allows, [`GuestTimer::choose`]).
     pub guest_timer: Option<GuestTimer>,
@@ -324,6 +373,10 @@ pub fn parse(cmdline: &str) -> Result<Options, OptionError<'_>> {
                 o.ack =
                     AckPolicy::from_option(value).ok_or(OptionError::BadValue { name, value })?
             }
+            "epoch-counter" => {
+                o.epoch_counter = EpochCounterKind::from_option(value)
+                    .ok_or(OptionError::BadValue { name, value })?
+            }
             "heartbeat-ms" => {
                 o.timing.heartbeat_ms = match number(value) {
                     Some(n) if (1..=10_000).contains(&n) => n,
@@ -405,6 +458,23 @@ mod tests {
         assert_eq!(parse("tandem.ack=epoch").unwrap().ack, AckPolicy::Epoch);
         assert_eq!(parse("tandem.ack=output").unwrap().ack, AckPolicy::Output);
         assert!(parse("tandem.ack=never").is_err());
+    }
+
+    #[test]
+    fn the_epoch_counter_is_the_cycle_counter_unless_asked() {
+        assert_eq!(parse("").unwrap().epoch_counter, EpochCounterKind::Cycles);
+        for k in EpochCounterKind::ALL {
+            let o = parse(&alloc::format!("tandem.epoch-counter={}", k.option())).unwrap();
+            assert_eq!(o.epoch_counter, k);
+        }
+        assert!(EpochCounterKind::Steps.steps() && !EpochCounterKind::Cycles.steps());
+        assert_eq!(
+            parse("tandem.epoch-counter=instructions"),
+            Err(OptionError::BadValue {
+                name: "epoch-counter",
+                value: "instructions"
+            })
+        );
     }
 
     #[test]

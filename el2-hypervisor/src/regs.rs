@@ -11,7 +11,8 @@
 //! VHE), the only way the hypervisor runs.
 
 use aarch64_cpu::registers::{
-    CNTHCTL_EL2, CNTHP_CTL_EL2, CPTR_EL2, HCR_EL2, ICC_SRE_EL2, ICH_HCR_EL2, MDCR_EL2, VMPIDR_EL2,
+    CNTHCTL_EL2, CNTHP_CTL_EL2, CPTR_EL2, HCR_EL2, ICC_SRE_EL2, ICH_HCR_EL2, MDCR_EL2, MDSCR_EL1,
+    VMPIDR_EL2,
 };
 use tock_registers::fields::FieldValue;
 use tock_registers::{RegisterLongName, register_bitfields};
@@ -76,6 +77,18 @@ register_bitfields! {u64,
         /// Set: counts at EL2.
         NSH OFFSET(27) NUMBITS(1) []
     ],
+    /// PMEVTYPER<n>_EL0 (through PMXEVTYPER_EL0): what event counter n
+    /// counts, and where (the filter bits as PMCCFILTR_EL0's).
+    pub PMEVTYPER_EL0 [
+        /// Set: does not count at EL1.
+        P OFFSET(31) NUMBITS(1) [],
+        /// Set: does not count at EL0.
+        U OFFSET(30) NUMBITS(1) [],
+        /// Set: counts at EL2.
+        NSH OFFSET(27) NUMBITS(1) [],
+        /// The event number (PMUv3 common events: 0x08 INST_RETIRED).
+        EVTCOUNT OFFSET(0) NUMBITS(16) []
+    ],
     /// One bit per counter, the layout of PMCNTENSET_EL0, PMINTENSET_EL1,
     /// PMOVSCLR_EL0 and PMOVSSET_EL0.
     pub PMU_COUNTERS [
@@ -137,12 +150,57 @@ const _: () = assert!(cnthctl_guest(true) == 0x6000 && cnthctl_guest(false) == 0
 /// MDCR_EL2 for the guest (Arm ARM D23.2.100): TPM and TPMCR trap every PMU
 /// access, so the guest has no PMU; HPMN gives EL1 the first `counters`
 /// counters in name only (HPMN = 0 is CONSTRAINED UNPREDICTABLE without
-/// FEAT_HPMN0). `counters` is cut to HPMN's 5 bits.
+/// FEAT_HPMN0). `counters` is cut to HPMN's 5 bits. TDA, TDOSA and TDRA
+/// trap every debug register access (op0 = 2: MDSCR_EL1, the breakpoint
+/// and watchpoint registers, the OS lock, the DCC, MDRAR_EL1): the debug
+/// hardware is the hypervisor's, which single-steps the guest to an
+/// epoch's exact end (`replica::step_to_count`), so the guest can neither
+/// turn the stepping off nor see it, and reads no debug state that a host
+/// debugger could make differ between boards. TDE stays clear: debug
+/// exceptions go to EL2 only while stepping ([`MDCR_STEPPING`]).
 pub const fn mdcr_guest(counters: u64) -> u64 {
     const NO_PMU: u64 = bits(&[MDCR_EL2::TPM::SET, MDCR_EL2::TPMCR::SET]);
-    NO_PMU | MDCR_EL2::HPMN.val(counters).value
+    const NO_DEBUG: u64 = bits(&[
+        MDCR_EL2::TDA::SET,
+        MDCR_EL2::TDOSA::SET,
+        MDCR_EL2::TDRA::SET,
+    ]);
+    NO_PMU | NO_DEBUG | MDCR_EL2::HPMN.val(counters).value
 }
-const _: () = assert!(mdcr_guest(6) == 0x66 && mdcr_guest(0x3f) == 0x7f);
+const _: () = assert!(mdcr_guest(6) == 0xe66 && mdcr_guest(0x3f) == 0xe7f);
+
+/// MDCR_EL2 for the guest when the hypervisor keeps the last event
+/// counter, `hpmn` (counters `hpmn..N`: INST_RETIRED epochs), for itself:
+/// [`mdcr_guest`] with HPMN = `hpmn` and HPME, which enables the counters
+/// from HPMN up (PMCR_EL0.E enables only those below it).
+pub const fn mdcr_guest_keeping_counter(hpmn: u64) -> u64 {
+    mdcr_guest(hpmn) | MDCR_EL2::HPME::SET.value
+}
+const _: () = assert!(mdcr_guest_keeping_counter(5) == 0xee5);
+
+/// PMEVTYPER<n>_EL0 for INST_RETIRED epochs: event 0x08, architecturally
+/// executed instructions, at EL0 and EL1 only (P = U = NSH = 0).
+pub const PMEVTYPER_INST_RETIRED: u64 = bits(&[
+    PMEVTYPER_EL0::P::CLEAR,
+    PMEVTYPER_EL0::U::CLEAR,
+    PMEVTYPER_EL0::NSH::CLEAR,
+    PMEVTYPER_EL0::EVTCOUNT.val(0x08),
+]);
+const _: () = assert!(PMEVTYPER_INST_RETIRED == 0x08);
+
+/// The MDCR_EL2 bit set on top of [`mdcr_guest`] while the guest is
+/// single-stepped: TDE routes the software-step exception (and a guest
+/// BRK, which is then given back to the guest) to EL2.
+pub const MDCR_STEPPING: u64 = bits(&[MDCR_EL2::TDE::RouteToEL2Or1]);
+const _: () = assert!(MDCR_STEPPING == 1 << 8);
+
+/// MDSCR_EL1 while the guest is single-stepped: SS only (no breakpoints,
+/// watchpoints or kernel debug: MDE = KDE = 0). With MDCR_EL2.TDE the debug
+/// target is EL2, so EL1 and EL0 are stepped whatever the guest's
+/// PSTATE.D. Zero otherwise: the register is the hypervisor's (the guest's
+/// accesses trap, [`mdcr_guest`]).
+pub const MDSCR_STEPPING: u64 = bits(&[MDSCR_EL1::SS::SET]);
+const _: () = assert!(MDSCR_STEPPING == 1);
 
 /// The MPIDR_EL1 the guest reads (VMPIDR_EL2): affinity 0.0.0.0, to match
 /// the guest DTB's single cpu@0, and the RES1 bit.
@@ -238,9 +296,13 @@ mod tests {
         for counters in 0..64 {
             assert_eq!(
                 mdcr_guest(counters),
-                (1 << 6) | (1 << 5) | (counters & 0x1f)
+                (1 << 11) | (1 << 10) | (1 << 9) | (1 << 6) | (1 << 5) | (counters & 0x1f)
             );
         }
+        assert_eq!(MDCR_STEPPING, 1 << 8);
+        assert_eq!(mdcr_guest_keeping_counter(5), mdcr_guest(5) | (1 << 7));
+        assert_eq!(PMEVTYPER_INST_RETIRED, 0x08);
+        assert_eq!(MDSCR_STEPPING, 1);
         assert_eq!(GUEST_MPIDR, 1 << 31);
         assert_eq!(ICC_SRE_HYP, 0xf);
         assert_eq!(ICH_HCR_GUEST, 1);

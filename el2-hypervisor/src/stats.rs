@@ -33,9 +33,13 @@ pub enum TrapKind {
     /// A maintenance interrupt (`vgic::maintenance`): the guest freed a
     /// list register while interrupts waited for one; refilled.
     Maintenance,
+    /// A debug register access (`trap::sysreg::SysRegRoute::Debug`).
+    DebugRegister,
+    /// A software step to an epoch's exact end (`replica::step_to_count`).
+    Step,
 }
 
-const KINDS: usize = 15;
+const KINDS: usize = 17;
 const NAMES: [&str; KINDS] = [
     "counter-read",
     "timer-register",
@@ -52,6 +56,8 @@ const NAMES: [&str; KINDS] = [
     "injected",
     "first-touch",
     "maintenance",
+    "debug-register",
+    "step",
 ];
 
 /// Counters, one per [`TrapKind`].
@@ -103,7 +109,7 @@ mod tests {
             "{s}"
         );
         assert!(
-            s.ends_with("injected=1 first-touch=0 maintenance=0 total=3"),
+            s.ends_with("injected=1 first-touch=0 maintenance=0 debug-register=0 step=0 total=3"),
             "{s}"
         );
     }

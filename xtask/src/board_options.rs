@@ -8,7 +8,9 @@ use crate::qemu::{self, Vars};
 use std::path::Path;
 use std::time::Duration;
 
-pub use el2_hypervisor::options::{AckPolicy as Ack, Deadlines as Deadline, GuestTimer};
+pub use el2_hypervisor::options::{
+    AckPolicy as Ack, Deadlines as Deadline, EpochCounterKind as EpochCounter, GuestTimer,
+};
 
 /// `--deadline` on the command line: a `tandem.deadline` value.
 pub fn parse_deadline(s: &str) -> Result<Deadline, String> {
@@ -20,23 +22,37 @@ pub fn parse_ack(s: &str) -> Result<Ack, String> {
     Ack::from_option(s).ok_or_else(|| names(s, Ack::ALL.map(Ack::option)))
 }
 
+/// `--epoch-counter` on the command line: a `tandem.epoch-counter` value.
+pub fn parse_epoch_counter(s: &str) -> Result<EpochCounter, String> {
+    EpochCounter::from_option(s)
+        .ok_or_else(|| names(s, EpochCounter::ALL.map(EpochCounter::option)))
+}
+
 /// `--guest-timer` on the command line: a `tandem.guest-timer` value.
 pub fn parse_guest_timer(s: &str) -> Result<GuestTimer, String> {
     GuestTimer::from_option(s).ok_or_else(|| names(s, GuestTimer::ALL.map(GuestTimer::option)))
 }
 
-fn names(s: &str, all: [&str; 2]) -> String {
+fn names<const N: usize>(s: &str, all: [&str; N]) -> String {
     format!("`{s}` is not one of {}", all.join(", "))
 }
 
 /// The `tandem.*` words of a replica in `mode`: `tandem.mode`,
-/// `tandem.epoch`, `tandem.deadline` and `tandem.ack`. The one writer of
-/// these words, for QEMU's `-append` and a Pi's `cmdline.txt` alike.
-pub fn replica_words(mode: &str, epoch: u64, deadline: Deadline, ack: Ack) -> String {
+/// `tandem.epoch`, `tandem.deadline`, `tandem.ack` and
+/// `tandem.epoch-counter`. The one writer of these words, for QEMU's
+/// `-append` and a Pi's `cmdline.txt` alike.
+pub fn replica_words(
+    mode: &str,
+    epoch: u64,
+    deadline: Deadline,
+    ack: Ack,
+    counter: EpochCounter,
+) -> String {
     format!(
-        "tandem.mode={mode} tandem.epoch={epoch} tandem.deadline={} tandem.ack={}",
+        "tandem.mode={mode} tandem.epoch={epoch} tandem.deadline={} tandem.ack={} tandem.epoch-counter={}",
         deadline.option(),
-        ack.option()
+        ack.option(),
+        counter.option()
     )
 }
 
@@ -64,6 +80,8 @@ pub struct BoardOptions<'a> {
     pub deadline: Deadline,
     /// When a pair's primary waits for its backup (`tandem.ack`).
     pub ack: Ack,
+    /// What counts epochs and lands their ends (`tandem.epoch-counter`).
+    pub epoch_counter: EpochCounter,
     /// The QEMU machine (`--board`).
     pub board: Board,
     /// Board RAM, QEMU `-m` syntax (`None`: the board's default).
@@ -94,6 +112,7 @@ impl<'a> BoardOptions<'a> {
             epoch,
             deadline: Deadline::default(),
             ack: Ack::default(),
+            epoch_counter: EpochCounter::default(),
             board: Board::Virt,
             memory: None,
             cpu: "max".into(),
@@ -107,10 +126,10 @@ impl<'a> BoardOptions<'a> {
 
     /// The board options of a replica in `mode` with `epoch`-instruction
     /// epochs (a pair's backup may be given another): `tandem.mode`,
-    /// `tandem.epoch`, `tandem.deadline`, `tandem.ack` and a forced
-    /// `tandem.guest-timer`.
+    /// `tandem.epoch`, `tandem.deadline`, `tandem.ack`,
+    /// `tandem.epoch-counter` and a forced `tandem.guest-timer`.
     pub fn replica_options(&self, mode: &str, epoch: u64) -> String {
-        let mut o = replica_words(mode, epoch, self.deadline, self.ack);
+        let mut o = replica_words(mode, epoch, self.deadline, self.ack, self.epoch_counter);
         if let Some(t) = self.guest_timer {
             o.push_str(" tandem.guest-timer=");
             o.push_str(t.option());

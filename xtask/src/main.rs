@@ -114,6 +114,12 @@ struct EpochBoardArgs {
     /// output or epoch.
     #[arg(long, value_parser = xtask::board_options::parse_ack, default_value = "output")]
     ack: xtask::board_options::Ack,
+    /// What counts epochs and lands their exact ends
+    /// (`tandem.epoch-counter`): cycles (the exact cycle counter), steps
+    /// (overflow early, single-step to the count: the real-core path),
+    /// inst-retired (real cores only).
+    #[arg(long, value_parser = xtask::board_options::parse_epoch_counter, default_value = "cycles")]
+    epoch_counter: xtask::board_options::EpochCounter,
 }
 
 impl EpochBoardArgs {
@@ -134,6 +140,7 @@ impl EpochBoardArgs {
             deadline: self.deadline,
             ack: self.ack,
             board: self.board,
+            epoch_counter: self.epoch_counter,
             memory: self.memory,
             cpu: self.machine.cpu,
             gic: self.machine.gic,

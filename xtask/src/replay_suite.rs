@@ -5,13 +5,16 @@
 //! under record and replay (it checks from the inside that the PMU, the
 //! hypervisor's epoch counter, is hidden and unusable, and prints the RNDR
 //! values it draws, which the replay must reproduce); replays by a
-//! board that differs from the recording one (epoch length, memory, CPU,
-//! GIC version, guest timer, guest, seed), each refused at pairing with
-//! its reason; the Debian guest recorded and replayed on a GICv2 (GIC-400)
-//! board, and with the memory-mapped timer; and a replay whose feeder dies
+//! board that differs from the recording one (epoch length, epoch
+//! counter, memory, CPU, GIC version, guest timer, guest, seed), each
+//! refused at pairing with its reason; the Debian guest recorded and
+//! replayed on a GICv2 (GIC-400) board, with the memory-mapped timer, and
+//! with the real-core step path forced (`--epoch-counter steps`); and a
+//! replay whose feeder dies
 //! half way, and a recording whose recorder dies half way, which the board
 //! must each report as its peer gone (status 7), never as a divergence.
 
+use crate::board_options::EpochCounter;
 use crate::image::Image;
 use crate::linkhost::{self, BoardOptions, Vanish};
 use crate::recording;
@@ -37,6 +40,19 @@ type ChangeBoard = fn(&mut BoardOptions<'_>);
 const FEEDER_DIES: &str = "replay-feeder-dies-board-says-peer-gone";
 /// The scenario whose recorder dies half way.
 const RECORDER_DIES: &str = "record-recorder-dies-board-says-peer-gone";
+
+/// The scenario that records and replays with the step path forced.
+const STEPS: &str = "record-replay-linux-steps-to-exact-count";
+
+/// The total of `single steps to the exact count: N` in a board's epoch
+/// statistics, if it printed one.
+fn steps_taken(console: &str) -> Option<u64> {
+    let (_, rest) = console.split_once("single steps to the exact count: ")?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
 
 /// What the test guest prints when every check passed.
 const TEST_GUEST_PASSED: &str = "test-guest: 13 passed, 0 failed";
@@ -307,6 +323,34 @@ pub fn run(
         report(name, t, r);
     }
 
+    // The real-core path forced on QEMU: the epoch counter overflows a
+    // margin early and the guest is single-stepped to the exact count; the
+    // replay, stepping the same way, must match every epoch.
+    let name = STEPS;
+    if wanted(name) {
+        let t = Instant::now();
+        let r = (|| {
+            let mut o = options(image, bundle, 10_000_000);
+            o.epoch_counter = EpochCounter::Steps;
+            let log = dir().join("linux-steps.log");
+            let _ = std::fs::remove_file(&log);
+            let rec = record_ok_on(&o, &log, &result_line)?;
+            let steps = steps_taken(&rec).with_context(|| {
+                format!(
+                    "the recording printed no single-step count; console {}",
+                    linkhost::beside(&log, ".console.txt").display()
+                )
+            })?;
+            if steps == 0 {
+                bail!("the recording took no single steps: the step path did not run");
+            }
+            replay_ok_on(&o, &log, &rec)?;
+            println!("  {steps} single steps to the exact count in the recording");
+            Ok(())
+        })();
+        report(name, t, r);
+    }
+
     let name = "replay-refuses-a-changed-epoch-time";
     if wanted(name) {
         let t = Instant::now();
@@ -337,7 +381,7 @@ pub fn run(
 
     // A replaying board that differs from the recording one in what the
     // guest could observe must refuse to pair, and say what differs.
-    let refusals: [(&str, ChangeBoard, &str); 7] = [
+    let refusals: [(&str, ChangeBoard, &str); 8] = [
         (
             "replay-refuses-another-gic-version",
             // The guest sees another interrupt controller: the platform
@@ -369,6 +413,13 @@ pub fn run(
             // device tree, so another guest platform.
             |o| o.guest_timer = Some(crate::board_options::GuestTimer::Mmio),
             "pairing refused: platform differs",
+        ),
+        (
+            "replay-refuses-another-epoch-counter",
+            // The same epochs, but a board that steps shows its guest the
+            // steps (`replica::step_to_count`): not the same guest.
+            |o| o.epoch_counter = EpochCounter::Steps,
+            "pairing refused: epoch counter differs (ours steps, peer cycles: tandem.epoch-counter)",
         ),
         (
             "replay-refuses-another-seed",
@@ -466,4 +517,16 @@ pub fn run(
         report(name, t, r);
     }
     Ok((passed, failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_read_off_the_epoch_statistics() {
+        let line = "hypervisor: epochs: 213 full, 0 ended at a timer deadline, 1 at WFI; 406 deadlines met inside an epoch; timer interrupts: 610, raised late by p50 0 us, p99 0 us, max 0 us; single steps to the exact count: 158464 (740 per epoch on average, min 0, max 1024)";
+        assert_eq!(steps_taken(line), Some(158_464));
+        assert_eq!(steps_taken("hypervisor: epochs: 2 full"), None);
+    }
 }

@@ -25,7 +25,7 @@
 //!   mini-UART.
 
 use crate::board::PI4_DTB;
-use crate::board_options::{self, Ack, Deadline};
+use crate::board_options::{self, Ack, Deadline, EpochCounter};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
@@ -103,9 +103,17 @@ pub fn config_txt(role: &str) -> String {
     )
 }
 
-/// `cmdline.txt` for a board: its `tandem.*` options, one line.
+/// `cmdline.txt` for a board: its `tandem.*` options, one line. A real
+/// core's epochs are counted by INST_RETIRED (the cycle counter counts
+/// cycles there, not instructions: `tandem.epoch-counter`).
 pub fn cmdline_txt(role: &str, o: &Options) -> String {
-    let replica = board_options::replica_words(role, o.epoch, Deadline::default(), Ack::default());
+    let replica = board_options::replica_words(
+        role,
+        o.epoch,
+        Deadline::default(),
+        Ack::default(),
+        EpochCounter::InstRetired,
+    );
     let words = board_options::pair_words(&replica, "serial");
     format!("{}\n", board_options::board_cmdline(o.seed, &words))
 }

@@ -308,6 +308,12 @@ pub enum Fault {
     /// An instruction fetch from an address the guest has nothing at, as
     /// a synchronous external abort. `far` is FAR_EL2.
     InstructionAbort { far: u64 },
+    /// A guest BRK that MDCR_EL2.TDE routed to EL2 (while the guest is
+    /// single-stepped: `replica::step_to_count`), given back as the
+    /// exception it is without the hypervisor: ESR_EL1 is the trap's
+    /// syndrome (EC 0x3C, IL, the immediate), and FAR_EL1, which a BRK
+    /// does not write, keeps the guest's `far_el1`.
+    Breakpoint { trap_esr: u64, far_el1: u64 },
 }
 
 /// An exception to inject: what the runtime writes to the guest's EL1
@@ -353,12 +359,17 @@ impl Injection {
                 far,
             ),
             Fault::InstructionAbort { far } => (instruction_abort_syndrome(from_el1), far),
+            Fault::Breakpoint { trap_esr, far_el1 } => (trap_esr & 0xffff_ffff, far_el1),
         };
         Injection {
             esr_el1,
             far_el1,
             elr_el1: elr,
-            spsr_el1: spsr,
+            // A BRK given back from a step leaves no trace of the step.
+            spsr_el1: match fault {
+                Fault::Breakpoint { .. } => spsr & !SPSR_SS,
+                _ => spsr,
+            },
             // The synchronous entry: VECTOR_SYNC is 0.
             vector_offset: vector_offset(spsr),
             new_spsr: el1_entry_pstate(spsr, sctlr_el1, features),
@@ -464,6 +475,25 @@ mod tests {
             el1_entry_pstate(USR32 | SPSR_NZCV | SPSR_DIT, SCTLR_SPAN, A72),
             SPSR_NZCV | SPSR_DIT | 0x3c5
         );
+    }
+
+    #[test]
+    fn a_brk_from_a_step_is_given_back_as_it_was() {
+        // BRK #0x800 (Linux's BUG) at EL1h, trapped while stepped: EC 0x3C, IL.
+        let trap_esr = 0x3c << 26 | 1 << 25 | 0x800;
+        let spsr = SPSR_M_EL1H | SPSR_SS;
+        let f = Fault::Breakpoint {
+            trap_esr,
+            far_el1: 0xdead,
+        };
+        let inj = Injection::new(f, 0xffff_8000_1000, spsr, SCTLR_SPAN, A72);
+        assert_eq!(inj.esr_el1, trap_esr);
+        assert_eq!(inj.far_el1, 0xdead);
+        assert_eq!(inj.elr_el1, 0xffff_8000_1000);
+        assert_eq!(inj.spsr_el1, SPSR_M_EL1H);
+        assert_eq!(inj.new_spsr, 0x3c5);
+        // The current-EL, SP_ELx synchronous vector.
+        assert_eq!(inj.new_elr(0x1000_0000), 0x1000_0200);
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! - [`LazyRam`]: which 2 MiB blocks of guest RAM stage 2 maps (on first
 //!   touch), and what the fingerprint reads of them.
 //! - [`El2Map`]: the hypervisor's identity map at EL2 (TTBR0_EL2, E2H = 0),
-//!   39-bit VA; [`mair_el2`], [`tcr_el2`], [`sctlr_el2_mmu_on`].
+//!   39-bit VA; [`mair_el2`], [`tcr_el2`], [`sctlr_el2_mmu_on`]; what it
+//!   holds on a board, from its DTB: [`el2_layout`].
+//! - [`cache_lines`]: the data-cache line size and the lines of a range.
 //!
 //! ```text
 //! Lookup (4 KiB granule), input address bits:
@@ -36,6 +38,8 @@
 //!  both    : AF[10] = 1, SH[9:8] = 11 Inner Shareable for Normal, 00 for Device
 //! ```
 
+pub mod cache_lines;
+pub mod el2_layout;
 pub mod el2_map;
 pub mod lazy_ram;
 pub mod pool;

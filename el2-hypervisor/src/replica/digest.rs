@@ -5,6 +5,7 @@
 //! cryptographic hash: it tells honest mistakes apart (another build,
 //! another guest, another epoch length), which is all the handshake is for.
 
+use crate::options::EpochCounterKind;
 use core::fmt::Write;
 
 /// FNV-1a 64 (<http://www.isthe.com/chongo/tech/comp/fnv/>): the offset
@@ -84,6 +85,15 @@ pub struct PairingConfig {
     /// being met inside them: both boards must do the same. Carried in
     /// the top bit of the epoch lane (an epoch length is below 2^40).
     pub deadlines_end_epochs: bool,
+    /// What counts epochs and lands their ends (`tandem.epoch-counter`):
+    /// the boundaries are the same either way, but a board that single
+    /// steps to them shows its guest the steps (an LDXR/STXR pair across
+    /// a step fails its STXR, an exception taken mid-step saves
+    /// SPSR_EL1.SS = 1; `replica::step_to_count`), so both boards must
+    /// count alike. Carried in bits 41:40 of the epoch lane (its index in
+    /// [`EpochCounterKind::ALL`]); the step margin is a constant of the
+    /// build, which the build digest covers.
+    pub epoch_counter: EpochCounterKind,
     pub guest_ram: u64,
     pub platform: u64,
     pub seed: u64,
@@ -91,6 +101,17 @@ pub struct PairingConfig {
 
 /// The bit of the epoch lane that says deadlines end epochs.
 const DEADLINE_BIT: u32 = 63;
+/// The lowest of the two bits of the epoch lane that say what counts epochs.
+const COUNTER_SHIFT: u32 = 40;
+/// The epoch length's bits in the epoch lane (options cap it below 2^40).
+const EPOCH_MASK: u64 = (1 << COUNTER_SHIFT) - 1;
+
+fn counter_index(k: EpochCounterKind) -> u64 {
+    EpochCounterKind::ALL
+        .iter()
+        .position(|&x| x == k)
+        .unwrap_or(0) as u64
+}
 
 /// The seed lane of a board given no `tandem.seed`.
 pub const NO_SEED: u64 = u64::MAX;
@@ -100,7 +121,9 @@ impl PairingConfig {
     pub fn digest(&self) -> [u8; 32] {
         let mut d = [0u8; 32];
         for (lane, v) in d.chunks_exact_mut(8).zip([
-            self.epoch | (u64::from(self.deadlines_end_epochs) << DEADLINE_BIT),
+            (self.epoch & EPOCH_MASK)
+                | (counter_index(self.epoch_counter) << COUNTER_SHIFT)
+                | (u64::from(self.deadlines_end_epochs) << DEADLINE_BIT),
             self.guest_ram,
             self.platform,
             self.seed,
@@ -118,8 +141,13 @@ impl PairingConfig {
             u64::from_le_bytes(b)
         };
         Self {
-            epoch: lane(0) & !(1 << DEADLINE_BIT),
+            epoch: lane(0) & EPOCH_MASK,
             deadlines_end_epochs: lane(0) >> DEADLINE_BIT != 0,
+            // An index past the known kinds (a newer peer) reads as the
+            // last one; the lanes still differ, so the pairing is refused.
+            epoch_counter: EpochCounterKind::ALL[((lane(0) >> COUNTER_SHIFT) & 0b11)
+                .min(EpochCounterKind::ALL.len() as u64 - 1)
+                as usize],
             guest_ram: lane(1),
             platform: lane(2),
             seed: lane(3),
@@ -170,6 +198,15 @@ impl core::fmt::Display for Differences {
                 "{sep}timer deadlines differ (ours {}, peer {}: tandem.deadline)",
                 how(a.deadlines_end_epochs),
                 how(b.deadlines_end_epochs)
+            )?;
+            sep = "; ";
+        }
+        if a.epoch_counter != b.epoch_counter {
+            write!(
+                f,
+                "{sep}epoch counter differs (ours {}, peer {}: tandem.epoch-counter)",
+                a.epoch_counter.option(),
+                b.epoch_counter.option()
             )?;
             sep = "; ";
         }
@@ -272,6 +309,7 @@ mod tests {
         PairingConfig {
             epoch: 1_000_000,
             deadlines_end_epochs: false,
+            epoch_counter: EpochCounterKind::Cycles,
             guest_ram: 992 << 20,
             platform: 0x1234,
             seed: 1,
@@ -289,12 +327,28 @@ mod tests {
             ..c
         };
         assert_eq!(PairingConfig::from_digest(&e.digest()), e);
+        for k in EpochCounterKind::ALL {
+            let f = PairingConfig {
+                epoch_counter: k,
+                ..e
+            };
+            assert_eq!(PairingConfig::from_digest(&f.digest()), f);
+        }
+        // The default lanes are what they were before the counter's bits.
+        assert_eq!(&c.digest()[..8], &1_000_000u64.to_le_bytes());
     }
 
     #[test]
     fn each_lane_changes_the_digest_and_is_named() {
         let a = config();
-        let cases: [(PairingConfig, &str); 5] = [
+        let cases: [(PairingConfig, &str); 6] = [
+            (
+                PairingConfig {
+                    epoch_counter: EpochCounterKind::Steps,
+                    ..a
+                },
+                "epoch counter differs (ours cycles, peer steps: tandem.epoch-counter)",
+            ),
             (
                 PairingConfig { epoch: 10_000, ..a },
                 "epoch length differs (ours 1000000, peer 10000",

@@ -1,6 +1,7 @@
-//! What a run's epochs were: why each ended, and how late the guest's
-//! timer interrupts were raised (from the deadline in guest time to the
-//! guest time at which the hypervisor raised the line). Printed at
+//! What a run's epochs were: why each ended, how many single steps took
+//! each to its exact end (`replica::step_to_count`), and how late the
+//! guest's timer interrupts were raised (from the deadline in guest time
+//! to the guest time at which the hypervisor raised the line). Printed at
 //! power-off, for the measurements (docs/measurements.md).
 
 use super::output::Histogram;
@@ -32,6 +33,17 @@ pub struct EpochStats {
     raised: [Option<u64>; 4],
     /// Lateness in counter ticks.
     late: Histogram,
+    /// Single steps to the exact count: in all, and the fewest and most
+    /// in one epoch.
+    steps: Steps,
+}
+
+/// Single steps per epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Steps {
+    total: u64,
+    min: u64,
+    max: u64,
 }
 
 impl EpochStats {
@@ -43,7 +55,24 @@ impl EpochStats {
             inline: 0,
             raised: [None; 4],
             late: Histogram::new(),
+            steps: Steps {
+                total: 0,
+                min: u64::MAX,
+                max: 0,
+            },
         }
+    }
+
+    /// The epoch that just ended took `steps` single steps to its end.
+    pub fn stepped(&mut self, steps: u64) {
+        let s = &mut self.steps;
+        s.total += steps;
+        s.min = s.min.min(steps);
+        s.max = s.max.max(steps);
+    }
+
+    fn epochs(&self) -> u64 {
+        self.full + self.deadline + self.idle
     }
 
     /// An epoch ended.
@@ -111,7 +140,19 @@ impl fmt::Display for Report<'_> {
             us(s.late.percentile(50)),
             us(s.late.percentile(99)),
             us(s.late.max()),
-        )
+        )?;
+        let n = s.epochs();
+        if s.steps.total > 0 && n > 0 {
+            write!(
+                f,
+                "; single steps to the exact count: {} ({} per epoch on average, min {}, max {})",
+                s.steps.total,
+                s.steps.total / n,
+                s.steps.min,
+                s.steps.max
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -158,6 +199,29 @@ mod tests {
         let line = s.report(1).to_string();
         assert!(
             line.starts_with("epochs: 2 full, 1 ended at a timer deadline, 1 at WFI; 1 deadlines met inside an epoch;"),
+            "{line}"
+        );
+        // No steps (the exact counter): nothing said of them.
+        assert!(!line.contains("single steps"), "{line}");
+    }
+
+    #[test]
+    fn steps_per_epoch_are_reported() {
+        let mut s = EpochStats::new();
+        for (why, steps) in [
+            (EpochEnd::Full, 256),
+            (EpochEnd::Full, 256),
+            (EpochEnd::Deadline, 300),
+            (EpochEnd::Idle, 0),
+        ] {
+            s.ended(why);
+            s.stepped(steps);
+        }
+        let line = s.report(1).to_string();
+        assert!(
+            line.ends_with(
+                "; single steps to the exact count: 812 (203 per epoch on average, min 0, max 300)"
+            ),
             "{line}"
         );
     }

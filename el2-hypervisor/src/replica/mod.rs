@@ -29,4 +29,5 @@ pub mod replay;
 pub mod session;
 #[cfg(test)]
 mod sim;
+pub mod step_to_count;
 pub mod stop;

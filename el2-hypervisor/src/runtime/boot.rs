@@ -1,7 +1,7 @@
 //! Boot on the board: console, device tree, options, banner.
 
 use crate::arch::console::println;
-use crate::arch::{console, power, sysreg};
+use crate::arch::{console, mmu, power, sysreg};
 use el2_hypervisor::banner::Banner;
 use el2_hypervisor::cpu_features::CpuFeatures;
 use el2_hypervisor::exit::ExitStatus;
@@ -16,7 +16,8 @@ const PARK_TIMEOUT_MS: u64 = 500;
 /// Entered once from the boot stub on core 0, at EL2, exceptions masked.
 #[unsafe(no_mangle)]
 fn hypervisor_main(dtb: Option<&'static mut [u8]>) -> ! {
-    // SAFETY: the board description names its console PL011; the MMU is off.
+    // SAFETY: the board description names its console PL011; the MMU is off
+    // (it maps the console once it is on: `mem::el2_layout`).
     unsafe { console::init(BOARD.early_console) };
     sysreg::install_vectors();
     crate::arch::heap::init();
@@ -40,6 +41,16 @@ fn hypervisor_main(dtb: Option<&'static mut [u8]>) -> ! {
             power::stop(ExitStatus::BadConfiguration);
         }
     };
+    // The MMU and caches on, early: every device the hypervisor drives is
+    // known now (`mem::el2_layout`), and nothing has been written to guest
+    // RAM yet.
+    let mmu = match mmu::enable(&info, &BOARD, dtb) {
+        Ok(m) => m,
+        Err(e) => {
+            println!("hypervisor: the EL2 map cannot be built, the MMU stays off: {e}");
+            power::stop(ExitStatus::BadConfiguration);
+        }
+    };
     let opts = match options::parse(info.bootargs) {
         Ok(o) => o,
         Err(e) => {
@@ -60,6 +71,10 @@ fn hypervisor_main(dtb: Option<&'static mut [u8]>) -> ! {
             info: &info,
             features
         }
+    );
+    println!(
+        "hypervisor: EL2 MMU and caches on ({} regions, {} translation tables)",
+        mmu.regions, mmu.tables
     );
     defmt::info!(
         "hypervisor up: dtb {=usize} bytes, {=u64} MiB RAM",

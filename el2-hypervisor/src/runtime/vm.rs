@@ -237,6 +237,9 @@ pub fn start(
             // lives there, and the board DTB is not read after this point.
             unsafe { core::ptr::write_bytes(gap.base as *mut u8, 0, gap.size as usize) };
         }
+        // Written through the hypervisor's cacheable map; the guest starts
+        // with its MMU off and reads memory (`arch::guest_ram`).
+        crate::arch::guest_ram::hand_over(run);
     }
 
     let (mut stage2, vttbr) = build_stage2(&lazy_ram);
@@ -315,9 +318,10 @@ pub fn start(
             power::stop(status);
         }
         println!(
-            "hypervisor: epochs of {} guest instructions ({:?})",
+            "hypervisor: epochs of {} guest instructions ({:?}, counted by {})",
             ep.counter.length(),
-            ep.mode
+            ep.mode,
+            opts.epoch_counter.option()
         );
         ep.counter.start();
     }
@@ -388,6 +392,15 @@ struct Platform {
     guest_timer: GuestTimer,
 }
 
+/// The epoch counter `tandem.epoch-counter` names (`arch::pmu`), or the
+/// board stops saying why it cannot count that way.
+fn epoch_counter(opts: &Options) -> CycleCounter {
+    match CycleCounter::new(opts.epoch, opts.epoch_counter) {
+        Ok(c) => c,
+        Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
+    }
+}
+
 /// Epochs for the chosen mode: record, replay and a pair need the link.
 fn epochs_for(
     opts: &Options,
@@ -400,13 +413,7 @@ fn epochs_for(
         return None;
     }
     if !opts.mode.has_link() {
-        let mut epochs = Epochs::new(
-            opts.mode,
-            CycleCounter::new(opts.epoch),
-            Core,
-            None,
-            opts.timing,
-        );
+        let mut epochs = Epochs::new(opts.mode, epoch_counter(opts), Core, None, opts.timing);
         epochs.deadlines = opts.deadlines;
         return Some(epochs);
     }
@@ -418,6 +425,7 @@ fn epochs_for(
     let config = PairingConfig {
         epoch: opts.epoch,
         deadlines_end_epochs: opts.deadlines == Deadlines::EpochEnd,
+        epoch_counter: opts.epoch_counter,
         guest_ram: guest_ram.size,
         platform: platform_digest(platform),
         seed: opts.seed.unwrap_or(digest::NO_SEED),
@@ -487,7 +495,7 @@ fn epochs_for(
     };
     let mut epochs = Epochs::new(
         opts.mode,
-        CycleCounter::new(opts.epoch),
+        epoch_counter(opts),
         Core,
         Some(port),
         opts.timing,

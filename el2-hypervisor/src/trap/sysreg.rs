@@ -27,6 +27,12 @@ pub enum SysRegRoute {
         source: u64,
         read_kind: TrapKind,
     },
+    /// A debug register (op0 = 2: MDSCR_EL1, breakpoints, watchpoints,
+    /// the OS lock, the DCC), trapped by MDCR_EL2.TDA/TDOSA/TDRA: reads as
+    /// zero, writes are ignored. The debug hardware is the hypervisor's
+    /// (`replica::step_to_count`); a guest sees no debug state, the same on
+    /// both boards, and cannot turn the hypervisor's stepping off.
+    Debug,
     /// Nothing the guest may do: an undefined-instruction exception (a
     /// read of a write-only SGI register, a write of an ID register or a
     /// counter, any register not emulated).
@@ -46,6 +52,9 @@ pub fn route(access: &SysRegAccess) -> SysRegRoute {
     }
     if reg.is_id_register() && access.read {
         return SysRegRoute::IdRegister;
+    }
+    if reg.op0 == 2 {
+        return SysRegRoute::Debug;
     }
     if !timer_trap::handles(access) {
         return SysRegRoute::Undefined;
@@ -117,6 +126,25 @@ mod tests {
     }
 
     #[test]
+    fn debug_registers_read_as_zero_and_ignore_writes() {
+        // MDSCR_EL1, OSLAR_EL1, DBGBCR0_EL1, MDCCSR_EL0.
+        for r in [
+            SysReg::new(2, 0, 0, 2, 2),
+            SysReg::new(2, 0, 1, 0, 4),
+            SysReg::new(2, 0, 0, 0, 5),
+            SysReg::new(2, 3, 0, 1, 0),
+        ] {
+            assert_eq!(route(&access(r, true)), SysRegRoute::Debug);
+            assert_eq!(route(&access(r, false)), SysRegRoute::Debug);
+        }
+        // Not the op0 = 3 registers beside them.
+        assert_eq!(
+            route(&access(SysReg::new(3, 0, 1, 0, 0), true)),
+            SysRegRoute::Undefined
+        );
+    }
+
+    #[test]
     fn id_registers_are_read_never_written() {
         assert_eq!(
             route(&access(ID_AA64PFR0_EL1, true)),
@@ -158,8 +186,9 @@ mod tests {
 
     #[test]
     fn anything_else_is_undefined() {
-        // CNTHCTL_EL2, DBGBCR0_EL1: not emulated.
-        for r in [SysReg::new(3, 4, 14, 1, 0), SysReg::new(2, 0, 0, 0, 5)] {
+        // CNTHCTL_EL2, SCTLR_EL2: not emulated (debug registers are:
+        // `debug_registers_read_as_zero_and_ignore_writes`).
+        for r in [SysReg::new(3, 4, 14, 1, 0), SysReg::new(3, 4, 1, 0, 0)] {
             assert_eq!(route(&access(r, true)), SysRegRoute::Undefined);
             assert_eq!(route(&access(r, false)), SysRegRoute::Undefined);
         }

@@ -259,7 +259,7 @@ pub fn replay_verdict(r: &ReplayReport) -> Result<()> {
             r.console.display()
         ),
         Some(4) => bail!(
-            "the replaying board refused the log{} (board status 4): replay with the recording's --epoch, --memory, --cpu, --seed and guest options and the same hypervisor build; console kept in {}",
+            "the replaying board refused the log{} (board status 4): replay with the recording's --epoch, --epoch-counter, --memory, --cpu, --seed and guest options and the same hypervisor build; console kept in {}",
             r.fed
                 .end
                 .refused

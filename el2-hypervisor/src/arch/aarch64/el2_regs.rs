@@ -18,13 +18,24 @@ pub fn pmu_counters() -> u64 {
     PMCR_EL0::N.read(read_sysreg!("PMCR_EL0"))
 }
 
+/// MDCR_EL2 while the guest runs (`regs::mdcr_guest`): its PMU and debug
+/// register accesses trapped, and the last event counter kept for the
+/// hypervisor when epochs count INST_RETIRED on it; the epoch counter
+/// adds TDE while it steps the guest (`pmu.rs`).
+pub fn mdcr_guest() -> u64 {
+    match super::pmu::kept_counter() {
+        Some(n) => regs::mdcr_guest_keeping_counter(n),
+        None => regs::mdcr_guest(pmu_counters()),
+    }
+}
+
 /// Sets up EL2 to run a guest: trap configuration, stage 2, identity.
 ///
 /// # Safety
 /// `vtcr` and `vttbr` must describe valid stage-2 tables that map only
 /// guest memory; call once, before the first guest entry.
 pub unsafe fn configure_for_guest(vtcr: u64, vttbr: u64, ecv: bool) {
-    let mdcr = regs::mdcr_guest(pmu_counters());
+    let mdcr = mdcr_guest();
     let midr = read_sysreg!("MIDR_EL1");
     // SAFETY: VTCR_EL2 and VTTBR_EL2: the 40-bit IPA space and the root of
     // tables that map guest RAM only (this function's contract); unused
@@ -40,9 +51,17 @@ pub unsafe fn configure_for_guest(vtcr: u64, vttbr: u64, ecv: bool) {
     // = 0) and, with `ecv`, the virtual ones (EL1TVT, EL1TVCT), and
     // CNTVOFF_EL2 = 0 makes guest virtual time the physical counter;
     // MDCR_EL2 traps every PMU access (TPM, TPMCR), so the epoch counter
-    // stays the hypervisor's; HSTR_EL2 = 0 traps no AArch32 CP15 access
-    // (EL1 is AArch64, and AArch32 is hidden from the guest).
+    // stays the hypervisor's, and every debug register access (TDA, TDOSA,
+    // TDRA), so the debug hardware does too: MDSCR_EL1 = 0 (no step, no
+    // breakpoints), and the OS lock and OS double lock open (OSLAR_EL1 =
+    // OSDLR_EL1 = 0; a locked OS lock disables the software step that
+    // lands epochs: `pmu.rs`), which the guest can no longer change;
+    // HSTR_EL2 = 0 traps no AArch32 CP15 access (EL1 is AArch64, and
+    // AArch32 is hidden from the guest).
     unsafe {
+        write_sysreg!("MDSCR_EL1", 0);
+        write_sysreg!("OSLAR_EL1", 0);
+        write_sysreg!("OSDLR_EL1", 0);
         write_sysreg!("CPTR_EL2", regs::CPTR_GUEST);
         write_sysreg!("CNTHCTL_EL2", regs::cnthctl_guest(ecv));
         write_sysreg!("CNTVOFF_EL2", 0);
@@ -152,6 +171,11 @@ pub unsafe fn deliver_to_el1(e: &El1Exception) -> u64 {
     read_sysreg!("VBAR_EL1")
 }
 
+/// The guest's FAR_EL1 (kept by an exception that does not write it).
+pub fn far_el1() -> u64 {
+    read_sysreg!("FAR_EL1")
+}
+
 /// The guest's SCTLR_EL1 (what an injected exception's PSTATE depends on).
 pub fn sctlr_el1() -> u64 {
     read_sysreg!("SCTLR_EL1")
@@ -186,17 +210,20 @@ pub fn read_el1_state() -> [u64; el2_hypervisor::replica::fingerprint::EL1_REGIS
 /// fingerprint. The hypervisor is built softfloat and never uses them, so
 /// what they hold is the guest's; CPTR_EL2.TFP is 0, so EL2 may read them.
 pub fn read_fp_state() -> el2_hypervisor::replica::fingerprint::FpState {
-    /// The V registers' stores need 16-byte alignment: with the EL2 MMU
-    /// off every data access is to Device memory, where an unaligned one
-    /// faults whatever SCTLR_EL2.A says (seen: an alignment fault once a
-    /// change elsewhere moved this buffer to an 8-byte boundary).
+    /// 16-byte aligned for the V registers' stores. With the EL2 MMU on
+    /// the buffer (on the stack) is Normal memory, where an unaligned
+    /// store is allowed with SCTLR_EL2.A = 0; the alignment stays so that
+    /// the stores are also correct with the MMU off, when every data
+    /// access is to Device memory and an unaligned one faults whatever
+    /// SCTLR_EL2.A says (seen before the MMU went on: an alignment fault
+    /// once a change elsewhere moved this buffer to an 8-byte boundary).
     #[repr(C, align(16))]
     struct Aligned([u64; 64]);
     let mut v = Aligned([0u64; 64]);
     let (fpcr, fpsr): (u64, u64);
     // SAFETY: stores the 32 128-bit V registers into `v`, which is 512
-    // bytes long and 16-byte aligned (each `stp q` is then aligned, as
-    // Device memory requires), and reads FPCR/FPSR; no register is
+    // bytes long and 16-byte aligned (each `stp q` is then aligned, which
+    // Device memory, with the MMU off, requires), and reads FPCR/FPSR; no register is
     // written. The directives let the assembler accept FP/SIMD in a
     // softfloat build.
     unsafe {

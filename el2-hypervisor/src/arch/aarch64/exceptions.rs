@@ -59,6 +59,8 @@ extern "C" fn el2_trap(frame: &mut TrapFrame, kind: u64) {
         9 => crate::runtime::vm::on_lower_irq(frame),
         _ => fatal(frame, kind),
     }
+    // Back to the guest: one more instruction if it is being stepped.
+    super::pmu::before_return(&mut frame.spsr);
 }
 
 /// Starts running `frame` (a guest context) from the top of the EL2 stack.

@@ -46,9 +46,16 @@ impl Hw for Core {
 
     fn read_ram(&self, span: TouchedSpan, out: &mut [u64]) {
         let n = out.len().min(span.words());
+        // The guest may have written these words through a Non-cacheable
+        // mapping of its own, to memory, while a line the hypervisor read
+        // at an earlier fingerprint still sits in the cache: clean and
+        // invalidate first, so that the read sees what the guest wrote
+        // either way (a dirty line of the guest's is written back).
+        super::cache::clean_invalidate_to_poc(span.base(), n as u64 * 8);
         // SAFETY: a `TouchedSpan` is made only by `LazyRam`, for 8-byte
         // aligned guest RAM that is touched (zeroed or loaded, and mapped),
-        // `n` words of it at most; with the MMU off its IPA is its address.
+        // `n` words of it at most; the EL2 map is the identity, so its IPA
+        // is its address at EL2.
         let words = unsafe { core::slice::from_raw_parts(span.base() as *const u64, n) };
         out[..n].copy_from_slice(words);
     }

@@ -1,6 +1,7 @@
 //! The AArch64 layer of the hypervisor (EL2): vectors, system registers,
 //! console, power. Everything `unsafe` or `asm!` in the hypervisor is here.
 
+pub mod cache;
 pub mod console;
 pub mod el2_regs;
 pub mod exceptions;
@@ -12,6 +13,7 @@ pub mod heap;
 pub mod hw;
 pub mod link;
 pub mod logger;
+pub mod mmu;
 pub mod pmu;
 pub mod power;
 pub mod secondaries;

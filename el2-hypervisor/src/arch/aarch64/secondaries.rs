@@ -58,7 +58,17 @@ pub fn wait_parked(
     let parked = |c: &SpinTableCpu| {
         bootstub::SECONDARY_PARKED
             .get(c.mpidr as usize)
-            .is_some_and(|s| s.load(Ordering::Acquire) != 0)
+            .is_some_and(|s| {
+                // SAFETY: cache maintenance of the flag's own line. The
+                // parked core stores it with its MMU and caches off (to
+                // memory); this core has its caches on (`mmu::enable`), so
+                // a stale line must not hide the store: clean and
+                // invalidate it to the point of coherency first.
+                unsafe {
+                    core::arch::asm!("dc civac, {}", "dsb sy", in(reg) s.as_ptr(), options(nostack));
+                }
+                s.load(Ordering::Acquire) != 0
+            })
     };
     let start = super::timer::counter();
     while !cpus.iter().all(parked) && super::timer::counter() - start < timeout_ticks {

@@ -5,8 +5,17 @@
 //! guest access to it is an abort.
 //!
 //! DMA memory (the virtqueues and the receive buffers) lives in the
-//! hypervisor's own image, which is outside guest RAM. The EL2 MMU is off,
-//! so an address is its own physical address (the `Hal` is the identity).
+//! hypervisor's own image, which is outside guest RAM. The EL2 map is the
+//! identity, so an address is its own physical address (the `Hal` is the
+//! identity), and the image is Normal Write-Back (`mem::el2_layout`).
+//!
+//! Cacheable DMA buffers with no cache maintenance: a virtio device is
+//! always software (QEMU here, or a hypervisor below us) reading guest
+//! memory through a coherent CPU's caches, so virtio-mmio is DMA-coherent
+//! by nature; `share`/`unshare` need do nothing. A real NIC that masters
+//! the bus (GENET on a Pi 4) is not coherent with the A72's caches: its
+//! buffers would need a Non-cacheable region in the EL2 map, or a clean
+//! before each transmit and an invalidate after each receive.
 
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
@@ -45,7 +54,8 @@ pub struct BoardHal;
 
 // SAFETY: `dma_alloc` returns zeroed, page-aligned pages of `DMA` that no
 // one else uses (each page is handed out once, never reused); addresses
-// are physical because the EL2 MMU is off.
+// are physical because the EL2 map is the identity, and the device is
+// coherent with the caches (module doc).
 unsafe impl Hal for BoardHal {
     fn dma_alloc(pages: usize, _: BufferDirection) -> (PhysAddr, NonNull<u8>) {
         let first = DMA_NEXT.fetch_add(pages, Ordering::Relaxed);

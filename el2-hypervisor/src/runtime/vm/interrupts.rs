@@ -5,6 +5,7 @@ use super::*;
 use el2_hypervisor::replica::engine::Stop;
 use el2_hypervisor::replica::epoch_stats::EpochEnd;
 use el2_hypervisor::replica::epoch_time::Pace;
+use el2_hypervisor::replica::step_to_count::{Landed, STEP_MARGIN};
 use el2_hypervisor::vgic::{ExitListRegisters, quiet_maintenance};
 use el2_hypervisor::vm_core::clock;
 use el2_hypervisor::vm_core::lines::{self as vm_lines, GuestLines, Levels};
@@ -27,15 +28,9 @@ pub fn on_lower_irq(frame: &mut TrapFrame) {
         // both boards, and the refill is made from the same model state
         // (`vgic::maintenance`).
         Some(_) => {
-            if taken.epoch_over {
-                let mut lrs = sync_list_registers(vm);
-                if vm.epochs.as_mut().is_some_and(|ep| ep.deadline_inside()) {
-                    deadline_inside(vm, &mut lrs);
-                } else if let Err(s) = epoch_boundary(vm, frame, BoundaryReason::Overflow, &mut lrs)
-                {
-                    super::traps::replica_stopped(vm, s);
-                }
-            } else if taken.maintenance {
+            // A step or an early overflow that is not the end yet
+            // changes nothing, and a maintenance refill still happens.
+            if !(taken.epoch_over && counter_landed(vm, frame)) && taken.maintenance {
                 let mut lrs = sync_list_registers(vm);
                 before_entry(vm, &mut lrs);
             }
@@ -45,6 +40,46 @@ pub fn on_lower_irq(frame: &mut TrapFrame) {
             before_entry(vm, &mut lrs);
         }
     }
+}
+
+/// A software step of the guest (EC 0x32) towards an epoch's exact end
+/// (`replica::step_to_count`). A step exception with no stepping in
+/// progress (none is known to happen: MDSCR_EL1.SS is cleared when
+/// stepping stops) changes nothing.
+pub(super) fn on_step(vm: &mut Vm, frame: &mut TrapFrame) {
+    vm.counts.count(TrapKind::Step);
+    if crate::arch::pmu::stepping() {
+        counter_landed(vm, frame);
+    }
+}
+
+/// The epoch counter's overflow, or a software step, landed: at the
+/// epoch's end (a boundary, or a timer deadline met inside the epoch), or
+/// not yet (the counter has armed the next overflow or step, and nothing
+/// the guest sees changes), or past it, which the board cannot undo.
+/// Returns whether it was the end (and the list registers were filled).
+fn counter_landed(vm: &mut Vm, frame: &mut TrapFrame) -> bool {
+    let Some(ep) = vm.epochs.as_mut() else {
+        return false;
+    };
+    match ep.counter.landed() {
+        Landed::End => {}
+        Landed::Short(_) => return false,
+        Landed::Overshot { by } => fail(
+            ExitStatus::HypervisorException,
+            format_args!(
+                "epoch counter: the count went {by} instructions past the epoch's end ({}): an overflow with more skid than the step margin ({STEP_MARGIN}), or a guest instruction that retired two in one step",
+                ep.counter.end()
+            ),
+        ),
+    }
+    let mut lrs = sync_list_registers(vm);
+    if vm.epochs.as_mut().is_some_and(|ep| ep.deadline_inside()) {
+        deadline_inside(vm, &mut lrs);
+    } else if let Err(s) = epoch_boundary(vm, frame, BoundaryReason::Overflow, &mut lrs) {
+        super::traps::replica_stopped(vm, s);
+    }
+    true
 }
 
 /// What [`take_physical_interrupts`] found.
@@ -152,7 +187,7 @@ pub(super) fn epoch_boundary(
     let Some(ep) = vm.epochs.as_ref() else {
         return Ok(());
     };
-    let (count, epoch) = (ep.counter.elapsed(), ep.engine.epoch());
+    let (count, epoch, steps) = (ep.counter.elapsed(), ep.engine.epoch(), ep.counter.steps());
     let why = match reason {
         BoundaryReason::Wfi => EpochEnd::Idle,
         BoundaryReason::Overflow if ep.counter.ends_early() => EpochEnd::Deadline,
@@ -196,6 +231,7 @@ pub(super) fn epoch_boundary(
     let base = ep.guest_now();
     apply_levels(vm, &high);
     vm.epoch_stats.ended(why);
+    vm.epoch_stats.stepped(steps);
     vm.epoch_stats.lines_at(&vm.timers, base);
     fill_list_registers(vm, lrs);
     if let Some(ep) = vm.epochs.as_mut() {

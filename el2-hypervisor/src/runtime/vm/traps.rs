@@ -28,6 +28,9 @@ pub fn on_lower_sync(frame: &mut TrapFrame) {
     if counter_read(vm, frame, esr) {
         return;
     }
+    if ExceptionClass::from_esr(esr) == ExceptionClass::SoftwareStepLowerEl {
+        return on_step(vm, frame);
+    }
     // Fold what the guest did to its list registers (an acknowledge, an
     // EOI) into the model first: the access emulated below must see it,
     // and must not be undone by it.
@@ -99,6 +102,12 @@ fn dispatch(vm: &mut Vm, frame: &mut TrapFrame, esr: u64, lrs: &mut ListRegister
         // only its RAM): the abort a bus error would give.
         ExceptionClass::InstrAbortLowerEl => TrapOutcome::Inject(Fault::InstructionAbort {
             far: sysreg::far_el2(),
+        }),
+        // A guest BRK while it is stepped (MDCR_EL2.TDE routes it here):
+        // given back to the guest as it was.
+        ExceptionClass::Brk64 => TrapOutcome::Inject(Fault::Breakpoint {
+            trap_esr: esr,
+            far_el1: el2_regs::far_el1(),
         }),
         _ => TrapOutcome::Inject(Fault::Undefined),
     }
@@ -287,6 +296,15 @@ fn on_sysreg(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) -> Result<TrapOutcome
             vm.counts.count(TrapKind::Sgi);
             vm.devices.vgic.generate_sgi(value, group.is_group1());
             return Ok(TrapOutcome::Step);
+        }
+        SysRegRoute::Debug => {
+            // The debug hardware is the hypervisor's: reads as zero,
+            // writes ignored.
+            vm.counts.count(TrapKind::DebugRegister);
+            if !access.read {
+                return Ok(TrapOutcome::Step);
+            }
+            0
         }
         SysRegRoute::IdRegister => {
             vm.counts.count(TrapKind::IdRegister);
