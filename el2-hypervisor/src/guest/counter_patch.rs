@@ -92,7 +92,10 @@ impl fmt::Display for PatchError {
             }
             PatchError::BadPeSignature => f.write_str("no PE signature where 0x3c points"),
             PatchError::NotArm64 { machine } => {
-                write!(f, "the PE header is for machine {machine:#06x}, not AArch64")
+                write!(
+                    f,
+                    "the PE header is for machine {machine:#06x}, not AArch64"
+                )
             }
             PatchError::TooManySections(n) => write!(f, "{n} PE sections (at most 96)"),
             PatchError::NoTextSection => f.write_str("no .text section in the PE header"),
@@ -157,12 +160,10 @@ pub fn text_range(image: &[u8]) -> Result<Range<usize>, PatchError> {
     let table = pe + PE_HEADERS + optional;
     for i in 0..sections as usize {
         let at = table + i * SECTION_HEADER;
-        let name = image
-            .get(at..at + 8)
-            .ok_or(PatchError::Truncated {
-                what: "the section table",
-                len: image.len(),
-            })?;
+        let name = image.get(at..at + 8).ok_or(PatchError::Truncated {
+            what: "the section table",
+            len: image.len(),
+        })?;
         if name != b".text\0\0\0" {
             continue;
         }

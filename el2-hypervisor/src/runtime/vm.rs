@@ -236,9 +236,8 @@ pub fn start(
     if guest_timer == GuestTimer::Mmio {
         // SAFETY: the kernel was just placed there, inside guest RAM, and
         // nothing else refers to those bytes before entry.
-        let kernel = unsafe {
-            core::slice::from_raw_parts_mut(plan.kernel.base as *mut u8, b.kernel.len())
-        };
+        let kernel =
+            unsafe { core::slice::from_raw_parts_mut(plan.kernel.base as *mut u8, b.kernel.len()) };
         redirect_counter_reads(kernel);
     }
 

@@ -30,9 +30,12 @@ fn image() -> Vec<u8> {
     put16(&mut img, PE + 4, 0xaa64);
     put16(&mut img, PE + 6, 2);
     put16(&mut img, PE + 20, OPTIONAL as u16);
-    for (i, (name, at, len)) in [(b".text\0\0\0", TEXT, TEXT_LEN), (b".data\0\0\0", DATA, 0x1000)]
-        .into_iter()
-        .enumerate()
+    for (i, (name, at, len)) in [
+        (b".text\0\0\0", TEXT, TEXT_LEN),
+        (b".data\0\0\0", DATA, 0x1000),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let s = TABLE + 40 * i;
         img[s..s + 8].copy_from_slice(name);
@@ -152,7 +155,10 @@ fn headers_that_lie_are_errors() {
 
     let mut img = image();
     put16(&mut img, PE + 4, 0x8664);
-    assert_eq!(patch(&mut img), Err(PatchError::NotArm64 { machine: 0x8664 }));
+    assert_eq!(
+        patch(&mut img),
+        Err(PatchError::NotArm64 { machine: 0x8664 })
+    );
 
     let mut img = image();
     put16(&mut img, PE + 6, 0xffff);
