@@ -141,7 +141,7 @@ fn an_elf_header_that_lies_reaches_the_end_of_text_not_past_it() {
 fn headers_that_lie_are_errors() {
     assert_eq!(patch(&mut [0u8; 64]), Err(PatchError::NoPeHeader));
     assert!(matches!(
-        patch(&mut *b"MZ".to_vec()),
+        patch(&mut b"MZ".to_vec()),
         Err(PatchError::Truncated { .. })
     ));
 
