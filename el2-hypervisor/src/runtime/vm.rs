@@ -24,7 +24,7 @@ use el2_hypervisor::emul::timer_trap::{self, TimerTrap};
 use el2_hypervisor::emul::vtimer::GuestTimers;
 use el2_hypervisor::esr::{self, ExceptionClass};
 use el2_hypervisor::exit::ExitStatus;
-use el2_hypervisor::guest::{bundle, dtb as guest_dtb, layout};
+use el2_hypervisor::guest::{bundle, counter_patch, dtb as guest_dtb, layout};
 use el2_hypervisor::hw::{EpochCounter, Hw};
 use el2_hypervisor::mem::{
     LazyRam, PageTable, Stage2, Stage2Attrs, TablePool, vtcr_el2, vttbr_el2,
@@ -87,6 +87,27 @@ static STAGE2_POOL: Mutex<[PageTable; STAGE2_TABLES]> =
 
 /// SPSR for the guest's first instruction: EL1h, D, A, I, F masked.
 const SPSR_EL1H_MASKED: u64 = 0x3c5;
+
+/// Rewrites the guest kernel's CNTVCT_EL0 reads, which cannot trap on this
+/// core, into trapped CNTPCT_EL0 reads (`guest::counter_patch`). The patch
+/// is a function of the bundle, which was hashed (the pairing's image hash)
+/// before it. A kernel whose code cannot be found runs unpatched: its
+/// early counter reads see this board's counter, and replay or the pair
+/// detects the divergence.
+fn redirect_counter_reads(kernel: &mut [u8]) {
+    match counter_patch::patch(kernel) {
+        Ok(p) if p.redirected > 0 => println!(
+            "hypervisor: guest kernel: {} CNTVCT_EL0 reads redirected to the trapped CNTPCT_EL0 ({} left in embedded ELF images, the vDSO)",
+            p.redirected, p.skipped
+        ),
+        Ok(_) => println!(
+            "hypervisor: guest kernel: no CNTVCT_EL0 read found in its .text; running it unpatched"
+        ),
+        Err(e) => println!(
+            "hypervisor: guest kernel: {e}; running it unpatched (its CNTVCT_EL0 reads see this board's counter)"
+        ),
+    }
+}
 
 fn fail(status: ExitStatus, args: core::fmt::Arguments<'_>) -> ! {
     println!("hypervisor: {args}");
@@ -211,6 +232,13 @@ pub fn start(
             b.initramfs.len(),
         );
         core::ptr::copy_nonoverlapping(dtb.as_ptr(), plan.dtb.base as *mut u8, dtb.len());
+    }
+    if guest_timer == GuestTimer::Mmio {
+        // SAFETY: the kernel was just placed there, inside guest RAM, and
+        // nothing else refers to those bytes before entry.
+        let kernel =
+            unsafe { core::slice::from_raw_parts_mut(plan.kernel.base as *mut u8, b.kernel.len()) };
+        redirect_counter_reads(kernel);
     }
 
     // Guest RAM is zeroed on first touch (`mem::lazy_ram`): only the
