@@ -298,6 +298,34 @@ pub fn run(
         report(name, t, r);
     }
 
+    // The Pi 4's pair under QEMU: two raspi4b boards over their
+    // mini-UARTs (Cortex-A72 without FEAT_ECV: the memory-mapped timer and
+    // the redirected counter reads), the primary killed.
+    let name = "pair-raspi4b-serial-primary-killed-at-epoch-60";
+    if wanted(name) {
+        let t = Instant::now();
+        let r = (|| {
+            let rpi = crate::image::build(crate::board::Board::Raspi4b.image(false))?;
+            let mut o = options(&rpi, bundle, name);
+            o.link = LinkKind::Serial;
+            o.board.board = crate::board::Board::Raspi4b;
+            o.board.epoch = 10_000_000;
+            o.board.timeout = Duration::from_secs(600);
+            o.kills = vec![KillSpec {
+                who: Who::Primary,
+                when: When::Epoch(60),
+            }];
+            let out = pair::run(&o)?;
+            expect_finisher(&out, Who::Backup, &o)?;
+            merged_has_the_workload(&out)?;
+            Ok(match out.seen[Who::Backup.index()].takeover {
+                Some((tk, _)) => format!("takeover at epoch {}", tk.epoch),
+                None => bail!("the backup never took over; {}", where_(&o)),
+            })
+        })();
+        report(name, t, r);
+    }
+
     // The bare-metal test guest (about 30,000 instructions) in epochs of
     // 2,000, on a test-hooks image whose backup changes its fingerprint at
     // epoch 5, as a diverged guest would.
