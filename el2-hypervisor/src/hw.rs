@@ -97,8 +97,8 @@ pub trait EpochCounter {
     }
 
     /// Software steps taken in the epoch in progress.
-    fn steps(&self) -> u64 {
-        0
+    fn steps(&self) -> crate::replica::step_to_count::StepTally {
+        Default::default()
     }
 }
 

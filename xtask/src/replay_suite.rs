@@ -54,6 +54,12 @@ fn steps_taken(console: &str) -> Option<u64> {
         .ok()
 }
 
+/// The step figures of a console's epoch report.
+fn step_report(console: &str) -> Option<&str> {
+    let (_, rest) = console.split_once("single steps to the exact count: ")?;
+    rest.split(')').next()
+}
+
 /// What the test guest prints when every check passed.
 const TEST_GUEST_PASSED: &str = "test-guest: 13 passed, 0 failed";
 
@@ -379,7 +385,17 @@ pub fn run(
             if steps == 0 {
                 bail!("the recording took no single steps: the step path did not run");
             }
+
             replay_ok_on(&o, &log, &rec)?;
+            let rep = console(&linkhost::beside(&log, ".replay.console.txt"))?;
+            // The replay steps exactly as the recording did: the same
+            // steps, the same ones counting two (`replica::step_to_count`).
+            let (a, b) = (step_report(&rec), step_report(&rep));
+            if a != b {
+                bail!(
+                    "the replay stepped otherwise than the recording: `{a:?}` recorded, `{b:?}` replayed"
+                );
+            }
             println!("  {steps} single steps to the exact count in the recording");
             Ok(())
         })();

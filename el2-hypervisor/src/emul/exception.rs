@@ -365,11 +365,10 @@ impl Injection {
             esr_el1,
             far_el1,
             elr_el1: elr,
-            // A BRK given back from a step leaves no trace of the step.
-            spsr_el1: match fault {
-                Fault::Breakpoint { .. } => spsr & !SPSR_SS,
-                _ => spsr,
-            },
+            // The guest never steps itself (its debug registers trap), so
+            // an SS bit is the hypervisor's stepping (`replica::step_to_count`):
+            // an injected exception leaves no trace of it.
+            spsr_el1: spsr & !SPSR_SS,
             // The synchronous entry: VECTOR_SYNC is 0.
             vector_offset: vector_offset(spsr),
             new_spsr: el1_entry_pstate(spsr, sctlr_el1, features),

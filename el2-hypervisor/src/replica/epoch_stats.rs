@@ -5,6 +5,7 @@
 //! power-off, for the measurements (docs/measurements.md).
 
 use super::output::Histogram;
+use super::step_to_count::StepTally;
 use crate::emul::vtimer::GuestTimers;
 use core::fmt;
 
@@ -42,6 +43,8 @@ pub struct EpochStats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Steps {
     total: u64,
+    /// Steps that took the count on by more than one instruction.
+    wide: u64,
     min: u64,
     max: u64,
 }
@@ -57,16 +60,19 @@ impl EpochStats {
             late: Histogram::new(),
             steps: Steps {
                 total: 0,
+                wide: 0,
                 min: u64::MAX,
                 max: 0,
             },
         }
     }
 
-    /// The epoch that just ended took `steps` single steps to its end.
-    pub fn stepped(&mut self, steps: u64) {
+    /// The epoch that just ended took `tally` single steps to its end.
+    pub fn stepped(&mut self, tally: StepTally) {
         let s = &mut self.steps;
+        let steps = tally.steps;
         s.total += steps;
+        s.wide += tally.wide;
         s.min = s.min.min(steps);
         s.max = s.max.max(steps);
     }
@@ -145,11 +151,12 @@ impl fmt::Display for Report<'_> {
         if s.steps.total > 0 && n > 0 {
             write!(
                 f,
-                "; single steps to the exact count: {} ({} per epoch on average, min {}, max {})",
+                "; single steps to the exact count: {} ({} per epoch on average, min {}, max {}; {} over more than one instruction)",
                 s.steps.total,
                 s.steps.total / n,
                 s.steps.min,
-                s.steps.max
+                s.steps.max,
+                s.steps.wide
             )?;
         }
         Ok(())
@@ -208,19 +215,19 @@ mod tests {
     #[test]
     fn steps_per_epoch_are_reported() {
         let mut s = EpochStats::new();
-        for (why, steps) in [
-            (EpochEnd::Full, 256),
-            (EpochEnd::Full, 256),
-            (EpochEnd::Deadline, 300),
-            (EpochEnd::Idle, 0),
+        for (why, steps, wide) in [
+            (EpochEnd::Full, 256, 0),
+            (EpochEnd::Full, 256, 1),
+            (EpochEnd::Deadline, 300, 2),
+            (EpochEnd::Idle, 0, 0),
         ] {
             s.ended(why);
-            s.stepped(steps);
+            s.stepped(StepTally::of(steps, wide));
         }
         let line = s.report(1).to_string();
         assert!(
             line.ends_with(
-                "; single steps to the exact count: 812 (203 per epoch on average, min 0, max 300)"
+                "; single steps to the exact count: 812 (203 per epoch on average, min 0, max 300; 3 over more than one instruction)"
             ),
             "{line}"
         );

@@ -17,23 +17,36 @@
 //! the stepping is in the pairing digest: a board that steps and one that
 //! does not see the same boundaries but not the same guest in between.
 //!
-//! What a step does to the count. On QEMU `-cpu max` with the step path
-//! forced (`tandem.epoch-counter=steps`), the default guest's recording
-//! took exactly [`STEP_MARGIN`] steps per overflow (619 overflows, 158,464
-//! steps): every step was +1, and its replay matched every epoch.
+//! What a step does to the count. Only a step exception, or the start of
+//! stepping, lets the next instruction run ([`spsr_on_return`]); every
+//! other exit returns in the step state the hardware saved or the
+//! emulation left:
 //! - an instruction that runs: +1;
 //! - an instruction that traps to EL2 and is emulated (MMIO, a system
-//!   register, WFE): never retired by the hardware (the counter counts
-//!   EL0/EL1 only), so it does not count; the emulation completes it
-//!   and clears SPSR_EL2.SS, as executing it would, and the return sets
-//!   SS again, so the same step goes on to the next instruction;
+//!   register, WFE): the emulation completes it and clears SPSR_EL2.SS,
+//!   as executing it would, and the step exception follows the return at
+//!   once. A real core does not retire the trapped instruction (+0);
+//!   QEMU under icount counts it, and the step exception after the return
+//!   once more (+2);
 //! - an instruction that takes an exception to EL1 (SVC, an injected or
 //!   a guest fault, a virtual interrupt taken before the instruction):
-//!   the step ends at the vector, before the handler's first instruction;
-//!   the count is what the counter says, the same on both boards;
+//!   the step ends at the vector, before the handler's first instruction
+//!   (+2 on QEMU: the exception-raising instruction and the step at the
+//!   vector). The SS bit the exception saved in SPSR_EL1 is cleared there
+//!   ([`guest_spsr_after_step`]);
 //! - a WFI: traps (HCR_EL2.TWI) and ends the epoch there, as without
 //!   steps: the count is below the end, and the next epoch starts with
 //!   stepping off.
+//!
+//! A step that counts two can go one past the end; the first step at or
+//! past the end is the end ([`landed`]), the same instruction on both
+//! boards. A CI run that stopped a board with "the count went 1
+//! instructions past the epoch's end" (status 2) was that, at an epoch's
+//! last step; the steps that count more than one are reported
+//! ([`StepTally`]). What must never happen is a step that runs a
+//! different number of instructions on two boards: setting SS on the
+//! return from an interrupt taken between a stepped instruction and its
+//! step exception would (the interrupts differ between boards).
 //!
 //! The steps are visible to the guest, so where they start must be the
 //! same on both boards: replayed with half the margin, the same recording
@@ -52,9 +65,7 @@
 //! or let the backup land on the primary's logged count and PC with a
 //! hardware breakpoint (EC 0x30) instead of steps, as rr does.
 //!
-//! A step that takes the count past the end (an overflow with more skid
-//! than the margin, or a guest instruction stream that retires two
-//! instructions in one step: a guest ERET with SPSR_EL1.SS set) is
+//! An overflow that lands past the end (more skid than the margin) is
 //! [`Landed::Overshot`]: the board cannot stop at the exact count, and
 //! says so rather than end an epoch its peer would end elsewhere.
 //!
@@ -64,6 +75,110 @@
 //! guest's PSTATE.I, and return to the same step (SPSR_EL2.SS is set at
 //! every return while stepping). Masking the guest's would change what
 //! it sees.
+
+/// The guest's SPSR_EL1 to write back when a step lands at one of its
+/// exception vectors (`elr` is where the step stopped, `vbar` its
+/// VBAR_EL1), or `None` to leave it. An asynchronous exception the guest
+/// takes before the stepped instruction runs (a virtual interrupt) saves
+/// PSTATE.SS = 1 in SPSR_EL1.SS (Arm ARM D2.12.5, "Behavior in the
+/// active-not-pending state"); the guest never steps itself (its debug
+/// registers trap), so without our stepping that bit would be 0. Left
+/// set, it is visible (Linux saves SPSR_EL1 in `pt_regs`), and the
+/// handler's ERET would return to the active-not-pending state, so that
+/// the step holding it covers the ERET and the interrupted instruction.
+pub const fn guest_spsr_after_step(elr: u64, vbar: u64, spsr_el1: u64) -> Option<u64> {
+    /// The vector table: 16 entries of 0x80 bytes (VBAR_EL1, D1.10.2).
+    const VECTORS: u64 = 0x800;
+    const ENTRY: u64 = 0x80;
+    const SS: u64 = crate::emul::exception::SPSR_SS;
+    let offset = elr.wrapping_sub(vbar);
+    if offset < VECTORS && offset.is_multiple_of(ENTRY) && spsr_el1 & SS != 0 {
+        Some(spsr_el1 & !SS)
+    } else {
+        None
+    }
+}
+
+/// What kind of exit the guest returns from, for [`spsr_on_return`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// A software-step exception (EC 0x32): the stepped instruction ran.
+    Step,
+    /// Anything else: a trapped instruction (emulated, its SPSR_EL2.SS
+    /// cleared as completing it does; or retried), an injected exception,
+    /// a physical interrupt.
+    Other,
+}
+
+/// SPSR_EL2 for the return to the guest from `exit`, with the step state
+/// right (`stepping`: whether the guest is stepped from here; `was`:
+/// whether it was stepped when the exit was taken). SPSR_EL2.SS = 1 makes
+/// the ERET enter the active-not-pending state, so that one instruction
+/// runs before the next step exception; SS = 0, the active-pending state,
+/// takes the step exception at once (Arm ARM D2.12, "Software Step
+/// exceptions"). SS is set after a step exception and where stepping
+/// starts. Every other exit of a stepped guest keeps the state as the
+/// hardware saved it or the emulation left it, because setting it there
+/// would let one step cover two counted instructions:
+/// - an emulated instruction completed the step (SS cleared) but may
+///   itself count (QEMU's icount counts an instruction that traps);
+/// - an interrupt taken between the stepped instruction and its step
+///   exception (SS = 0 saved: the maintenance interrupt a guest's EOI
+///   raises is one);
+/// - an exception injected into the guest enters its vector with SS = 0,
+///   as a real one does, and the step exception comes before the
+///   handler's first instruction.
+///
+/// An interrupt or a retried instruction taken before the stepped
+/// instruction ran saved SS = 1, which runs it.
+pub const fn spsr_on_return(spsr: u64, exit: Exit, was: bool, stepping: bool) -> u64 {
+    const SS: u64 = crate::emul::exception::SPSR_SS;
+    if stepping && (!was || matches!(exit, Exit::Step)) {
+        spsr | SS
+    } else {
+        spsr
+    }
+}
+
+/// The single steps of one epoch, and how many of them took the count on
+/// by more than one instruction ("wide" steps: under QEMU's icount a
+/// step over a trapped instruction or into an exception vector; none on
+/// a real core).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepTally {
+    pub steps: u64,
+    pub wide: u64,
+    /// The count where the last step (or the stepping) started.
+    last: Option<u64>,
+}
+
+impl StepTally {
+    /// A tally of `steps`, `wide` of them wide.
+    pub const fn of(steps: u64, wide: u64) -> Self {
+        Self {
+            steps,
+            wide,
+            last: None,
+        }
+    }
+
+    /// A new epoch: nothing stepped.
+    pub fn reset(&mut self) {
+        *self = Self::default();
+    }
+
+    /// A step landed (or the stepping starts, the first time) with the
+    /// count at `elapsed`.
+    pub fn landed(&mut self, elapsed: u64, stepping: bool) {
+        if stepping {
+            self.steps += 1;
+            if self.last.is_some_and(|last| elapsed > last + 1) {
+                self.wide += 1;
+            }
+        }
+        self.last = Some(elapsed);
+    }
+}
 
 /// Instructions before the epoch's end at which the overflow is
 /// programmed. On a Cortex-A72 the overflow interrupt travels from the PMU
@@ -126,20 +241,29 @@ pub const fn arm(elapsed: u64, end: u64, margin: u64, period: u64) -> Arm {
 /// software step lands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Landed {
-    /// The epoch's end: `elapsed == end`.
+    /// The epoch's end: `elapsed == end`, or the first step to reach
+    /// past it ([`landed`]).
     End,
     /// Not there yet: program the overflow again (a long epoch on a
     /// narrow counter), or step ([`arm`]).
     Short(Arm),
-    /// Past the end by this many instructions: the exact count cannot be
-    /// reached any more.
+    /// The overflow came past the end by this many instructions (more
+    /// skid than the margin): the exact count cannot be reached any more.
     Overshot { by: u64 },
 }
 
 /// What `elapsed` means for an epoch that ends at `end` (`margin` and
-/// `period` as for [`arm`]).
-pub const fn landed(elapsed: u64, end: u64, margin: u64, period: u64) -> Landed {
-    if elapsed == end {
+/// `period` as for [`arm`]), landed on by a step (`by_step`) or by the
+/// counter's overflow. A step that goes past the end is the end: once
+/// both boards step, they take the same steps from the same state, so
+/// the first step at or past the end is the same instruction on both
+/// (under QEMU's icount a step over an instruction that traps, or one
+/// into an exception vector, counts two: [`StepTally::wide`]). The
+/// boundary is at the count the step reached, which the log carries and
+/// the replay checks. An overflow past the end is not: the other board's
+/// may come elsewhere.
+pub const fn landed(elapsed: u64, end: u64, margin: u64, period: u64, by_step: bool) -> Landed {
+    if elapsed == end || (elapsed > end && by_step) {
         Landed::End
     } else if elapsed > end {
         Landed::Overshot { by: elapsed - end }
@@ -183,11 +307,11 @@ mod tests {
         assert_eq!(first, Arm::Overflow { after: NARROW });
         // It overflowed with some skid: armed for the rest.
         assert_eq!(
-            landed(NARROW + 40, end, M, NARROW),
+            landed(NARROW + 40, end, M, NARROW, false),
             Landed::Short(Arm::Overflow { after: NARROW })
         );
         assert_eq!(
-            landed(2 * NARROW, end, M, NARROW),
+            landed(2 * NARROW, end, M, NARROW, false),
             Landed::Short(Arm::Overflow {
                 after: end - M - 2 * NARROW
             })
@@ -220,17 +344,92 @@ mod tests {
     }
 
     #[test]
+    fn a_step_at_a_vector_clears_the_guests_spsr_ss() {
+        const SS: u64 = 1 << 21;
+        let vbar = 0xffff_8000_1001_0800;
+        let spsr = 0x3c5 | SS;
+        // An IRQ from EL1h (vector 0x280), taken before the stepped
+        // instruction ran: SS saved as 1, cleared.
+        assert_eq!(guest_spsr_after_step(vbar + 0x280, vbar, spsr), Some(0x3c5));
+        // The first and the last entries.
+        assert_eq!(guest_spsr_after_step(vbar, vbar, spsr), Some(0x3c5));
+        assert_eq!(guest_spsr_after_step(vbar + 0x780, vbar, spsr), Some(0x3c5));
+        // SS already clear: nothing to write.
+        assert_eq!(guest_spsr_after_step(vbar + 0x280, vbar, 0x3c5), None);
+        // Not at a vector: inside one, past the table, below it.
+        assert_eq!(guest_spsr_after_step(vbar + 0x284, vbar, spsr), None);
+        assert_eq!(guest_spsr_after_step(vbar + 0x800, vbar, spsr), None);
+        assert_eq!(guest_spsr_after_step(vbar - 0x80, vbar, spsr), None);
+    }
+
+    #[test]
+    fn only_a_step_or_the_start_of_stepping_sets_ss() {
+        const SS: u64 = 1 << 21;
+        let spsr = 0x3c5;
+        // Not stepping: untouched.
+        assert_eq!(spsr_on_return(spsr, Exit::Other, false, false), spsr);
+        assert_eq!(
+            spsr_on_return(spsr | SS, Exit::Step, true, false),
+            spsr | SS
+        );
+        // Stepping starts at this exit (the early overflow): step the next
+        // instruction.
+        assert_eq!(spsr_on_return(spsr, Exit::Other, false, true), spsr | SS);
+        // After a step exception: the next instruction.
+        assert_eq!(spsr_on_return(spsr, Exit::Step, true, true), spsr | SS);
+        // An emulated instruction, an interrupt after the stepped
+        // instruction, an injected exception: the step exception at once.
+        assert_eq!(spsr_on_return(spsr, Exit::Other, true, true), spsr);
+        // An interrupt or a retry before the stepped instruction ran.
+        assert_eq!(
+            spsr_on_return(spsr | SS, Exit::Other, true, true),
+            spsr | SS
+        );
+    }
+
+    #[test]
+    fn a_step_over_two_instructions_is_counted_wide() {
+        let mut t = StepTally::default();
+        // The overflow lands (not a step yet), then steps of 1, 0 (an
+        // emulated instruction), 2 and 1.
+        t.landed(1_000, false);
+        for c in [1_001, 1_001, 1_003, 1_004] {
+            t.landed(c, true);
+        }
+        assert_eq!((t.steps, t.wide), (4, 1));
+        t.reset();
+        assert_eq!((t.steps, t.wide), (0, 0));
+        // Stepping from the start of an epoch (an end inside the margin).
+        t.landed(0, true);
+        t.landed(1, true);
+        assert_eq!((t.steps, t.wide), (2, 0));
+    }
+
+    #[test]
     fn steps_end_at_the_exact_count() {
         let end = 10_000_000;
         // The overflow landed with 3 instructions of skid: step.
-        assert_eq!(landed(end - M + 3, end, M, WIDE), Landed::Short(Arm::Step));
+        assert_eq!(
+            landed(end - M + 3, end, M, WIDE, false),
+            Landed::Short(Arm::Step)
+        );
         // A trapped instruction's step left the count where it was.
-        assert_eq!(landed(end - 1, end, M, WIDE), Landed::Short(Arm::Step));
-        assert_eq!(landed(end, end, M, WIDE), Landed::End);
-        assert_eq!(landed(end + 2, end, M, WIDE), Landed::Overshot { by: 2 });
+        assert_eq!(
+            landed(end - 1, end, M, WIDE, true),
+            Landed::Short(Arm::Step)
+        );
+        assert_eq!(landed(end, end, M, WIDE, true), Landed::End);
+        assert_eq!(landed(end, end, M, WIDE, false), Landed::End);
+        // An overflow past the end cannot be undone; a step past it (one
+        // that counted two) is the end.
+        assert_eq!(
+            landed(end + 2, end, M, WIDE, false),
+            Landed::Overshot { by: 2 }
+        );
+        assert_eq!(landed(end + 1, end, M, WIDE, true), Landed::End);
         // More skid than the margin.
         assert_eq!(
-            landed(end + 100, end, 64, WIDE),
+            landed(end + 100, end, 64, WIDE, false),
             Landed::Overshot { by: 100 }
         );
     }
@@ -243,8 +442,8 @@ mod tests {
             panic!()
         };
         let (mut count, mut steps) = (after, 0);
-        while landed(count, end, M, WIDE) != Landed::End {
-            assert_eq!(landed(count, end, M, WIDE), Landed::Short(Arm::Step));
+        while landed(count, end, M, WIDE, true) != Landed::End {
+            assert_eq!(landed(count, end, M, WIDE, true), Landed::Short(Arm::Step));
             count += 1;
             steps += 1;
         }

@@ -171,6 +171,23 @@ pub unsafe fn deliver_to_el1(e: &El1Exception) -> u64 {
     read_sysreg!("VBAR_EL1")
 }
 
+/// A software step of the guest landed at its exception vector `elr`:
+/// clears the SS bit an interrupt taken mid-step saved in its SPSR_EL1
+/// (`replica::step_to_count::guest_spsr_after_step`).
+pub fn clear_guest_step_state(elr: u64) {
+    let vbar = read_sysreg!("VBAR_EL1");
+    let spsr = read_sysreg!("SPSR_EL1");
+    if let Some(spsr) =
+        el2_hypervisor::replica::step_to_count::guest_spsr_after_step(elr, vbar, spsr)
+    {
+        // SAFETY: SPSR_EL1 is the guest's own, saved by the exception it
+        // has just taken and not yet read by its handler (the step
+        // stopped at the vector): only the step state our stepping put
+        // there is taken out.
+        unsafe { write_sysreg!("SPSR_EL1", spsr) };
+    }
+}
+
 /// The guest's FAR_EL1 (kept by an exception that does not write it).
 pub fn far_el1() -> u64 {
     read_sysreg!("FAR_EL1")

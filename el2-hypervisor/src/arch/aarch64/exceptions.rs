@@ -1,8 +1,9 @@
 //! EL2 exception entry: the trap frame and the dispatch on the vector kind.
 
 use super::{console, power, sysreg};
-use el2_hypervisor::esr::Report;
+use el2_hypervisor::esr::{ExceptionClass, Report};
 use el2_hypervisor::exit::ExitStatus;
+use el2_hypervisor::replica::step_to_count::Exit;
 
 core::arch::global_asm!(include_str!("vectors.s"));
 
@@ -54,13 +55,20 @@ fn fatal(frame: &TrapFrame, kind: u64) -> ! {
 /// Called by vectors.s for every exception taken to EL2.
 #[unsafe(no_mangle)]
 extern "C" fn el2_trap(frame: &mut TrapFrame, kind: u64) {
+    let was_stepping = super::pmu::stepping();
+    let mut exit = Exit::Other;
     match kind {
-        8 => crate::runtime::vm::on_lower_sync(frame),
+        8 => {
+            if ExceptionClass::from_esr(sysreg::esr_el2()) == ExceptionClass::SoftwareStepLowerEl {
+                exit = Exit::Step;
+            }
+            crate::runtime::vm::on_lower_sync(frame);
+        }
         9 => crate::runtime::vm::on_lower_irq(frame),
         _ => fatal(frame, kind),
     }
     // Back to the guest: one more instruction if it is being stepped.
-    super::pmu::before_return(&mut frame.spsr);
+    super::pmu::before_return(&mut frame.spsr, exit, was_stepping);
 }
 
 /// Starts running `frame` (a guest context) from the top of the EL2 stack.

@@ -20,7 +20,6 @@
 use super::el2_regs;
 use super::sysreg::{read_sysreg, write_sysreg};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use el2_hypervisor::emul::exception::SPSR_SS;
 use el2_hypervisor::hw::EpochCounter;
 use el2_hypervisor::options::EpochCounterKind;
 use el2_hypervisor::regs::{
@@ -28,7 +27,7 @@ use el2_hypervisor::regs::{
     PMU_CYCLE_COUNTER as CYCLE,
 };
 use el2_hypervisor::replica::step_to_count::{
-    self, Arm, Landed, NARROW_PERIOD, STEP_MARGIN, narrow_elapsed, narrow_load,
+    self, Arm, Exit, Landed, NARROW_PERIOD, STEP_MARGIN, StepTally, narrow_elapsed, narrow_load,
 };
 
 /// Whether the guest is being single-stepped: read at every return to
@@ -137,7 +136,7 @@ pub struct CycleCounter {
     /// The count at which the counter wraps (it holds `elapsed - zero`).
     zero: u64,
     /// Software steps in the epoch in progress.
-    steps: u64,
+    steps: StepTally,
 }
 
 impl CycleCounter {
@@ -196,7 +195,7 @@ impl CycleCounter {
             end: length,
             margin,
             zero: length,
-            steps: 0,
+            steps: StepTally::default(),
         })
     }
 
@@ -234,7 +233,7 @@ impl EpochCounter for CycleCounter {
 
     fn start(&mut self) {
         self.end = self.length;
-        self.steps = 0;
+        self.steps.reset();
         if self.margin == 0 {
             // The exact counter, as it always was.
             self.load(0, self.length);
@@ -279,11 +278,16 @@ impl EpochCounter for CycleCounter {
         if self.margin == 0 {
             return Landed::End;
         }
-        if stepping() {
-            self.steps += 1;
-        }
         let elapsed = self.elapsed();
-        let landed = step_to_count::landed(elapsed, self.end, self.margin, self.source.period());
+        let by_step = stepping();
+        self.steps.landed(elapsed, by_step);
+        let landed = step_to_count::landed(
+            elapsed,
+            self.end,
+            self.margin,
+            self.source.period(),
+            by_step,
+        );
         match landed {
             Landed::Short(_) => self.arm(elapsed),
             Landed::End | Landed::Overshot { .. } => stop_stepping(),
@@ -291,7 +295,7 @@ impl EpochCounter for CycleCounter {
         landed
     }
 
-    fn steps(&self) -> u64 {
+    fn steps(&self) -> StepTally {
         self.steps
     }
 }
@@ -301,16 +305,13 @@ pub fn stepping() -> bool {
     STEPPING.load(Ordering::Relaxed)
 }
 
-/// Run before every return to the guest: while it is stepped, SPSR_EL2.SS
-/// = 1 makes the ERET enter the active-not-pending state, so that one
-/// instruction runs and the software-step exception follows (Arm ARM
-/// D2.12, "Software Step exceptions"). An emulated instruction cleared SS
-/// (`emul::exception::skip_instruction`): it was the step, and this
-/// return then steps the next one.
-pub fn before_return(spsr: &mut u64) {
-    if stepping() {
-        *spsr |= SPSR_SS;
-    }
+/// Run before every return to the guest from `exit`, taken with the
+/// guest stepped or not (`was`): SPSR_EL2.SS as
+/// `replica::step_to_count::spsr_on_return` decides. An emulated
+/// instruction cleared SS (`emul::exception::skip_instruction`): it was
+/// the step, and this return then steps the next one.
+pub fn before_return(spsr: &mut u64, exit: Exit, was: bool) {
+    *spsr = step_to_count::spsr_on_return(*spsr, exit, was, stepping());
 }
 
 fn start_stepping() {

@@ -49,6 +49,7 @@ pub fn on_lower_irq(frame: &mut TrapFrame) {
 pub(super) fn on_step(vm: &mut Vm, frame: &mut TrapFrame) {
     vm.counts.count(TrapKind::Step);
     if crate::arch::pmu::stepping() {
+        el2_regs::clear_guest_step_state(frame.elr);
         counter_landed(vm, frame);
     }
 }
@@ -68,7 +69,7 @@ fn counter_landed(vm: &mut Vm, frame: &mut TrapFrame) -> bool {
         Landed::Overshot { by } => fail(
             ExitStatus::HypervisorException,
             format_args!(
-                "epoch counter: the count went {by} instructions past the epoch's end ({}): an overflow with more skid than the step margin ({STEP_MARGIN}), or a guest instruction that retired two in one step",
+                "epoch counter: the overflow came {by} instructions past the epoch's end ({}): more skid than the step margin ({STEP_MARGIN})",
                 ep.counter.end()
             ),
         ),
