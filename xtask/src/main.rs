@@ -224,6 +224,10 @@ enum BenchWhat {
         /// failover run, no plot (for development).
         #[arg(long)]
         quick: bool,
+        /// Runs of each configuration, taken in interleaved rounds; each
+        /// row is the median run (single runs move by 10-20 % here).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// The guest workload under the hypervisor against the same guest booted directly.
     Guest {
@@ -391,6 +395,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
                     no_failover,
                     plot,
                     quick,
+                    runs,
                 },
         } => {
             setup::ensure()?;
@@ -398,6 +403,7 @@ fn dispatch(cmd: Cmd) -> Result<()> {
                 configs,
                 epochs,
                 acks,
+                runs: runs.max(1),
                 failover: !no_failover,
                 plot: Some(paths::root().join(plot)),
             };

@@ -27,6 +27,8 @@ pub struct BenchOptions {
     /// Acking policies to run each pair with, passed as `tandem.ack=P`;
     /// `None`: the boards' default (the output rule), no option passed.
     pub acks: Option<Vec<String>>,
+    /// Runs of each configuration (interleaved rounds; the median row).
+    pub runs: usize,
     /// Kill the primary of one Ethernet pair, for the failover figure.
     pub failover: bool,
     /// Where the plot goes (`None`: no plot).
@@ -48,31 +50,43 @@ impl BenchOptions {
 /// [`table::last_line`].
 pub fn run(o: &BenchOptions) -> Result<()> {
     let ctx = runs::Context::new()?;
-    let mut rows: Vec<Row> = Vec::new();
     let mut configs = o.configs.clone();
     configs.sort();
     configs.dedup();
+    // Every (configuration, epoch, acking policy) to run.
+    let mut keys: Vec<(Config, Option<u64>, Option<&str>)> = Vec::new();
     for &c in &configs {
         if !c.has_epochs() {
-            rows.push(ctx.run(c, None, None)?);
+            keys.push((c, None, None));
             continue;
         }
         for &e in &o.epochs {
-            let acks: Vec<Option<&str>> = match (&o.acks, c.is_pair()) {
-                (Some(list), true) => list.iter().map(|a| Some(a.as_str())).collect(),
-                _ => vec![None],
-            };
-            for ack in acks {
-                rows.push(ctx.run(c, Some(e), ack)?);
+            match (&o.acks, c.is_pair()) {
+                (Some(list), true) => {
+                    keys.extend(list.iter().map(|a| (c, Some(e), Some(a.as_str()))))
+                }
+                _ => keys.push((c, Some(e), None)),
             }
         }
     }
+    // Rounds of every key in turn, so that a slow spell of the machine
+    // falls on all configurations alike rather than on one.
+    let mut samples: Vec<Vec<Row>> = vec![Vec::new(); keys.len()];
+    for round in 1..=o.runs {
+        if o.runs > 1 {
+            crate::util::step(&format!("bench pair: round {round} of {}", o.runs));
+        }
+        for (k, &(c, e, ack)) in keys.iter().enumerate() {
+            samples[k].push(ctx.run(c, e, ack)?);
+        }
+    }
+    let rows: Vec<Row> = samples.into_iter().filter_map(table::median).collect();
     let failover = if o.failover {
         Some(ctx.failover()?)
     } else {
         None
     };
-    println!("{}", ctx.heading());
+    println!("{}", ctx.heading(o.runs));
     for line in table::table(&rows) {
         println!("{line}");
     }

@@ -49,9 +49,14 @@ impl Context {
         })
     }
 
-    pub fn heading(&self) -> String {
+    pub fn heading(&self, runs: usize) -> String {
+        let runs = if runs > 1 {
+            format!("the median of {runs} runs each (interleaved rounds)")
+        } else {
+            "one run each".to_string()
+        };
         format!(
-            "bench pair: Debian {} + busybox workload ({} awk iterations); QEMU TCG virt, -cpu max, GICv3, 1 GiB, -icount shift=0 (sleep=on; the recorder's board sleep=off); one run each, host wall clock",
+            "bench pair: Debian {} + busybox workload ({} awk iterations); QEMU TCG virt, -cpu max, GICv3, 1 GiB, -icount shift=0 (sleep=on; the recorder's board sleep=off); {runs}, host wall clock",
             self.guest.kernel_package,
             guest::WORKLOAD_ITERATIONS
         )

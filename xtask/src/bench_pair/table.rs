@@ -116,6 +116,24 @@ impl Row {
     }
 }
 
+/// The median of several runs of one configuration: the run whose
+/// workload time is the median (the lower one of an even count), its
+/// figures as that run printed them, with the boot time and the peak
+/// memory the medians of all the runs. `None` for no runs.
+pub fn median(mut runs: Vec<Row>) -> Option<Row> {
+    fn mid<T: Ord + Copy>(mut v: Vec<T>) -> Option<T> {
+        v.sort();
+        v.get((v.len().max(1) - 1) / 2).copied()
+    }
+    let boot = mid(runs.iter().map(|r| r.boot).collect())?;
+    let peak = mid(runs.iter().filter_map(|r| r.peak_kib).collect());
+    runs.sort_by_key(|r| r.workload);
+    let mut row = runs.swap_remove((runs.len() - 1) / 2);
+    row.boot = boot;
+    row.peak_kib = peak;
+    Some(row)
+}
+
 /// The epoch length of the last line: the boards' default.
 pub const DEFAULT_EPOCH: u64 = el2_hypervisor::options::DEFAULT_EPOCH;
 
@@ -315,6 +333,39 @@ pub(crate) mod tests {
             last_line(&few),
             "bench pair: pair/hypervisor=- hypervisor/bare=1.05 log=- B/guest-s epoch=10000000"
         );
+    }
+
+    #[test]
+    fn a_row_is_the_median_run() {
+        let run = |boot, work, peak| Row {
+            peak_kib: Some(peak),
+            log_bytes: Some(peak * 10),
+            ..Row::timed(Config::PairEth, Some(DEFAULT_EPOCH), s(boot), s(work))
+        };
+        // Workload 2.5 is the median; its log stays with it, while the
+        // boot (5.0) and the peak (210) are medians of their own.
+        let m = median(vec![
+            run(4.0, 2.5, 220),
+            run(5.0, 3.9, 200),
+            run(6.0, 2.1, 210),
+        ])
+        .unwrap();
+        assert_eq!(
+            (m.workload, m.boot, m.peak_kib),
+            (s(2.5), s(5.0), Some(210))
+        );
+        assert_eq!(m.log_bytes, Some(2200));
+        // Of two, the lower; of one, itself; of none, nothing.
+        let m = median(vec![run(4.0, 2.5, 220), run(5.0, 2.1, 200)]).unwrap();
+        assert_eq!(
+            (m.workload, m.boot, m.peak_kib),
+            (s(2.1), s(4.0), Some(200))
+        );
+        assert_eq!(
+            median(vec![run(4.0, 2.5, 220)]).unwrap(),
+            run(4.0, 2.5, 220)
+        );
+        assert_eq!(median(Vec::new()), None);
     }
 
     #[test]
