@@ -58,6 +58,10 @@ pub struct Summary {
     pub full_waits: u64,
     pub hold_p50_us: u64,
     pub hold_p99_us: u64,
+    /// Sends that found the send window full, and how long they waited
+    /// for room in all (board µs).
+    pub window_waits: u64,
+    pub window_wait_us: u64,
 }
 
 macro_rules! fields {
@@ -107,7 +111,9 @@ fields!(
     released,
     full_waits,
     hold_p50_us,
-    hold_p99_us
+    hold_p99_us,
+    window_waits,
+    window_wait_us
 );
 
 /// A takeover.

@@ -593,6 +593,10 @@ impl<B: ReplicaHw> Epochs<B> {
             Output::Held(h) => Some(h.stats()),
             _ => self.lost_hold,
         };
+        if let Some(p) = self.engine.port_ref().link.as_ref() {
+            s.window_waits = p.window_waits;
+            s.window_wait_us = p.window_wait_us;
+        }
         if let Some(h) = hold {
             s.hold_capacity = h.capacity as u64;
             s.hold_max = h.max_held as u64;

@@ -127,6 +127,15 @@ pub fn closing(o: &PairOutcome) -> Vec<String> {
         out.push(line);
         if who == Who::Primary
             && let Some(m) = s.summary
+        {
+            out.push(format!(
+                "pair: send window: full at {} sends, {:.1} ms of the primary's clock waiting for room",
+                m.window_waits,
+                m.window_wait_us as f64 / 1e3
+            ));
+        }
+        if who == Who::Primary
+            && let Some(m) = s.summary
             && m.hold_capacity > 0
         {
             out.push(format!(

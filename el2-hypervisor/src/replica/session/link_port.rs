@@ -23,6 +23,11 @@ pub struct LinkPort<T> {
     transport: T,
     /// Sequenced messages queued so far (the output rule counts in these).
     sent: u64,
+    /// Sends that found the send window full, and the board's time they
+    /// waited for room in all (µs): how often the primary waited for its
+    /// peer, the pair's cost that the other board sets.
+    pub window_waits: u64,
+    pub window_wait_us: u64,
 }
 
 impl<T: PacketTransport> LinkPort<T> {
@@ -32,6 +37,8 @@ impl<T: PacketTransport> LinkPort<T> {
             link: Link::new(hello, config),
             transport,
             sent: 0,
+            window_waits: 0,
+            window_wait_us: 0,
         }
     }
 
@@ -75,14 +82,20 @@ impl<T: PacketTransport> LinkPort<T> {
     ) -> Result<(), PeerGone> {
         let since = clock::now_us(board);
         let mut said = 0;
+        let mut waited = false;
         loop {
             match self.link.send(msg.clone()) {
                 Ok(_) => {
                     self.sent += 1;
+                    if waited {
+                        self.window_waits += 1;
+                        self.window_wait_us += clock::now_us(board).saturating_sub(since);
+                    }
                     return Ok(());
                 }
                 Err(SendError::Closed) => return Err(PeerGone),
                 Err(_) => {
+                    waited = true;
                     let now = clock::now_us(board);
                     if let Some(e) = self.poll(now) {
                         on_event(e, now)?;

@@ -383,3 +383,23 @@ fn the_last_flush_to_a_silent_recorder_pauses_then_says_it_is_gone() {
     assert!(board.0.now() - start >= TIMING.timeouts.fail_after_us);
     assert!(board.0.wfis.get() >= 500, "{} pauses", board.0.wfis.get());
 }
+
+#[test]
+fn a_primary_that_waits_for_the_send_window_says_how_often_and_how_long() {
+    let (mut ep, board, peer) = paired(Mode::Primary);
+    // Fewer messages than the window holds: no wait.
+    for _ in 0..20 {
+        read_counter(&mut ep).unwrap();
+    }
+    assert_eq!(ep.summary().window_waits, 0);
+    // A backup that answers late: more messages than the window holds
+    // are sent while it does not run, so some sends wait for room.
+    peer.borrow_mut().deaf_for = 2_000;
+    for _ in 0..2 * replication_link::DEFAULT_WINDOW {
+        read_counter(&mut ep).unwrap();
+    }
+    let s = ep.summary();
+    assert!(s.window_waits > 0, "{s:?}");
+    assert!(s.window_wait_us > 0, "{s:?}");
+    assert!(board.0.now() > 0);
+}
