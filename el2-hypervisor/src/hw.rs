@@ -96,6 +96,21 @@ pub trait EpochCounter {
         Landed::End
     }
 
+    /// A software step that ran no instruction
+    /// (`replica::step_to_count::stepped_nothing`) landed: a counter that
+    /// counts one for it (QEMU's cycle counter under icount) takes it back.
+    fn uncount_empty_step(&mut self) {}
+
+    /// Takes back `n` counted instructions, which the guest runs again
+    /// (`replica::exclusive`: a window rewound to its load-exclusive).
+    fn uncount(&mut self, _n: u64) {}
+
+    /// Whether epochs end by an early overflow and steps (and so exits
+    /// land where the two boards differ: `replica::exclusive`).
+    fn lands_by_steps(&self) -> bool {
+        false
+    }
+
     /// Software steps taken in the epoch in progress.
     fn steps(&self) -> crate::replica::step_to_count::StepTally {
         Default::default()

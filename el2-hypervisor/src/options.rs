@@ -219,6 +219,10 @@ impl EpochCounterKind {
     }
 }
 
+/// The most `tandem.step-skid` takes: half the step margin, so that a
+/// simulated skid never overshoots an epoch's end.
+pub const MAX_STEP_SKID: u64 = crate::replica::step_to_count::STEP_MARGIN / 2;
+
 /// Failure-detection timing of a live pair, in milliseconds of the board's
 /// clock (under QEMU `-icount`, virtual time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -276,6 +280,13 @@ pub struct Options {
     pub ack: AckPolicy,
     /// What counts epochs (`tandem.epoch-counter`).
     pub epoch_counter: EpochCounterKind,
+    /// A simulated overflow skid of up to this many instructions on the
+    /// forced step path (`tandem.step-skid`, at most
+    /// [`MAX_STEP_SKID`]; 0: none): each board lands its early overflow
+    /// where its own clock says, as two real cores would
+    /// (`replica::step_to_count::simulated_skid`). Not in the pairing
+    /// digest: real boards differ in skid too.
+    pub step_skid: u64,
     /// The guest's timer as forced by `tandem.guest-timer` (`None`: as
     /// the core allows, [`GuestTimer::choose`]).
     pub guest_timer: Option<GuestTimer>,
@@ -377,6 +388,12 @@ pub fn parse(cmdline: &str) -> Result<Options, OptionError<'_>> {
                 o.epoch_counter = EpochCounterKind::from_option(value)
                     .ok_or(OptionError::BadValue { name, value })?
             }
+            "step-skid" => {
+                o.step_skid = match number(value) {
+                    Some(n) if n <= MAX_STEP_SKID => n,
+                    _ => return Err(OptionError::BadValue { name, value }),
+                }
+            }
             "heartbeat-ms" => {
                 o.timing.heartbeat_ms = match number(value) {
                     Some(n) if (1..=10_000).contains(&n) => n,
@@ -458,6 +475,20 @@ mod tests {
         assert_eq!(parse("tandem.ack=epoch").unwrap().ack, AckPolicy::Epoch);
         assert_eq!(parse("tandem.ack=output").unwrap().ack, AckPolicy::Output);
         assert!(parse("tandem.ack=never").is_err());
+    }
+
+    #[test]
+    fn a_step_skid_is_a_number_up_to_half_the_margin() {
+        assert_eq!(parse("").unwrap().step_skid, 0);
+        assert_eq!(parse("tandem.step-skid=100").unwrap().step_skid, 100);
+        assert_eq!(
+            parse("tandem.step-skid=128").unwrap().step_skid,
+            MAX_STEP_SKID
+        );
+        for bad in ["129", "-1", "x", ""] {
+            let w = alloc::format!("tandem.step-skid={bad}");
+            assert!(parse(&w).is_err(), "{w}");
+        }
     }
 
     #[test]

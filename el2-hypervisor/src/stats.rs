@@ -37,9 +37,12 @@ pub enum TrapKind {
     DebugRegister,
     /// A software step to an epoch's exact end (`replica::step_to_count`).
     Step,
+    /// An exit inside one of the guest's exclusive windows, rewound to
+    /// its load-exclusive and run again whole (`replica::exclusive`).
+    ExclusiveWindow,
 }
 
-const KINDS: usize = 17;
+const KINDS: usize = 18;
 const NAMES: [&str; KINDS] = [
     "counter-read",
     "timer-register",
@@ -58,6 +61,7 @@ const NAMES: [&str; KINDS] = [
     "maintenance",
     "debug-register",
     "step",
+    "exclusive-window",
 ];
 
 /// Counters, one per [`TrapKind`].
@@ -109,7 +113,7 @@ mod tests {
             "{s}"
         );
         assert!(
-            s.ends_with("injected=1 first-touch=0 maintenance=0 debug-register=0 step=0 total=3"),
+            s.ends_with("injected=1 first-touch=0 maintenance=0 debug-register=0 step=0 exclusive-window=0 total=3"),
             "{s}"
         );
     }

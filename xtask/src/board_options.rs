@@ -82,6 +82,9 @@ pub struct BoardOptions<'a> {
     pub ack: Ack,
     /// What counts epochs and lands their ends (`tandem.epoch-counter`).
     pub epoch_counter: EpochCounter,
+    /// A simulated skid of the forced step path's overflow, in
+    /// instructions (`tandem.step-skid`; 0: none).
+    pub step_skid: u64,
     /// The QEMU machine (`--board`).
     pub board: Board,
     /// Board RAM, QEMU `-m` syntax (`None`: the board's default).
@@ -113,6 +116,7 @@ impl<'a> BoardOptions<'a> {
             deadline: Deadline::default(),
             ack: Ack::default(),
             epoch_counter: EpochCounter::default(),
+            step_skid: 0,
             board: Board::Virt,
             memory: None,
             cpu: "max".into(),
@@ -127,9 +131,13 @@ impl<'a> BoardOptions<'a> {
     /// The board options of a replica in `mode` with `epoch`-instruction
     /// epochs (a pair's backup may be given another): `tandem.mode`,
     /// `tandem.epoch`, `tandem.deadline`, `tandem.ack`,
-    /// `tandem.epoch-counter` and a forced `tandem.guest-timer`.
+    /// `tandem.epoch-counter`, a `tandem.step-skid` and a forced
+    /// `tandem.guest-timer`.
     pub fn replica_options(&self, mode: &str, epoch: u64) -> String {
         let mut o = replica_words(mode, epoch, self.deadline, self.ack, self.epoch_counter);
+        if self.step_skid > 0 {
+            o.push_str(&format!(" tandem.step-skid={}", self.step_skid));
+        }
         if let Some(t) = self.guest_timer {
             o.push_str(" tandem.guest-timer=");
             o.push_str(t.option());

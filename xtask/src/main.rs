@@ -120,6 +120,11 @@ struct EpochBoardArgs {
     /// inst-retired (real cores only).
     #[arg(long, value_parser = xtask::board_options::parse_epoch_counter, default_value = "cycles")]
     epoch_counter: xtask::board_options::EpochCounter,
+    /// With `--epoch-counter steps`: land each early overflow up to this
+    /// many instructions late, differently on each board, as a real
+    /// core's skid would (`tandem.step-skid`, at most 128; 0: none).
+    #[arg(long, default_value_t = 0)]
+    step_skid: u64,
 }
 
 impl EpochBoardArgs {
@@ -141,6 +146,7 @@ impl EpochBoardArgs {
             ack: self.ack,
             board: self.board,
             epoch_counter: self.epoch_counter,
+            step_skid: self.step_skid,
             memory: self.memory,
             cpu: self.machine.cpu,
             gic: self.machine.gic,

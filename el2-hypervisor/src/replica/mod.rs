@@ -21,6 +21,7 @@ pub mod digest;
 pub mod engine;
 pub mod epoch_stats;
 pub mod epoch_time;
+pub mod exclusive;
 pub mod fingerprint;
 pub mod link_timing;
 pub mod output;

@@ -140,6 +140,20 @@ pub const fn spsr_on_return(spsr: u64, exit: Exit, was: bool, stepping: bool) ->
     }
 }
 
+/// Whether a software-step exception's syndrome (ESR_EL2, EC 0x32) says
+/// no instruction was stepped: ISS.ISV (bit 24) = 0, the exception taken
+/// in the active-pending state (Arm ARM D2.12.7): at an EL1 vector the
+/// guest's exception has just entered, or right after a return that left
+/// SS = 0 (an emulated instruction completed the step). QEMU's cycle
+/// counter under icount counts one for each of these, a real core's
+/// INST_RETIRED none; the board takes it back (`EpochCounter::uncount`),
+/// so that a stepped board and one that runs the same instructions freely
+/// count alike, as two boards whose overflows skid differently must.
+pub const fn stepped_nothing(esr: u64) -> bool {
+    const ISV: u64 = 1 << 24;
+    esr & ISV == 0
+}
+
 /// The single steps of one epoch, and how many of them took the count on
 /// by more than one instruction ("wide" steps: under QEMU's icount a
 /// step over a trapped instruction or into an exception vector; none on
@@ -191,6 +205,24 @@ impl StepTally {
 /// Under QEMU the cycle counter is exact, so with the step path forced
 /// every epoch takes exactly this many steps (fewer when a WFI ends it).
 pub const STEP_MARGIN: u64 = 256;
+
+/// The simulated skid of one overflow, in `0..=max` instructions, from
+/// `noise` (the board's own clock where it arms the overflow:
+/// `tandem.step-skid`). On QEMU the cycle counter overflows at the exact
+/// instruction, so two boards land their early overflow at the same
+/// count and step alike; real cores do not. With this, each board's
+/// overflow lands up to `max` instructions late, wherever its clock says:
+/// the two boards of a pair start stepping at different instructions, as
+/// a Cortex-A72 pair would (SplitMix64 spreads the clock's low bits).
+pub const fn simulated_skid(noise: u64, max: u64) -> u64 {
+    if max == 0 {
+        return 0;
+    }
+    let mut z = noise.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) % (max + 1)
+}
 
 /// How far a 32-bit event counter (INST_RETIRED on a Cortex-A72, whose
 /// PMUv3 has no 64-bit event counters) is armed at most: half its range,
@@ -360,6 +392,32 @@ mod tests {
         assert_eq!(guest_spsr_after_step(vbar + 0x284, vbar, spsr), None);
         assert_eq!(guest_spsr_after_step(vbar + 0x800, vbar, spsr), None);
         assert_eq!(guest_spsr_after_step(vbar - 0x80, vbar, spsr), None);
+    }
+
+    #[test]
+    fn a_step_in_the_active_pending_state_stepped_nothing() {
+        // Seen under QEMU: a step after an instruction, and one at a
+        // vector (or after an emulated instruction's return).
+        assert!(!stepped_nothing(0xcb00_0022));
+        assert!(stepped_nothing(0xca00_0022));
+    }
+
+    #[test]
+    fn a_simulated_skid_stays_in_its_range_and_moves_with_the_clock() {
+        assert_eq!(simulated_skid(12345, 0), 0);
+        let skids: Vec<u64> = (0..1_000)
+            .map(|t| simulated_skid(t * 62_500, 100))
+            .collect();
+        assert!(skids.iter().all(|&k| k <= 100));
+        // Spread over the range, not stuck: two clocks apart, two skids.
+        let distinct = {
+            let mut v = skids.clone();
+            v.sort();
+            v.dedup();
+            v.len()
+        };
+        assert!(distinct > 80, "{distinct} distinct skids of 1,000");
+        assert!(skids.contains(&0) && skids.contains(&100));
     }
 
     #[test]

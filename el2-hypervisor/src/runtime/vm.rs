@@ -423,7 +423,7 @@ struct Platform {
 /// The epoch counter `tandem.epoch-counter` names (`arch::pmu`), or the
 /// board stops saying why it cannot count that way.
 fn epoch_counter(opts: &Options) -> CycleCounter {
-    match CycleCounter::new(opts.epoch, opts.epoch_counter) {
+    match CycleCounter::new(opts.epoch, opts.epoch_counter, opts.step_skid) {
         Ok(c) => c,
         Err(e) => fail(ExitStatus::BadConfiguration, format_args!("{e}")),
     }

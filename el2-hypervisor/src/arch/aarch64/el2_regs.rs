@@ -188,6 +188,41 @@ pub fn clear_guest_step_state(elr: u64) {
     }
 }
 
+/// The instruction word at the guest's virtual address `va` (translated
+/// as its EL0 or EL1, `el0`, would see it, both stages), if it is in
+/// guest RAM (`ram`, whose blocks the hypervisor maps identically): for
+/// `replica::exclusive`. `None` where the guest has nothing readable or
+/// the address is not RAM (a device page mapped at stage 2, GICV, is
+/// never read here: a read could have effects).
+pub fn read_guest_insn(va: u64, el0: bool, ram: board_support::Region) -> Option<u32> {
+    let saved = read_sysreg!("PAR_EL1");
+    // SAFETY: AT S12E0R/S12E1R translate through the guest's own EL1&0
+    // regime and stage 2, both live; they only write PAR_EL1, which is
+    // the guest's and is put back before it runs again.
+    unsafe {
+        if el0 {
+            core::arch::asm!("at s12e0r, {0}", "isb", in(reg) va, options(nostack, preserves_flags));
+        } else {
+            core::arch::asm!("at s12e1r, {0}", "isb", in(reg) va, options(nostack, preserves_flags));
+        }
+    }
+    let par = read_sysreg!("PAR_EL1");
+    // SAFETY: the guest's PAR_EL1, as it was.
+    unsafe { write_sysreg!("PAR_EL1", saved) };
+    // PAR_EL1.F (bit 0): the translation faulted.
+    if par & 1 != 0 {
+        return None;
+    }
+    let pa = (par & 0x0000_ffff_ffff_f000) | (va & 0xfff);
+    if pa < ram.base || pa + 4 > ram.base + ram.size || pa % 4 != 0 {
+        return None;
+    }
+    // SAFETY: an aligned word of guest RAM, mapped at stage 2 (the walk
+    // succeeded) and so touched: the hypervisor maps guest RAM at the same
+    // addresses (`mem::el2_layout`), and reading it changes nothing.
+    Some(unsafe { core::ptr::read_volatile(pa as *const u32) })
+}
+
 /// The guest's FAR_EL1 (kept by an exception that does not write it).
 pub fn far_el1() -> u64 {
     read_sysreg!("FAR_EL1")

@@ -137,6 +137,8 @@ pub struct CycleCounter {
     zero: u64,
     /// Software steps in the epoch in progress.
     steps: StepTally,
+    /// The most simulated skid of an early overflow (`tandem.step-skid`).
+    skid: u64,
 }
 
 impl CycleCounter {
@@ -147,7 +149,12 @@ impl CycleCounter {
     /// INST_RETIRED on a PMU with fewer than two event counters (one is
     /// kept from the guest's partition, which must not be empty: HPMN = 0
     /// needs FEAT_HPMN0).
-    pub fn new(length: u64, kind: EpochCounterKind) -> Result<Self, &'static str> {
+    pub fn new(length: u64, kind: EpochCounterKind, skid: u64) -> Result<Self, &'static str> {
+        if skid > 0 && kind != EpochCounterKind::Steps {
+            return Err(
+                "tandem.step-skid simulates skid on the forced step path: it needs tandem.epoch-counter=steps",
+            );
+        }
         let (source, margin) = match kind {
             EpochCounterKind::Cycles => (Source::Cycles, 0),
             EpochCounterKind::Steps => (Source::Cycles, STEP_MARGIN),
@@ -196,6 +203,7 @@ impl CycleCounter {
             margin,
             zero: length,
             steps: StepTally::default(),
+            skid,
         })
     }
 
@@ -216,7 +224,10 @@ impl CycleCounter {
         match step_to_count::arm(elapsed, self.end, self.margin, self.source.period()) {
             Arm::Overflow { after } => {
                 stop_stepping();
-                self.load(elapsed, elapsed + after);
+                // A simulated skid lands it late by up to `skid`, wherever
+                // this board's clock says (0 unless asked).
+                let late = step_to_count::simulated_skid(read_sysreg!("CNTPCT_EL0"), self.skid);
+                self.load(elapsed, elapsed + after + late);
             }
             Arm::Step => {
                 self.load(elapsed, elapsed.wrapping_add(self.source.never()));
@@ -279,8 +290,10 @@ impl EpochCounter for CycleCounter {
             return Landed::End;
         }
         let elapsed = self.elapsed();
-        let by_step = stepping();
-        self.steps.landed(elapsed, by_step);
+        let stepped = stepping();
+        // A window run whole lands as a step does (`replica::exclusive`).
+        let by_step = stepped || LEFT_WINDOW.swap(false, Ordering::Relaxed);
+        self.steps.landed(elapsed, stepped);
         let landed = step_to_count::landed(
             elapsed,
             self.end,
@@ -295,6 +308,24 @@ impl EpochCounter for CycleCounter {
         landed
     }
 
+    fn uncount(&mut self, n: u64) {
+        // The counter holds `elapsed - zero`, and is past its overflow
+        // (or loaded never to overflow while stepping).
+        self.zero = self.zero.wrapping_sub(n);
+    }
+
+    fn lands_by_steps(&self) -> bool {
+        self.margin > 0
+    }
+
+    fn uncount_empty_step(&mut self) {
+        // The counter holds `elapsed - zero`; while stepping it is loaded
+        // never to overflow, so moving `zero` is the whole correction.
+        if stepping() && matches!(self.source, Source::Cycles) {
+            self.zero = self.zero.wrapping_sub(1);
+        }
+    }
+
     fn steps(&self) -> StepTally {
         self.steps
     }
@@ -303,6 +334,63 @@ impl EpochCounter for CycleCounter {
 /// Whether the guest is being single-stepped.
 pub fn stepping() -> bool {
     STEPPING.load(Ordering::Relaxed)
+}
+
+/// Whether the guest runs an exclusive window whole under breakpoints
+/// (`replica::exclusive`), and whether it has just come out of one (so
+/// that the landing that follows counts as a step's: `landed`).
+static IN_WINDOW: AtomicBool = AtomicBool::new(false);
+static LEFT_WINDOW: AtomicBool = AtomicBool::new(false);
+
+/// DBGBCR<n>_EL1 for an instruction address match at EL1 and EL0: E
+/// (bit 0), PMC = 0b11 (bits 2:1), BAS = 0b1111 (bits 8:5); HMC, SSC
+/// and BT zero (an unlinked address match, Arm ARM D13.3.2).
+const DBGBCR_EL1_EL0_MATCH: u64 = 1 | (0b11 << 1) | (0b1111 << 5);
+/// MDSCR_EL1.MDE (bit 15): breakpoints enabled.
+const MDSCR_MDE: u64 = 1 << 15;
+
+/// Whether an exclusive window is being run under breakpoints.
+pub fn in_window() -> bool {
+    IN_WINDOW.load(Ordering::Relaxed)
+}
+
+/// Runs the guest to one of `exits` with no step and no exit on the way:
+/// stepping off, a hardware breakpoint on each way out of the window.
+pub fn run_window(exits: &[Option<u64>; 3]) {
+    STEPPING.store(false, Ordering::Relaxed);
+    IN_WINDOW.store(true, Ordering::Relaxed);
+    let [a, b, c] = exits.map(|e| e.map_or((0, 0), |va| (va & !3, DBGBCR_EL1_EL0_MATCH)));
+    // SAFETY: the debug registers are the hypervisor's (the guest's
+    // accesses trap: `regs::mdcr_guest`); MDCR_EL2.TDE routes the
+    // breakpoint exceptions (EC 0x30) to EL2; MDSCR_EL1.MDE enables them,
+    // SS off; the ERET that follows synchronises the context.
+    unsafe {
+        write_sysreg!("DBGBVR0_EL1", a.0);
+        write_sysreg!("DBGBCR0_EL1", a.1);
+        write_sysreg!("DBGBVR1_EL1", b.0);
+        write_sysreg!("DBGBCR1_EL1", b.1);
+        write_sysreg!("DBGBVR2_EL1", c.0);
+        write_sysreg!("DBGBCR2_EL1", c.1);
+        write_sysreg!("MDSCR_EL1", MDSCR_MDE);
+        write_sysreg!("MDCR_EL2", el2_regs::mdcr_guest() | MDCR_STEPPING);
+    }
+}
+
+/// A breakpoint of [`run_window`] was hit: the breakpoints off, the
+/// debug registers back to the guest's running values; the landing that
+/// follows decides what next (`CycleCounter::landed`).
+pub fn end_window() {
+    IN_WINDOW.store(false, Ordering::Relaxed);
+    LEFT_WINDOW.store(true, Ordering::Relaxed);
+    // SAFETY: as in `run_window`: the breakpoints disabled, then as
+    // `stop_stepping` leaves them.
+    unsafe {
+        write_sysreg!("DBGBCR0_EL1", 0);
+        write_sysreg!("DBGBCR1_EL1", 0);
+        write_sysreg!("DBGBCR2_EL1", 0);
+        write_sysreg!("MDSCR_EL1", 0);
+        write_sysreg!("MDCR_EL2", el2_regs::mdcr_guest());
+    }
 }
 
 /// Run before every return to the guest from `exit`, taken with the

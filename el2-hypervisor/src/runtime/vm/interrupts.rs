@@ -5,7 +5,8 @@ use super::*;
 use el2_hypervisor::replica::engine::Stop;
 use el2_hypervisor::replica::epoch_stats::EpochEnd;
 use el2_hypervisor::replica::epoch_time::Pace;
-use el2_hypervisor::replica::step_to_count::{Landed, STEP_MARGIN};
+use el2_hypervisor::replica::exclusive;
+use el2_hypervisor::replica::step_to_count::{self, Landed, STEP_MARGIN};
 use el2_hypervisor::vgic::{ExitListRegisters, quiet_maintenance};
 use el2_hypervisor::vm_core::clock;
 use el2_hypervisor::vm_core::lines::{self as vm_lines, GuestLines, Levels};
@@ -46,10 +47,15 @@ pub fn on_lower_irq(frame: &mut TrapFrame) {
 /// (`replica::step_to_count`). A step exception with no stepping in
 /// progress (none is known to happen: MDSCR_EL1.SS is cleared when
 /// stepping stops) changes nothing.
-pub(super) fn on_step(vm: &mut Vm, frame: &mut TrapFrame) {
+pub(super) fn on_step(vm: &mut Vm, frame: &mut TrapFrame, esr: u64) {
     vm.counts.count(TrapKind::Step);
     if crate::arch::pmu::stepping() {
         el2_regs::clear_guest_step_state(frame.elr);
+        if step_to_count::stepped_nothing(esr)
+            && let Some(ep) = vm.epochs.as_mut()
+        {
+            ep.counter.uncount_empty_step();
+        }
         counter_landed(vm, frame);
     }
 }
@@ -60,9 +66,14 @@ pub(super) fn on_step(vm: &mut Vm, frame: &mut TrapFrame) {
 /// the guest sees changes), or past it, which the board cannot undo.
 /// Returns whether it was the end (and the list registers were filled).
 fn counter_landed(vm: &mut Vm, frame: &mut TrapFrame) -> bool {
+    let ram = vm.ram.region();
     let Some(ep) = vm.epochs.as_mut() else {
         return false;
     };
+    if ep.counter.lands_by_steps() && rewind_exclusive_window(&mut ep.counter, frame, ram) {
+        vm.counts.count(TrapKind::ExclusiveWindow);
+        return false;
+    }
     match ep.counter.landed() {
         Landed::End => {}
         Landed::Short(_) => return false,
@@ -81,6 +92,40 @@ fn counter_landed(vm: &mut Vm, frame: &mut TrapFrame) -> bool {
         super::traps::replica_stopped(vm, s);
     }
     true
+}
+
+/// An exit that lands where the two boards differ (the skidded overflow,
+/// a step) inside one of the guest's exclusive windows: the guest is
+/// rewound to the window's load-exclusive, the rewound instructions are
+/// uncounted, and the window runs again whole under breakpoints
+/// (`replica::exclusive`). Returns whether it was.
+fn rewind_exclusive_window(
+    counter: &mut crate::arch::pmu::CycleCounter,
+    frame: &mut TrapFrame,
+    ram: board_support::Region,
+) -> bool {
+    // AArch64 state only (SPSR_EL2.M[4] = 0); EL0t is M[3:0] = 0.
+    if frame.spsr & 0x10 != 0 {
+        return false;
+    }
+    let el0 = frame.spsr & 0xf == 0;
+    let pc = frame.elr;
+    let Some(w) = exclusive::window(pc, |va| el2_regs::read_guest_insn(va, el0, ram)) else {
+        return false;
+    };
+    counter.uncount(w.rewound(pc));
+    frame.elr = w.load;
+    crate::arch::pmu::run_window(&w.exits);
+    true
+}
+
+/// A breakpoint of an exclusive window run whole (EC 0x30): out of the
+/// window, the landing decides what next, as a step's would.
+pub(super) fn on_window_exit(vm: &mut Vm, frame: &mut TrapFrame) {
+    if crate::arch::pmu::in_window() {
+        crate::arch::pmu::end_window();
+        counter_landed(vm, frame);
+    }
 }
 
 /// What [`take_physical_interrupts`] found.

@@ -29,7 +29,10 @@ pub fn on_lower_sync(frame: &mut TrapFrame) {
         return;
     }
     if ExceptionClass::from_esr(esr) == ExceptionClass::SoftwareStepLowerEl {
-        return on_step(vm, frame);
+        return on_step(vm, frame, esr);
+    }
+    if ExceptionClass::from_esr(esr) == ExceptionClass::BreakpointLowerEl {
+        return on_window_exit(vm, frame);
     }
     // Fold what the guest did to its list registers (an acknowledge, an
     // EOI) into the model first: the access emulated below must see it,

@@ -1,0 +1,253 @@
+//! Exclusive windows: where an exit to EL2 would be visible to the guest.
+//!
+//! Every exception return clears the PE's exclusive monitor (Arm ARM
+//! DDI 0487, "Exclusive access instructions and the monitors"; QEMU's
+//! `exception_return` does the same), so an exit taken between a guest's
+//! load-exclusive (LDXR, LDAXR, LDXP, ...) and its store-exclusive makes
+//! that STXR fail and the guest's loop go round again. An exit that both
+//! boards take at the same instruction (a trapped instruction, the exact
+//! counter's overflow) is harmless; one that only one board takes there
+//! is not: the skidded overflow of a real core, and the single steps that
+//! start from it (`replica::step_to_count`). A Cortex-A72 has no LSE, so
+//! every Linux atomic and lock is such a loop.
+//!
+//! So a board that exits inside a window rewinds the guest to the
+//! window's load-exclusive and runs the window again whole, with no exit
+//! inside it (hardware breakpoints on its ways out, not steps): exactly
+//! what a failed STXR would have made the guest do, without the failure.
+//! The instructions between a window's load and its store are re-executable
+//! by construction (the loop retries from the load), and the count of the
+//! rewound instructions is taken back, so the board counts as one that
+//! never exited there. Here: which instruction words make a window, and
+//! where its ways out are. Only straight-line windows of plain
+//! data-processing instructions and forward conditional branches are
+//! recognised (the shapes of Linux's `atomic_ll_sc.h` and `cmpxchg.h`,
+//! and of glibc's fallbacks); anything else is left alone.
+
+/// Instructions looked at on each side of the PC.
+pub const REACH: usize = 8;
+
+/// What one A64 instruction word is, for [`window`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// LDXR, LDAXR, LDXP, LDAXP (any size).
+    LoadExclusive,
+    /// STXR, STLXR, STXP, STLXP (any size).
+    StoreExclusive,
+    /// B.cond, CBZ/CBNZ, TBZ/TBNZ: the target.
+    CondBranch { target: u64 },
+    /// Data processing (immediate or register), a hint (NOP): nothing an
+    /// exit or a re-run can change.
+    Plain,
+    /// Anything else: a load or store, a branch, a system instruction.
+    Other,
+}
+
+const fn sext(v: u64, bits: u32) -> i64 {
+    ((v << (64 - bits)) as i64) >> (64 - bits)
+}
+
+/// What `insn`, at `pc`, is.
+pub const fn classify(insn: u32, pc: u64) -> Kind {
+    let i = insn as u64;
+    // Load/store exclusive: size 001000 o2 L o1 ..., o2 (bit 23) = 0
+    // (o2 = 1 is the ordered LDAR/STLR and CAS families).
+    if (i >> 24) & 0x3f == 0x08 && (i >> 23) & 1 == 0 {
+        return if (i >> 22) & 1 == 1 {
+            Kind::LoadExclusive
+        } else {
+            Kind::StoreExclusive
+        };
+    }
+    let imm19 = sext((i >> 5) & 0x7_ffff, 19);
+    // B.cond: 0101 0100 imm19 0 cond.
+    if i & 0xff00_0010 == 0x5400_0000
+        // CBZ/CBNZ: sf 011 010 op imm19 Rt.
+        || i & 0x7e00_0000 == 0x3400_0000
+    {
+        return Kind::CondBranch {
+            target: pc.wrapping_add((imm19 * 4) as u64),
+        };
+    }
+    // TBZ/TBNZ: b5 011 011 op b40 imm14 Rt.
+    if i & 0x7e00_0000 == 0x3600_0000 {
+        let imm14 = sext((i >> 5) & 0x3fff, 14);
+        return Kind::CondBranch {
+            target: pc.wrapping_add((imm14 * 4) as u64),
+        };
+    }
+    // Data processing, immediate (op0 bits 28:26 = 100) or register
+    // (bits 27:25 = x101); hints (HINT #n, NOP among them).
+    if (i >> 26) & 0b111 == 0b100 || (i >> 25) & 0b111 == 0b101 || i & 0xffff_f01f == 0xd503_201f {
+        return Kind::Plain;
+    }
+    Kind::Other
+}
+
+/// A window the PC is inside: its load-exclusive, and where the guest
+/// leaves it (the instruction after its store-exclusive, and the targets
+/// of forward branches out of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub load: u64,
+    pub exits: [Option<u64>; 3],
+}
+
+impl Window {
+    /// Instructions between the load-exclusive and `pc` (which run
+    /// again after a rewind).
+    pub const fn rewound(&self, pc: u64) -> u64 {
+        pc.wrapping_sub(self.load) / 4
+    }
+}
+
+/// The window that the guest, about to run the instruction at `pc`, is
+/// inside, given `fetch` for its instruction words (`None` where there is
+/// none to read): the PC is after a load-exclusive with nothing but plain
+/// instructions and conditional branches since, and a store-exclusive
+/// follows within [`REACH`]. `None` otherwise, including at the load
+/// itself (not run yet) and after the store.
+pub fn window(pc: u64, mut fetch: impl FnMut(u64) -> Option<u32>) -> Option<Window> {
+    let mut load = None;
+    for i in 1..=REACH as u64 {
+        let at = pc.checked_sub(4 * i)?;
+        match classify(fetch(at)?, at) {
+            Kind::LoadExclusive => {
+                load = Some(at);
+                break;
+            }
+            Kind::Plain | Kind::CondBranch { .. } => {}
+            Kind::StoreExclusive | Kind::Other => return None,
+        }
+    }
+    let load = load?;
+    let mut exits = [None; 3];
+    let mut n = 0;
+    for j in 0..REACH as u64 {
+        let at = pc.checked_add(4 * j)?;
+        match classify(fetch(at)?, at) {
+            Kind::StoreExclusive => {
+                exits[n] = Some(at + 4);
+                return Some(Window { load, exits });
+            }
+            Kind::CondBranch { target } => {
+                // A branch back into the window (to the load: a retry)
+                // stays inside; one out of it is a way out.
+                if target < load || target > at {
+                    if n + 1 >= exits.len() {
+                        return None;
+                    }
+                    exits[n] = Some(target);
+                    n += 1;
+                }
+            }
+            Kind::Plain => {}
+            Kind::LoadExclusive | Kind::Other => return None,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Linux 6.1's `arch_spin_trylock`-style cmpxchg on a Cortex-A72
+    /// (seen at a divergence with a simulated skid), at 0x1000:
+    /// prfm; 1: ldaxr w1,[x5]; eor w4,w1,w0; cbnz w4,2f; stxr w4,w2,[x5];
+    /// cbnz w4,1b; 2: b ...
+    const CMPXCHG: [u32; 7] = [
+        0xf980_00b1, // prfm pstl1strm, [x5]
+        0x885f_fca1, // ldaxr w1, [x5]
+        0x4a00_0024, // eor w4, w1, w0
+        0x3500_0064, // cbnz w4, +12
+        0x8804_7ca2, // stxr w4, w2, [x5]
+        0x35ff_ff84, // cbnz w4, -16
+        0x17ff_ffef, // b ...
+    ];
+
+    fn fetch(code: &[u32], base: u64) -> impl FnMut(u64) -> Option<u32> + '_ {
+        move |at| {
+            let i = at.checked_sub(base)? / 4;
+            code.get(i as usize).copied()
+        }
+    }
+
+    #[test]
+    fn the_instructions_of_a_cmpxchg_loop() {
+        assert_eq!(classify(CMPXCHG[1], 0x1004), Kind::LoadExclusive);
+        assert_eq!(classify(CMPXCHG[4], 0x1010), Kind::StoreExclusive);
+        assert_eq!(classify(CMPXCHG[2], 0x1008), Kind::Plain);
+        assert_eq!(
+            classify(CMPXCHG[3], 0x100c),
+            Kind::CondBranch { target: 0x1018 }
+        );
+        assert_eq!(
+            classify(CMPXCHG[5], 0x1014),
+            Kind::CondBranch { target: 0x1004 }
+        );
+        assert_eq!(classify(CMPXCHG[0], 0x1000), Kind::Other);
+        assert_eq!(classify(CMPXCHG[6], 0x1018), Kind::Other);
+        // LDAR and STLR (o2 = 1) are not exclusives; a NOP is plain.
+        assert_eq!(classify(0x88df_fc20, 0), Kind::Other);
+        assert_eq!(classify(0x889f_fc20, 0), Kind::Other);
+        assert_eq!(classify(0xd503_201f, 0), Kind::Plain);
+        // TBNZ w0, #3, -8.
+        assert_eq!(
+            classify(0x371f_ffc0, 0x2000),
+            Kind::CondBranch { target: 0x1ff8 }
+        );
+    }
+
+    #[test]
+    fn inside_a_window_the_load_and_the_ways_out_are_found() {
+        let f = || fetch(&CMPXCHG, 0x1000);
+        let want = Window {
+            load: 0x1004,
+            exits: [Some(0x1018), Some(0x1014), None],
+        };
+        // After the load, after the EOR: the branch out is ahead.
+        for pc in [0x1008, 0x100c] {
+            assert_eq!(window(pc, f()), Some(want), "{pc:#x}");
+        }
+        // After the CBNZ, not taken: only the store is ahead.
+        let w = window(0x1010, f()).unwrap();
+        assert_eq!(
+            w,
+            Window {
+                load: 0x1004,
+                exits: [Some(0x1014), None, None]
+            }
+        );
+        assert_eq!(w.rewound(0x1010), 3);
+    }
+
+    #[test]
+    fn outside_a_window_nothing_is_found() {
+        let f = || fetch(&CMPXCHG, 0x1000);
+        // At the load (not run yet), at the PRFM, after the store, at
+        // the branch target out.
+        for pc in [0x1000, 0x1004, 0x1014, 0x1018, 0x101c] {
+            assert_eq!(window(pc, f()), None, "{pc:#x}");
+        }
+        // An unreadable word is no window.
+        assert_eq!(window(0x1010, |_| None), None);
+        // A plain load between the exclusives is not a recognised shape.
+        let odd = [0x885f_fca1, 0xb940_0001, 0x8804_7ca2];
+        assert_eq!(window(0x1008, fetch(&odd, 0x1000)), None);
+    }
+
+    #[test]
+    fn an_atomic_add_loop_has_one_way_out() {
+        // 1: ldxr w0,[x2]; add w0,w0,w3; stxr w1,w0,[x2]; cbnz w1,1b
+        let code = [0x885f_7c40, 0x0b03_0000, 0x8801_7c40, 0x35ff_ffa1];
+        let w = window(0x1008, fetch(&code, 0x1000)).unwrap();
+        assert_eq!(
+            w,
+            Window {
+                load: 0x1000,
+                exits: [Some(0x100c), None, None]
+            }
+        );
+    }
+}
