@@ -214,7 +214,7 @@ pub fn read_guest_insn(va: u64, el0: bool, ram: board_support::Region) -> Option
         return None;
     }
     let pa = (par & 0x0000_ffff_ffff_f000) | (va & 0xfff);
-    if pa < ram.base || pa + 4 > ram.base + ram.size || pa % 4 != 0 {
+    if pa < ram.base || pa + 4 > ram.base + ram.size || !pa.is_multiple_of(4) {
         return None;
     }
     // SAFETY: an aligned word of guest RAM, mapped at stage 2 (the walk
