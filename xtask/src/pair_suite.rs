@@ -300,9 +300,19 @@ pub fn run(
 
     // The Pi 4's pair under QEMU: two raspi4b boards over their
     // mini-UARTs (Cortex-A72 without FEAT_ECV: the memory-mapped timer and
-    // the redirected counter reads), the primary killed.
-    let name = "pair-raspi4b-serial-primary-killed-at-epoch-60";
-    if wanted(name) {
+    // the redirected counter reads), the primary killed; on the exact
+    // counter, and on the real-core step path with each board's overflow
+    // skidding up to 100 instructions its own way (`tandem.step-skid`).
+    for (name, skid) in [
+        ("pair-raspi4b-serial-primary-killed-at-epoch-60", None),
+        (
+            "pair-raspi4b-serial-steps-skid-100-primary-killed-at-epoch-60",
+            Some(100),
+        ),
+    ] {
+        if !wanted(name) {
+            continue;
+        }
         let t = Instant::now();
         let r = (|| {
             let rpi = crate::image::build(crate::board::Board::Raspi4b.image(false))?;
@@ -310,6 +320,10 @@ pub fn run(
             o.link = LinkKind::Serial;
             o.board.board = crate::board::Board::Raspi4b;
             o.board.epoch = 10_000_000;
+            if let Some(skid) = skid {
+                o.board.epoch_counter = crate::board_options::EpochCounter::Steps;
+                o.board.step_skid = skid;
+            }
             o.board.timeout = Duration::from_secs(600);
             o.kills = vec![KillSpec {
                 who: Who::Primary,
