@@ -7,15 +7,12 @@
 //!
 //! The decisions are here; the register writes are the arch layer's
 //! (`arch/aarch64/pmu.rs`). Everything decided is a function of the
-//! instruction count and the epoch's end, so two boards whose overflow
-//! lands at the same count (QEMU's cycle counter under icount: exactly)
-//! take the same steps at the same instructions. A step is an exception
-//! to EL2 and its ERET clears the exclusive monitor (design card, section
-//! 8): a guest LDXR/STXR pair that straddles a step fails its STXR and
-//! retries, the same on both boards. That, and SPSR_EL1.SS (an exception
-//! the guest takes in the middle of a step saves PSTATE.SS = 1), are why
-//! the stepping is in the pairing digest: a board that steps and one that
-//! does not see the same boundaries but not the same guest in between.
+//! instruction count and the epoch's end. A step is an exception to EL2
+//! and its ERET clears the exclusive monitor (design card, section 8);
+//! a step inside a guest's LDXR/STXR window is rewound so that the window
+//! runs whole (`replica::exclusive`, below). The stepping is in the
+//! pairing digest all the same: a board that steps and one that does not
+//! are not known to see the same guest.
 //!
 //! What a step does to the count. Only a step exception, or the start of
 //! stepping, lets the next instruction run ([`spsr_on_return`]); every
@@ -26,44 +23,42 @@
 //!   register, WFE): the emulation completes it and clears SPSR_EL2.SS,
 //!   as executing it would, and the step exception follows the return at
 //!   once. A real core does not retire the trapped instruction (+0);
-//!   QEMU under icount counts it, and the step exception after the return
-//!   once more (+2);
+//!   QEMU under icount counts it (+1);
 //! - an instruction that takes an exception to EL1 (SVC, an injected or
 //!   a guest fault, a virtual interrupt taken before the instruction):
-//!   the step ends at the vector, before the handler's first instruction
-//!   (+2 on QEMU: the exception-raising instruction and the step at the
-//!   vector). The SS bit the exception saved in SPSR_EL1 is cleared there
+//!   the step ends at the vector, before the handler's first instruction.
+//!   The SS bit the exception saved in SPSR_EL1 is cleared there
 //!   ([`guest_spsr_after_step`]);
 //! - a WFI: traps (HCR_EL2.TWI) and ends the epoch there, as without
 //!   steps: the count is below the end, and the next epoch starts with
 //!   stepping off.
 //!
-//! A step that counts two can go one past the end; the first step at or
-//! past the end is the end ([`landed`]), the same instruction on both
-//! boards. A CI run that stopped a board with "the count went 1
-//! instructions past the epoch's end" (status 2) was that, at an epoch's
-//! last step; the steps that count more than one are reported
-//! ([`StepTally`]). What must never happen is a step that runs a
+//! Steps that count two (under QEMU, a step exception taken with no
+//! instruction stepped, ISS.ISV = 0: at a vector, or after an emulated
+//! instruction's return, which QEMU's icount counts as one) are taken
+//! back ([`stepped_nothing`]), so a stepped board counts as one that runs
+//! the same instructions freely; a real core's INST_RETIRED does not count
+//! them. The first step at or past the end is the end ([`landed`]), the
+//! same instruction on both boards; a step that counts more than one is
+//! reported ([`StepTally`]). A CI run once stopped a board with "the count
+//! went 1 instructions past the epoch's end" (status 2), at an epoch's
+//! last step, before these. What must never happen is a step that runs a
 //! different number of instructions on two boards: setting SS on the
 //! return from an interrupt taken between a stepped instruction and its
 //! step exception would (the interrupts differ between boards).
 //!
-//! The steps are visible to the guest, so where they start must be the
-//! same on both boards: replayed with half the margin, the same recording
-//! diverges at epoch 2 (same count, PC 8 bytes on: early boot runs
-//! LDXR/STXR loops before the kernel patches in LSE atomics, and a step
-//! inside one fails its STXR). On QEMU's cycle counter the overflow is
-//! exact and the start is `end - STEP_MARGIN` on both boards. On a real
-//! core it is wherever the skidded overflow lands, which differs between
-//! boards: a Cortex-A72 has no LSE, so Linux's atomics and locks are all
-//! LDXR/STXR loops, and one that straddles the start of one board's
-//! stepping but not the other's makes them diverge (the fingerprint says
-//! so at that boundary). Not solved here; the way out is to make the steps
-//! invisible where they differ: stop stepping across an exclusive
-//! sequence (the step syndrome's ISS.EX says the stepped instruction was a
-//! load-exclusive) and run it to its store-exclusive under a breakpoint,
-//! or let the backup land on the primary's logged count and PC with a
-//! hardware breakpoint (EC 0x30) instead of steps, as rr does.
+//! Where the stepping starts differs between two real boards (each
+//! overflow skids its own way; `tandem.step-skid` simulates that on QEMU
+//! with [`simulated_skid`]). The steps must then be invisible to the
+//! guest, and apart from the exclusive monitor they are: every ERET
+//! clears it, so a step, or the skidded landing itself, between a guest's
+//! LDXR and its STXR fails the STXR on one board only (replayed with a
+//! different skid, the default guest diverged at epoch 2 on `-cpu max`,
+//! in early boot's LDXR/STXR loops, and at epoch 15 on a Cortex-A72,
+//! whose Linux has no LSE atomics). So an exit that lands inside an
+//! exclusive window rewinds the guest to the window's load-exclusive and
+//! runs the window again whole under breakpoints (`replica::exclusive`);
+//! with that, record/replay with different skids matches every epoch.
 //!
 //! An overflow that lands past the end (more skid than the margin) is
 //! [`Landed::Overshot`]: the board cannot stop at the exact count, and
