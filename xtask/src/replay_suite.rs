@@ -44,24 +44,25 @@ const RECORDER_DIES: &str = "record-recorder-dies-board-says-peer-gone";
 /// The scenario that records and replays with the step path forced.
 const STEPS: &str = "record-replay-linux-steps-to-exact-count";
 
-/// The total of `single steps to the exact count: N` in a board's epoch
-/// statistics, if it printed one.
-fn steps_taken(console: &str) -> Option<u64> {
-    let (_, rest) = console.split_once("single steps to the exact count: ")?;
+/// The number that follows the first `label` in a console, if any.
+fn number_after(console: &str, label: &str) -> Option<u64> {
+    let (_, rest) = console.split_once(label)?;
     rest.split(|c: char| !c.is_ascii_digit())
         .next()?
         .parse()
         .ok()
 }
 
+/// The total of `single steps to the exact count: N` in a board's epoch
+/// statistics, if it printed one.
+fn steps_taken(console: &str) -> Option<u64> {
+    number_after(console, "single steps to the exact count: ")
+}
+
 /// Exclusive windows a console's board ran again whole
 /// (`replica::exclusive`): `exclusive-window=` in its trap counts.
 fn window_runs(console: &str) -> Option<u64> {
-    let (_, rest) = console.split_once(" exclusive-window=")?;
-    rest.split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
+    number_after(console, " exclusive-window=")
 }
 
 /// The step figures of a console's epoch report.
