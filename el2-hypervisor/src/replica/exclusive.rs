@@ -27,6 +27,17 @@
 /// Instructions looked at on each side of the PC.
 pub const REACH: usize = 8;
 
+/// Instructions a window run whole may take before the board takes
+/// control back anyway (the epoch counter armed to overflow there): a
+/// recognised window is at most `2 * REACH` instructions, and a guest
+/// that spins inside one (a branch back to its load that never falls
+/// through) must not keep the board from ever ending its epoch. Stepping
+/// then resumes where the overflow lands, and a step inside the window
+/// rewinds it again: each round counts at least `BUDGET - REACH`
+/// instructions on, so the epoch's end is reached. (Tried with a budget of
+/// 1, below the rewind's reach: the count stood still and the board hung.)
+pub const BUDGET: u64 = 4 * REACH as u64;
+
 /// What one A64 instruction word is, for [`window`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {

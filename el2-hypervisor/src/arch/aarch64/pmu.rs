@@ -218,6 +218,14 @@ impl CycleCounter {
         self.source.write(elapsed, zero);
     }
 
+    /// Arms the counter to overflow `after` instructions from now, for a
+    /// window run whole (`replica::exclusive::BUDGET`): control comes back
+    /// at a breakpoint, or at the latest there.
+    pub fn arm_backstop(&mut self, after: u64) {
+        let elapsed = self.elapsed();
+        self.load(elapsed, elapsed + after);
+    }
+
     /// Programs what takes the epoch from `elapsed` to `end`: the
     /// overflow, or single steps.
     fn arm(&mut self, elapsed: u64) {

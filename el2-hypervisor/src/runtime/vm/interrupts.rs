@@ -70,7 +70,11 @@ fn counter_landed(vm: &mut Vm, frame: &mut TrapFrame) -> bool {
     let Some(ep) = vm.epochs.as_mut() else {
         return false;
     };
-    if ep.counter.lands_by_steps() && rewind_exclusive_window(&mut ep.counter, frame, ram) {
+    if crate::arch::pmu::in_window() {
+        // The window's budget ran out (the guest spins inside it): the
+        // board takes control back, and stepping resumes from here.
+        crate::arch::pmu::end_window();
+    } else if ep.counter.lands_by_steps() && rewind_exclusive_window(&mut ep.counter, frame, ram) {
         vm.counts.count(TrapKind::ExclusiveWindow);
         return false;
     }
@@ -115,6 +119,7 @@ fn rewind_exclusive_window(
     };
     counter.uncount(w.rewound(pc));
     frame.elr = w.load;
+    counter.arm_backstop(exclusive::BUDGET);
     crate::arch::pmu::run_window(&w.exits);
     true
 }
