@@ -95,6 +95,134 @@ pub const fn classify(insn: u32, pc: u64) -> Kind {
     Kind::Other
 }
 
+/// The registers an instruction of a window reads and writes (31: SP or
+/// XZR, taken as one), and whether it reads or writes NZCV; `None` for an
+/// instruction whose registers are not decoded here (the window is then
+/// left alone).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Regs {
+    reads: [Option<u8>; 3],
+    writes: [Option<u8>; 2],
+    reads_flags: bool,
+    writes_flags: bool,
+}
+
+const fn reg(i: u64, at: u32) -> Option<u8> {
+    Some(((i >> at) & 0x1f) as u8)
+}
+
+/// [`Regs`] of `insn` (Arm ARM C4.1, the data-processing, branch and
+/// load/store-exclusive encodings that [`classify`] lets into a window).
+fn regs(insn: u32) -> Option<Regs> {
+    let i = insn as u64;
+    let (rd, rn, rm, ra) = (reg(i, 0), reg(i, 5), reg(i, 16), reg(i, 10));
+    let s_bit = (i >> 29) & 1 == 1;
+    let r = |reads: [Option<u8>; 3], writes: Option<u8>, reads_flags, writes_flags| Regs {
+        reads,
+        writes: [writes, None],
+        reads_flags,
+        writes_flags,
+    };
+    match classify(insn, 0) {
+        Kind::LoadExclusive => {
+            // A pair (o1, bit 21) also writes Rt2 (bits 14:10).
+            let pair = (i >> 21) & 1 == 1;
+            return Some(Regs {
+                reads: [rn, None, None],
+                writes: [rd, if pair { ra } else { None }],
+                ..Regs::default()
+            });
+        }
+        Kind::CondBranch { .. } => {
+            // B.cond reads the flags; CBZ/CBNZ/TBZ/TBNZ read Rt.
+            return Some(if i & 0xff00_0010 == 0x5400_0000 {
+                r([None; 3], None, true, false)
+            } else {
+                r([rd, None, None], None, false, false)
+            });
+        }
+        Kind::StoreExclusive | Kind::Other => return None,
+        Kind::Plain => {}
+    }
+    if i & 0xffff_f01f == 0xd503_201f {
+        return Some(Regs::default());
+    }
+    if (i >> 26) & 0b111 == 0b100 {
+        // Data processing, immediate: bits 25:23.
+        return match (i >> 23) & 0b111 {
+            0b000 | 0b001 => Some(r([None; 3], rd, false, false)), // ADR, ADRP
+            0b010 | 0b011 => Some(r([rn, None, None], rd, false, s_bit)), // ADD/SUB
+            0b100 => Some(r([rn, None, None], rd, false, (i >> 29) & 0b11 == 0b11)), // logical
+            0b101 => Some(match (i >> 29) & 0b11 {
+                0b11 => r([rd, None, None], rd, false, false), // MOVK keeps the rest
+                _ => r([None; 3], rd, false, false),           // MOVN, MOVZ
+            }),
+            0b110 => Some(match (i >> 29) & 0b11 {
+                0b01 => r([rd, rn, None], rd, false, false), // BFM keeps the rest
+                _ => r([rn, None, None], rd, false, false),  // SBFM, UBFM
+            }),
+            _ => Some(r([rn, rm, None], rd, false, false)), // EXTR
+        };
+    }
+    // Data processing, register: op1 (bit 28), op2 (bits 24:21).
+    let op2 = (i >> 21) & 0b1111;
+    if (i >> 28) & 1 == 0 {
+        return Some(if op2 & 0b1000 == 0 {
+            r([rn, rm, None], rd, false, (i >> 29) & 0b11 == 0b11) // logical
+        } else {
+            r([rn, rm, None], rd, false, s_bit) // add/sub, shifted or extended
+        });
+    }
+    match op2 {
+        0b0000 => Some(r([rn, rm, None], rd, true, s_bit)), // ADC, SBC
+        0b0010 => Some(r([rn, rm, None], None, true, true)), // CCMN, CCMP
+        0b0100 => Some(r([rn, rm, None], rd, true, false)), // CSEL and kin
+        0b0110 => Some(r([rn, rm, None], rd, false, false)), // 1- and 2-source
+        o if o & 0b1000 != 0 => Some(r([rn, rm, ra], rd, false, false)), // 3-source
+        _ => None,
+    }
+}
+
+/// Whether the instructions `words` (the load-exclusive first, up to the
+/// PC) give the same registers when run a second time: none of them
+/// reads a register, or the flags, that one of them writes before the
+/// instruction wrote it itself in that run (a register they only consume
+/// keeps its value; one they derive from the load is derived again).
+/// Linux's loops (`add w0, w0, w3` after `ldxr w0`) are; a counter
+/// decremented inside the window is not, and is left alone.
+fn reexecutable(words: &[u32]) -> bool {
+    let mut all = Regs::default();
+    let mut written = 0u32;
+    let mut decoded = [Regs::default(); REACH + 1];
+    for (d, &w) in decoded.iter_mut().zip(words) {
+        let Some(r) = regs(w) else {
+            return false;
+        };
+        *d = r;
+        all.writes_flags |= r.writes_flags;
+        for x in r.writes.into_iter().flatten() {
+            written |= 1 << x;
+        }
+    }
+    let mut fresh = 0u32;
+    let mut fresh_flags = false;
+    for r in &decoded[..words.len()] {
+        for x in r.reads.into_iter().flatten() {
+            if fresh & (1 << x) == 0 && written & (1 << x) != 0 {
+                return false;
+            }
+        }
+        if r.reads_flags && !fresh_flags && all.writes_flags {
+            return false;
+        }
+        for x in r.writes.into_iter().flatten() {
+            fresh |= 1 << x;
+        }
+        fresh_flags |= r.writes_flags;
+    }
+    true
+}
+
 /// A window the PC is inside: its load-exclusive, and where the guest
 /// leaves it (the instruction after its store-exclusive, and the targets
 /// of forward branches out of it).
@@ -132,6 +260,15 @@ pub fn window(pc: u64, mut fetch: impl FnMut(u64) -> Option<u32>) -> Option<Wind
         }
     }
     let load = load?;
+    // What runs again after a rewind must give what it gave.
+    let mut body = [0u32; REACH + 1];
+    let n_body = ((pc - load) / 4) as usize;
+    for (k, slot) in body.iter_mut().enumerate().take(n_body) {
+        *slot = fetch(load + 4 * k as u64)?;
+    }
+    if !reexecutable(&body[..n_body]) {
+        return None;
+    }
     let mut exits = [None; 3];
     let mut n = 0;
     for j in 0..REACH as u64 {
@@ -246,6 +383,28 @@ mod tests {
         // A plain load between the exclusives is not a recognised shape.
         let odd = [0x885f_fca1, 0xb940_0001, 0x8804_7ca2];
         assert_eq!(window(0x1008, fetch(&odd, 0x1000)), None);
+    }
+
+    #[test]
+    fn only_a_body_that_runs_again_alike_is_rewound() {
+        // ldxr w0,[x2]; add w0,w0,w3: derived from the load, again.
+        assert!(reexecutable(&[0x885f_7c40, 0x0b03_0000]));
+        // The cmpxchg: ldaxr w1,[x5]; eor w4,w1,w0; cbnz w4.
+        assert!(reexecutable(&CMPXCHG[1..4]));
+        // ldxr x0,[x3]; sub x2,x2,#1: a counter decremented in the window.
+        let spin = [0xc85f_7c60, 0xd100_0442];
+        assert!(!reexecutable(&spin));
+        assert_eq!(
+            window(0x1008, fetch(&[spin[0], spin[1], 0xc801_7c60], 0x1000)),
+            None
+        );
+        // ldxr x0,[x0]: the load's own base overwritten.
+        assert!(!reexecutable(&[0xc85f_7c00]));
+        // subs x1,x0,#1; b.ne after the load: the flags are written first.
+        assert!(reexecutable(&[0xc85f_7c40, 0xf100_0401, 0x5400_0041]));
+        // b.ne before anything in the body writes the flags, then adds
+        // that do: the flags were an input, changed by the first run.
+        assert!(!reexecutable(&[0xc85f_7c40, 0x5400_0041, 0xf100_0401]));
     }
 
     #[test]
