@@ -53,10 +53,13 @@ fn number_after(console: &str, label: &str) -> Option<u64> {
         .ok()
 }
 
+/// Where a board's epoch statistics give its single steps.
+const STEPS_LABEL: &str = "single steps to the exact count: ";
+
 /// The total of `single steps to the exact count: N` in a board's epoch
 /// statistics, if it printed one.
 fn steps_taken(console: &str) -> Option<u64> {
-    number_after(console, "single steps to the exact count: ")
+    number_after(console, STEPS_LABEL)
 }
 
 /// Exclusive windows a console's board ran again whole
@@ -67,7 +70,7 @@ fn window_runs(console: &str) -> Option<u64> {
 
 /// The step figures of a console's epoch report.
 fn step_report(console: &str) -> Option<&str> {
-    let (_, rest) = console.split_once("single steps to the exact count: ")?;
+    let (_, rest) = console.split_once(STEPS_LABEL)?;
     rest.split(')').next()
 }
 

@@ -193,7 +193,7 @@ fn regs(insn: u32) -> Option<Regs> {
 fn reexecutable(words: &[u32]) -> bool {
     let mut all = Regs::default();
     let mut written = 0u32;
-    let mut decoded = [Regs::default(); REACH + 1];
+    let mut decoded = [Regs::default(); REACH];
     for (d, &w) in decoded.iter_mut().zip(words) {
         let Some(r) = regs(w) else {
             return false;
@@ -247,26 +247,25 @@ impl Window {
 /// follows within [`REACH`]. `None` otherwise, including at the load
 /// itself (not run yet) and after the store.
 pub fn window(pc: u64, mut fetch: impl FnMut(u64) -> Option<u32>) -> Option<Window> {
+    // Backwards from the PC, the words kept (last first) for the check
+    // that what runs again after a rewind gives what it gave.
+    let mut back = [0u32; REACH];
     let mut load = None;
-    for i in 1..=REACH as u64 {
-        let at = pc.checked_sub(4 * i)?;
-        match classify(fetch(at)?, at) {
+    for i in 1..=REACH {
+        let at = pc.checked_sub(4 * i as u64)?;
+        let word = fetch(at)?;
+        back[REACH - i] = word;
+        match classify(word, at) {
             Kind::LoadExclusive => {
-                load = Some(at);
+                load = Some((at, i));
                 break;
             }
             Kind::Plain | Kind::CondBranch { .. } => {}
             Kind::StoreExclusive | Kind::Other => return None,
         }
     }
-    let load = load?;
-    // What runs again after a rewind must give what it gave.
-    let mut body = [0u32; REACH + 1];
-    let n_body = ((pc - load) / 4) as usize;
-    for (k, slot) in body.iter_mut().enumerate().take(n_body) {
-        *slot = fetch(load + 4 * k as u64)?;
-    }
-    if !reexecutable(&body[..n_body]) {
+    let (load, n_body) = load?;
+    if !reexecutable(&back[REACH - n_body..]) {
         return None;
     }
     let mut exits = [None; 3];

@@ -208,15 +208,13 @@ pub const STEP_MARGIN: u64 = 256;
 /// count and step alike; real cores do not. With this, each board's
 /// overflow lands up to `max` instructions late, wherever its clock says:
 /// the two boards of a pair start stepping at different instructions, as
-/// a Cortex-A72 pair would (SplitMix64 spreads the clock's low bits).
+/// a Cortex-A72 pair would (the clock's low bits spread by the SplitMix64
+/// mix the TRNG stand-in uses, `emul::trng::mix`).
 pub const fn simulated_skid(noise: u64, max: u64) -> u64 {
     if max == 0 {
         return 0;
     }
-    let mut z = noise.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    (z ^ (z >> 31)) % (max + 1)
+    crate::emul::trng::mix(noise, 0) % (max + 1)
 }
 
 /// How far a 32-bit event counter (INST_RETIRED on a Cortex-A72, whose

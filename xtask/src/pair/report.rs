@@ -133,15 +133,12 @@ pub fn closing(o: &PairOutcome) -> Vec<String> {
                 m.window_waits,
                 m.window_wait_us as f64 / 1e3
             ));
-        }
-        if who == Who::Primary
-            && let Some(m) = s.summary
-            && m.hold_capacity > 0
-        {
-            out.push(format!(
-                "pair: output hold: {} B capacity, at most {} B held, {} B released, held p50 {} us p99 {} us, the guest waited for room {} times",
-                m.hold_capacity, m.hold_max, m.released, m.hold_p50_us, m.hold_p99_us, m.full_waits
-            ));
+            if m.hold_capacity > 0 {
+                out.push(format!(
+                    "pair: output hold: {} B capacity, at most {} B held, {} B released, held p50 {} us p99 {} us, the guest waited for room {} times",
+                    m.hold_capacity, m.hold_max, m.released, m.hold_p50_us, m.hold_p99_us, m.full_waits
+                ));
+            }
         }
     }
     for (who, t, at) in &o.kills {

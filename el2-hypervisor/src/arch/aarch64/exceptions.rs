@@ -59,7 +59,12 @@ extern "C" fn el2_trap(frame: &mut TrapFrame, kind: u64) {
     let mut exit = Exit::Other;
     match kind {
         8 => {
-            if ExceptionClass::from_esr(sysreg::esr_el2()) == ExceptionClass::SoftwareStepLowerEl {
+            // The exit's kind matters only to a stepped guest
+            // (`spsr_on_return`): no extra ESR read on other exits.
+            if was_stepping
+                && ExceptionClass::from_esr(sysreg::esr_el2())
+                    == ExceptionClass::SoftwareStepLowerEl
+            {
                 exit = Exit::Step;
             }
             crate::runtime::vm::on_lower_sync(frame);

@@ -234,7 +234,10 @@ impl CycleCounter {
                 stop_stepping();
                 // A simulated skid lands it late by up to `skid`, wherever
                 // this board's clock says (0 unless asked).
-                let late = step_to_count::simulated_skid(read_sysreg!("CNTPCT_EL0"), self.skid);
+                let late = match self.skid {
+                    0 => 0,
+                    max => step_to_count::simulated_skid(read_sysreg!("CNTPCT_EL0"), max),
+                };
                 self.load(elapsed, elapsed + after + late);
             }
             Arm::Step => {
@@ -327,10 +330,8 @@ impl EpochCounter for CycleCounter {
     }
 
     fn uncount_empty_step(&mut self) {
-        // The counter holds `elapsed - zero`; while stepping it is loaded
-        // never to overflow, so moving `zero` is the whole correction.
         if stepping() && matches!(self.source, Source::Cycles) {
-            self.zero = self.zero.wrapping_sub(1);
+            self.uncount(1);
         }
     }
 

@@ -108,11 +108,11 @@ fn rewind_exclusive_window(
     frame: &mut TrapFrame,
     ram: board_support::Region,
 ) -> bool {
-    // AArch64 state only (SPSR_EL2.M[4] = 0); EL0t is M[3:0] = 0.
-    if frame.spsr & 0x10 != 0 {
+    // AArch64 guest code only; an exit from it is from EL1 or EL0.
+    if exception::is_aarch32(frame.spsr) {
         return false;
     }
-    let el0 = frame.spsr & 0xf == 0;
+    let el0 = !exception::is_el1(frame.spsr);
     let pc = frame.elr;
     let Some(w) = exclusive::window(pc, |va| el2_regs::read_guest_insn(va, el0, ram)) else {
         return false;
