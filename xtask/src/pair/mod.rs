@@ -294,13 +294,12 @@ fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Result<Vars> {
     let listens = who == Who::Primary;
     v.insert(
         "NET_ROLE".into(),
-        // The backup connects once, to a socket the primary has already
-        // created (`wait_for_socket`), and does not reconnect: nothing
-        // would come back (no re-protection yet), and QEMU 10.0.2's stream
-        // reconnect after the peer dies crashed the backup's QEMU
-        // (SIGSEGV in object_get_class, 2 of 4 Ethernet kills in one CI
-        // run), which is the one moment the backup must live through.
-        if listens { "server=on" } else { "server=off" }.into(),
+        if listens {
+            "server=on"
+        } else {
+            "server=off,reconnect-ms=200"
+        }
+        .into(),
     );
     v.insert(
         "CHAR_ROLE".into(),
