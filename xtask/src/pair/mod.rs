@@ -152,7 +152,7 @@ pub fn default_dir() -> PathBuf {
 pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
     std::fs::create_dir_all(&o.dir).with_context(|| format!("creating {}", o.dir.display()))?;
     let sock = crate::linkhost::socket::socket_path();
-    let _ = std::fs::remove_file(&sock);
+    remove_sockets(&sock);
     let elf = std::fs::read(&o.board.image.elf).ok();
     let table = elf.as_deref().and_then(table_from_elf);
     let mut merged = Merged::new(o.board.echo);
@@ -167,8 +167,8 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
         o.dir.join("primary.pid"),
         tx.clone(),
     )?;
-    // The primary listens; the backup connects to it (and retries).
-    wait_for_socket(&sock, Duration::from_secs(10));
+    // The primary starts first (on serial it listens; the backup connects).
+    wait_for_socket(&primary_socket(o.link, &sock), Duration::from_secs(10));
     let backup = Board::start(
         Who::Backup,
         config,
@@ -272,7 +272,7 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
     let seen = [wp.close(&stderr[0]), wb.close(&stderr[1])];
     merged.flush(&status);
     std::fs::write(o.dir.join("merged.console.txt"), merged.text())?;
-    let _ = std::fs::remove_file(&sock);
+    remove_sockets(&sock);
     Ok(PairOutcome {
         seen,
         merged,
@@ -292,15 +292,14 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
 fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Result<Vars> {
     let mut v = o.board.link_vars(sock)?;
     let listens = who == Who::Primary;
-    v.insert(
-        "NET_ROLE".into(),
-        if listens {
-            "server=on"
-        } else {
-            "server=off,reconnect-ms=200"
-        }
-        .into(),
-    );
+    let [primary_end, backup_end] = datagram_ends(sock);
+    let (ours, theirs) = if listens {
+        (primary_end, backup_end)
+    } else {
+        (backup_end, primary_end)
+    };
+    v.insert("NET_LOCAL".into(), ours.display().to_string());
+    v.insert("NET_REMOTE".into(), theirs.display().to_string());
     v.insert(
         "CHAR_ROLE".into(),
         if listens {
@@ -343,9 +342,62 @@ fn vars_for(o: &PairOptions<'_>, who: Who, sock: &Path) -> Result<Vars> {
     Ok(v)
 }
 
+/// The two Unix datagram sockets of an Ethernet pair's `-netdev dgram`
+/// (primary's, backup's), beside `sock`: each board binds its own and sends
+/// to the other's. A datagram link has no connection that a dying peer can
+/// take down with it: QEMU 10.0.2's `-netdev stream` client crashed the
+/// surviving backup (SIGSEGV in `object_get_class`) in some 1 of 5
+/// primary kills (docs/status.md).
+fn datagram_ends(sock: &Path) -> [PathBuf; 2] {
+    let stem = sock.with_extension("");
+    [Who::Primary, Who::Backup].map(|who| {
+        let mut name = stem.as_os_str().to_owned();
+        name.push(format!(".{who}.sock"));
+        PathBuf::from(name)
+    })
+}
+
+/// The socket whose appearance says the primary's QEMU is up: the chardev
+/// socket it listens on (serial), or the datagram socket it bound (Ethernet).
+fn primary_socket(link: LinkKind, sock: &Path) -> PathBuf {
+    match link {
+        LinkKind::Ethernet => datagram_ends(sock)[Who::Primary.index()].clone(),
+        LinkKind::Serial => sock.to_path_buf(),
+    }
+}
+
+fn remove_sockets(sock: &Path) {
+    let _ = std::fs::remove_file(sock);
+    for end in datagram_ends(sock) {
+        let _ = std::fs::remove_file(end);
+    }
+}
+
 fn wait_for_socket(sock: &Path, limit: Duration) {
     let start = Instant::now();
     while !sock.exists() && start.elapsed() < limit {
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_board_binds_its_own_datagram_socket_beside_the_pairs() {
+        let sock = Path::new("/tmp/x/link-7-0.sock");
+        let [p, b] = datagram_ends(sock);
+        assert_eq!(p, Path::new("/tmp/x/link-7-0.primary.sock"));
+        assert_eq!(b, Path::new("/tmp/x/link-7-0.backup.sock"));
+        assert_eq!(primary_socket(LinkKind::Ethernet, sock), p);
+        assert_eq!(primary_socket(LinkKind::Serial, sock), sock);
+        // socket_path() keeps the pair's socket under 100 bytes; both ends
+        // then fit sun_path's 108 with the NUL.
+        let long = PathBuf::from(format!("/{}/link-1-0.sock", "d".repeat(83)));
+        assert!(long.as_os_str().len() < 100);
+        for end in datagram_ends(&long) {
+            assert!(end.as_os_str().len() < 108, "{}", end.display());
+        }
     }
 }
