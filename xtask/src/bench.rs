@@ -26,6 +26,8 @@ pub struct GuestTimes {
     pub boot_to_poweroff: Duration,
     /// `/init` started to the workload's result: the workload alone.
     pub workload: Duration,
+    /// QEMU's CPU time over the same window (`cpu_time`), if sampled.
+    pub workload_cpu: Option<Duration>,
 }
 
 fn at(out: &Outcome, needle: &str) -> Result<Duration> {
@@ -50,9 +52,11 @@ pub fn guest_times(out: &Outcome, direct: bool) -> Result<GuestTimes> {
         bail!("the run ended badly: {}", out.describe());
     }
     let start = at(out, INIT_STARTED)?;
+    let result = at(out, RESULT)?;
     Ok(GuestTimes {
         boot_to_poweroff: at(out, POWER_DOWN).unwrap_or(out.wall),
-        workload: at(out, RESULT)?.saturating_sub(start),
+        workload: result.saturating_sub(start),
+        workload_cpu: out.cpu.between(start, result),
     })
 }
 

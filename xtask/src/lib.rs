@@ -11,6 +11,7 @@ pub mod board;
 pub mod board_options;
 pub mod console;
 pub mod cpio;
+pub mod cpu_time;
 pub mod guest;
 pub mod image;
 pub mod line_times;

@@ -2,6 +2,7 @@
 //! transcript kept as a file.
 
 use crate::console::{Demux, LogDecoder, Piece, table_from_elf};
+use crate::cpu_time::CpuSamples;
 use crate::line_times::LineTimes;
 use crate::qemu::{self, Vars};
 use crate::util::describe;
@@ -49,6 +50,9 @@ pub struct Outcome {
     pub lines: Vec<(Duration, String)>,
     /// QEMU's peak resident memory in KiB, sampled while it ran.
     pub peak_rss_kib: Option<u64>,
+    /// QEMU's CPU time, sampled while it ran (times since it started, as
+    /// in `lines`).
+    pub cpu: CpuSamples,
 }
 
 pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
@@ -111,7 +115,9 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
         lines.push(at, &console[before..]);
     };
     let mut peak_rss_kib = None;
+    let mut cpu = CpuSamples::default();
     let status = loop {
+        cpu.sample(child.id(), start.elapsed());
         while let Ok(chunk) = rx.try_recv() {
             take(chunk, &mut console);
         }
@@ -157,6 +163,7 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
         wall: start.elapsed(),
         lines,
         peak_rss_kib,
+        cpu,
     })
 }
 

@@ -90,6 +90,9 @@ pub fn run(o: &BenchOptions) -> Result<()> {
     for line in table::table(&rows) {
         println!("{line}");
     }
+    if let Some(c) = table::cpu_line(&rows) {
+        println!("{c}");
+    }
     if let Some(m) = table::memory_line(&rows) {
         println!("{m}");
     }

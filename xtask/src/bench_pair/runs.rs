@@ -112,6 +112,7 @@ impl Context {
         let t = guest_times(&out, true)?;
         Ok(Row {
             peak_kib: out.peak_rss_kib,
+            workload_cpu: t.workload_cpu,
             ..Row::timed(Config::Bare, None, t.boot_to_poweroff, t.workload)
         })
     }
@@ -132,6 +133,7 @@ impl Context {
         let t = guest_times(&out, false)?;
         Ok(Row {
             peak_kib: out.peak_rss_kib,
+            workload_cpu: t.workload_cpu,
             ..Row::timed(config, epoch, t.boot_to_poweroff, t.workload)
         })
     }
@@ -150,6 +152,7 @@ impl Context {
             ),
             epochs: Some(s.epochs),
             peak_kib: r.outcome.peak_rss_kib,
+            workload_cpu: t.workload_cpu,
             ..Row::timed(Config::Record, Some(epoch), t.boot_to_poweroff, t.workload)
         })
     }
@@ -197,7 +200,8 @@ impl Context {
                 .with_context(|| format!("the primary's guest output has no `{needle}` line"))
         };
         let start = at(INIT_STARTED)?;
-        let workload = at(RESULT)?.saturating_sub(start);
+        let result = at(RESULT)?;
+        let workload = result.saturating_sub(start);
         let boot = at(POWER_DOWN).unwrap_or(out.wall);
         let summary = p
             .summary
@@ -210,6 +214,7 @@ impl Context {
             epochs: Some(summary.epochs),
             hold_us: Some((summary.hold_p50_us, summary.hold_p99_us)),
             peak_kib: Some(out.peak_rss_kib[Who::Primary.index()]).filter(|&k| k > 0),
+            workload_cpu: out.cpu[Who::Primary.index()].between(start, result),
             ..Row::timed(
                 match link {
                     LinkKind::Ethernet => Config::PairEth,

@@ -63,6 +63,8 @@ pub struct Row {
     pub boot: Duration,
     /// `/init` started to the workload's result.
     pub workload: Duration,
+    /// QEMU's CPU time over the workload (a pair's primary), if sampled.
+    pub workload_cpu: Option<Duration>,
     pub log_bytes: Option<u64>,
     /// Guest time the log covers, seconds.
     pub guest_seconds: Option<f64>,
@@ -83,6 +85,7 @@ impl Row {
             ack: None,
             boot,
             workload,
+            workload_cpu: None,
             log_bytes: None,
             guest_seconds: None,
             msgs: None,
@@ -118,8 +121,8 @@ impl Row {
 
 /// The median of several runs of one configuration: the run whose
 /// workload time is the median (the lower one of an even count), its
-/// figures as that run printed them, with the boot time and the peak
-/// memory the medians of all the runs. `None` for no runs.
+/// figures as that run printed them, with the boot time, the workload's
+/// CPU time and the peak memory the medians of all the runs. `None` for no runs.
 pub fn median(mut runs: Vec<Row>) -> Option<Row> {
     fn mid<T: Ord + Copy>(mut v: Vec<T>) -> Option<T> {
         v.sort();
@@ -127,10 +130,12 @@ pub fn median(mut runs: Vec<Row>) -> Option<Row> {
     }
     let boot = mid(runs.iter().map(|r| r.boot).collect())?;
     let peak = mid(runs.iter().filter_map(|r| r.peak_kib).collect());
+    let cpu = mid(runs.iter().filter_map(|r| r.workload_cpu).collect());
     runs.sort_by_key(|r| r.workload);
     let mut row = runs.swap_remove((runs.len() - 1) / 2);
     row.boot = boot;
     row.peak_kib = peak;
+    row.workload_cpu = cpu;
     Some(row)
 }
 
@@ -160,18 +165,22 @@ fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
 }
 
 /// The table, a line per row: wall times, the workload's ratio to the
-/// hypervisor alone and to bare, the log, the output hold, the acking
-/// policy, QEMU's peak memory.
+/// hypervisor alone and to bare, the workload's CPU time and its ratio to
+/// the hypervisor alone's, the log, the output hold, the acking policy,
+/// QEMU's peak memory.
 pub fn table(rows: &[Row]) -> Vec<String> {
     let hyp = find(rows, Config::Hyp, None).map(|r| r.workload);
+    let hyp_cpu = find(rows, Config::Hyp, None).and_then(|r| r.workload_cpu);
     let bare = find(rows, Config::Bare, None);
     let mut out = vec![format!(
-        "{:<22} {:>9} {:>9} {:>7} {:>7} {:>9} {:>11} {:>9} {:>17} {:>6} {:>8}",
+        "{:<22} {:>9} {:>9} {:>7} {:>7} {:>9} {:>8} {:>9} {:>11} {:>9} {:>17} {:>6} {:>8}",
         "",
         "boot+run",
         "workload",
         "/hyp",
         "/bare",
+        "cpu",
+        "cpu/hyp",
         "boot/bare",
         "log B/gst-s",
         "msg/epoch",
@@ -181,12 +190,17 @@ pub fn table(rows: &[Row]) -> Vec<String> {
     )];
     for r in rows {
         out.push(format!(
-            "{:<22} {:>7.2} s {:>7.2} s {:>7} {:>7} {:>9} {:>11} {:>9} {:>17} {:>6} {:>8}",
+            "{:<22} {:>7.2} s {:>7.2} s {:>7} {:>7} {:>9} {:>8} {:>9} {:>11} {:>9} {:>17} {:>6} {:>8}",
             r.label(),
             r.boot.as_secs_f64(),
             r.workload.as_secs_f64(),
             opt(hyp, |h| format!("{:.2}", ratio(r.workload, h))),
             opt(bare, |b| format!("{:.2}", ratio(r.workload, b.workload))),
+            opt(r.workload_cpu, |c| format!("{:.2} s", c.as_secs_f64())),
+            opt(r.workload_cpu.zip(hyp_cpu), |(c, h)| format!(
+                "{:.2}",
+                ratio(c, h)
+            )),
             opt(bare, |b| format!("{:.2}", ratio(r.boot, b.boot))),
             opt(r.log_per_guest_second(), |v| format!("{v:.0}")),
             opt(r.msgs_per_epoch(), |v| format!("{v:.1}")),
@@ -212,6 +226,20 @@ pub fn memory_line(rows: &[Row]) -> Option<String> {
         hyp / 1024,
         bare / 1024,
         hyp as f64 / bare.max(1) as f64
+    ))
+}
+
+/// The last line's ratios in QEMU's CPU time over the workload instead of
+/// wall time (`cpu_time` says why both), when every run was sampled.
+pub fn cpu_line(rows: &[Row]) -> Option<String> {
+    let cpu = |c, e| find(rows, c, e).and_then(|r| r.workload_cpu);
+    let pair = cpu(Config::PairEth, Some(DEFAULT_EPOCH))?;
+    let hyp = cpu(Config::Hyp, None)?;
+    let bare = cpu(Config::Bare, None)?;
+    Some(format!(
+        "cpu time (QEMU, the workload; a pair's primary): pair/hypervisor={:.2} hypervisor/bare={:.2}",
+        ratio(pair, hyp),
+        ratio(hyp, bare)
     ))
 }
 
@@ -289,10 +317,12 @@ pub(crate) mod tests {
         let mut rows = vec![
             Row {
                 peak_kib: Some(220 * 1024),
+                workload_cpu: Some(s(1.6)),
                 ..Row::timed(Config::Bare, None, s(4.0), s(2.0))
             },
             Row {
                 peak_kib: Some(250 * 1024),
+                workload_cpu: Some(s(2.0)),
                 ..Row::timed(Config::Hyp, None, s(6.0), s(2.1))
             },
         ];
@@ -313,6 +343,7 @@ pub(crate) mod tests {
                     msgs: Some(64_000),
                     epochs: Some(2_000),
                     hold_us: Some((6_100, 25_000)),
+                    workload_cpu: Some(s(2.2 * slow)),
                     ..Row::timed(Config::PairEth, Some(e), s(31.0), s(2.31 * slow))
                 });
             }
@@ -340,6 +371,7 @@ pub(crate) mod tests {
         let run = |boot, work, peak| Row {
             peak_kib: Some(peak),
             log_bytes: Some(peak * 10),
+            workload_cpu: Some(s(boot / 2.0)),
             ..Row::timed(Config::PairEth, Some(DEFAULT_EPOCH), s(boot), s(work))
         };
         // Workload 2.5 is the median; its log stays with it, while the
@@ -355,6 +387,8 @@ pub(crate) mod tests {
             (s(2.5), s(5.0), Some(210))
         );
         assert_eq!(m.log_bytes, Some(2200));
+        // The CPU time is a median of its own too (2.5 s, from the 5.0 run).
+        assert_eq!(m.workload_cpu, Some(s(2.5)));
         // Of two, the lower; of one, itself; of none, nothing.
         let m = median(vec![run(4.0, 2.5, 220), run(5.0, 2.1, 200)]).unwrap();
         assert_eq!(
@@ -382,9 +416,18 @@ pub(crate) mod tests {
         assert_eq!(
             &cells[2..],
             &[
-                "31.00", "s", "2.77", "s", "1.32", "1.39", "7.75", "300000", "32.0", "6.1/25.0",
-                "output", "-"
+                "31.00", "s", "2.77", "s", "1.32", "1.39", "2.64", "s", "1.32", "7.75", "300000",
+                "32.0", "6.1/25.0", "output", "-"
             ]
+        );
+        // A row without CPU samples says `-` in both CPU columns.
+        let rec = t.iter().find(|l| l.starts_with("record @100000")).unwrap();
+        let cells: Vec<&str> = rec.split_whitespace().collect();
+        assert_eq!(&cells[8..10], &["-", "-"], "{rec}");
+        // 2.2 * 1.2 / 2.0 = 1.32; 2.0 / 1.6 = 1.25.
+        assert_eq!(
+            cpu_line(&rows()).unwrap(),
+            "cpu time (QEMU, the workload; a pair's primary): pair/hypervisor=1.32 hypervisor/bare=1.25"
         );
         let bare = t.iter().find(|l| l.starts_with("bare ")).unwrap();
         assert!(bare.ends_with(" 220"), "{bare}");

@@ -92,6 +92,7 @@ mod tests {
             wall: Duration::ZERO,
             lines: vec![],
             peak_rss_kib: None,
+            cpu: Default::default(),
         };
         assert!(finished(&out));
         assert_eq!(

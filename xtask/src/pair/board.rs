@@ -3,6 +3,7 @@
 //! can `kill -9` it, and SIGKILL on request.
 
 use super::kill::Who;
+use crate::cpu_time::CpuSamples;
 use crate::qemu::{self, Vars};
 use crate::util::describe;
 use anyhow::{Context, Result};
@@ -31,17 +32,22 @@ pub struct Board {
     pub killed_at: Option<Instant>,
     /// QEMU's peak resident memory in KiB, sampled at each poll.
     pub peak_rss_kib: u64,
+    /// QEMU's CPU time, sampled at each poll (times since `origin`).
+    pub cpu: CpuSamples,
+    origin: Instant,
 }
 
 impl Board {
     /// Starts QEMU with `qemu-configs/<config>.args`; its console goes to
-    /// `tx`, its pid to `pid_file`.
+    /// `tx`, its pid to `pid_file`; its CPU time is sampled as time since
+    /// `origin` (the pair's start).
     pub fn start(
         who: Who,
         config: &str,
         vars: &Vars,
         pid_file: PathBuf,
         tx: Sender<Chunk>,
+        origin: Instant,
     ) -> Result<Self> {
         let args = qemu::config(config, vars)?;
         let mut cmd = Command::new(qemu::QEMU);
@@ -87,6 +93,8 @@ impl Board {
             exited: None,
             killed_at: None,
             peak_rss_kib: 0,
+            cpu: CpuSamples::default(),
+            origin,
         })
     }
 
@@ -96,6 +104,7 @@ impl Board {
             && let Some(k) = crate::util::peak_rss_kib(self.pid)
         {
             self.peak_rss_kib = self.peak_rss_kib.max(k);
+            self.cpu.sample(self.pid, self.origin.elapsed());
         }
         if self.exited.is_none()
             && let Ok(Some(status)) = self.child.try_wait()

@@ -20,6 +20,7 @@ pub mod watch;
 
 use crate::board_options::BoardOptions;
 use crate::console::table_from_elf;
+use crate::cpu_time::CpuSamples;
 use crate::paths;
 use crate::qemu::{self, Vars};
 use anyhow::{Context, Result};
@@ -100,6 +101,8 @@ pub struct PairOutcome {
     pub killed: [bool; 2],
     /// Each QEMU's peak resident memory, KiB (sampled while it ran).
     pub peak_rss_kib: [u64; 2],
+    /// Each QEMU's CPU time, sampled while it ran (times since `start`).
+    pub cpu: [CpuSamples; 2],
     pub timed_out: bool,
     pub wall: Duration,
     /// When the first board started.
@@ -166,6 +169,7 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
         &vars_for(o, Who::Primary, &sock)?,
         o.dir.join("primary.pid"),
         tx.clone(),
+        start,
     )?;
     // The primary starts first (on serial it listens; the backup connects).
     wait_for_socket(&primary_socket(o.link, &sock), Duration::from_secs(10));
@@ -175,6 +179,7 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
         &vars_for(o, Who::Backup, &sock)?,
         o.dir.join("backup.pid"),
         tx,
+        start,
     )?;
     let mut boards = [primary, backup];
     let transcript = |who: Who| o.dir.join(format!("{who}.console.txt"));
@@ -261,9 +266,11 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
     let mut killed = [false, false];
     let mut stderr = [String::new(), String::new()];
     let mut peak_rss_kib = [0, 0];
+    let mut cpu = [CpuSamples::default(), CpuSamples::default()];
     for b in boards.iter_mut() {
         let i = b.who.index();
         peak_rss_kib[i] = b.peak_rss_kib;
+        cpu[i] = std::mem::take(&mut b.cpu);
         stderr[i] = b.finish();
         exits[i] = b.describe_exit();
         killed[i] = b.was_killed();
@@ -280,6 +287,7 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
         exits,
         killed,
         peak_rss_kib,
+        cpu,
         timed_out,
         wall: start.elapsed(),
         start,
