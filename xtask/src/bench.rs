@@ -67,7 +67,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 /// Runs the guest bench on QEMU's `cpu` model and prints the table.
 pub fn guest_bench(runs: usize, cpu: &str) -> Result<()> {
-    let (g, bundle) = guest::default_bundle()?;
+    let (g, bundle) = guest::bench_bundle()?;
     let img = image::build(ImageKind::VIRT)?;
     let common = |v: &mut Vars| {
         v.insert("GIC".into(), "3".into());
@@ -81,7 +81,7 @@ pub fn guest_bench(runs: usize, cpu: &str) -> Result<()> {
         common(&mut v);
         v.insert("KERNEL".into(), g.kernel.display().to_string());
         v.insert("INITRD".into(), g.initramfs.display().to_string());
-        v.insert("APPEND".into(), guest::DEFAULT_CMDLINE.into());
+        v.insert("APPEND".into(), guest::BENCH_CMDLINE.into());
         let out = run(&BoardRun {
             config: "virt-direct",
             vars: v,
@@ -194,7 +194,7 @@ const QEMU_VIRT_COUNTER_HZ: f64 = 1e9;
 /// over the link) against the same workload under the hypervisor without
 /// epochs, in one run, both under `-icount shift=0`.
 pub fn epochs_bench(board: Board, lengths: &[u64]) -> Result<()> {
-    let (g, bundle) = guest::default_bundle()?;
+    let (g, bundle) = guest::bench_bundle()?;
     let img = image::build(board.image(false))?;
     let dir = paths::out_dir().join("bench").join(board.name());
     std::fs::create_dir_all(&dir)?;

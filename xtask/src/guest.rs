@@ -79,6 +79,16 @@ poweroff -f
 pub const DEFAULT_CMDLINE: &str = "console=ttyAMA0 earlycon panic=-1 \
     clocksource.arm_arch_timer.evtstrm=0 nokaslr";
 
+/// The default command line and `norandmaps`, for the benchmarks: every
+/// configuration's guest processes then get the same address-space layout.
+/// QEMU's softmmu TLB is direct-mapped (8 victim entries beside it), so the
+/// layout decides how often the workload's hot pages evict each other; with
+/// the guest's addresses randomized from a clock that differs from run to
+/// run, that varied the CPU-bound workload's cost by up to 10 % between
+/// runs of one configuration (docs/measurements.md, "Noise").
+pub const BENCH_CMDLINE: &str = "console=ttyAMA0 earlycon panic=-1 \
+    clocksource.arm_arch_timer.evtstrm=0 nokaslr norandmaps";
+
 /// Resolves the current kernel package behind `linux-image-arm64:arm64`.
 pub fn resolve_kernel_package() -> Result<String> {
     let deps = output(Command::new("apt-cache").args(["depends", "linux-image-arm64:arm64"]))?;
@@ -245,6 +255,15 @@ pub fn default_bundle() -> Result<(Guest, PathBuf)> {
     Ok((g, bundle))
 }
 
+/// The default guest with [`BENCH_CMDLINE`], its bundle written to
+/// `target/tandem/guest/bench-bundle.bin`.
+pub fn bench_bundle() -> Result<(Guest, PathBuf)> {
+    let g = prepare()?;
+    let bundle = paths::guest_dir().join("bench-bundle.bin");
+    write_bundle(&g.kernel, Some(&g.initramfs), BENCH_CMDLINE, &bundle)?;
+    Ok((g, bundle))
+}
+
 fn find_file(dir: &Path, prefix: &str) -> Result<PathBuf> {
     std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
@@ -260,6 +279,11 @@ fn find_file(dir: &Path, prefix: &str) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bench_command_line_is_the_default_one_without_random_maps() {
+        assert_eq!(BENCH_CMDLINE, format!("{DEFAULT_CMDLINE} norandmaps"));
+    }
 
     #[test]
     fn resolves_the_kernel_from_apt_output() {

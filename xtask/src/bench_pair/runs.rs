@@ -37,7 +37,7 @@ pub struct Context {
 
 impl Context {
     pub fn new() -> Result<Self> {
-        let (guest, bundle) = guest::default_bundle()?;
+        let (guest, bundle) = guest::bench_bundle()?;
         let image = image::build(ImageKind::VIRT)?;
         let dir = paths::out_dir().join("bench").join("pair");
         std::fs::create_dir_all(&dir)?;
@@ -56,7 +56,7 @@ impl Context {
             "one run each".to_string()
         };
         format!(
-            "bench pair: Debian {} + busybox workload ({} awk iterations); QEMU TCG virt, -cpu max, GICv3, 1 GiB, -icount shift=0 (sleep=on; the recorder's board sleep=off); {runs}, host wall clock",
+            "bench pair: Debian {} + busybox workload ({} awk iterations; the guest with norandmaps); QEMU TCG virt, -cpu max, GICv3, 1 GiB, -icount shift=0 (sleep=on; the recorder's board sleep=off); {runs}, host wall clock",
             self.guest.kernel_package,
             guest::WORKLOAD_ITERATIONS
         )
@@ -105,7 +105,7 @@ impl Context {
         Self::common(&mut v);
         v.insert("KERNEL".into(), self.guest.kernel.display().to_string());
         v.insert("INITRD".into(), self.guest.initramfs.display().to_string());
-        v.insert("APPEND".into(), guest::DEFAULT_CMDLINE.into());
+        v.insert("APPEND".into(), guest::BENCH_CMDLINE.into());
         let mut b = self.board("virt-direct", v, "bare");
         b.elf = None;
         let out = run(&b)?;
