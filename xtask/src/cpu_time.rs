@@ -11,8 +11,10 @@
 
 use std::time::Duration;
 
-/// Samples no closer than this: the kernel counts CPU time in clock ticks
-/// (10 ms at USER_HZ 100), so closer samples add nothing.
+/// Samples kept no closer than this: the kernel counts CPU time in clock
+/// ticks (10 ms at USER_HZ 100), so closer samples add nothing. The last
+/// sample is always the newest, so that a moment just before the process
+/// ended still has a sample at or after it.
 const MIN_GAP: Duration = Duration::from_millis(20);
 
 /// `(time since the process started, its CPU time then)`, in order.
@@ -23,15 +25,8 @@ pub struct CpuSamples {
 
 impl CpuSamples {
     /// Samples process `pid`'s CPU time at `at` (since its start); does
-    /// nothing once it is gone, or within [`MIN_GAP`] of the last sample.
+    /// nothing once it is gone.
     pub fn sample(&mut self, pid: u32, at: Duration) {
-        if self
-            .samples
-            .last()
-            .is_some_and(|&(t, _)| at.saturating_sub(t) < MIN_GAP)
-        {
-            return;
-        }
         if let Some(cpu) = std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
             .as_deref()
@@ -41,8 +36,16 @@ impl CpuSamples {
         }
     }
 
+    /// Keeps a sample taken at `at`: it replaces the newest one while that
+    /// is within [`MIN_GAP`] of the one before it. Out of order: dropped.
     fn push(&mut self, at: Duration, cpu: Duration) {
-        if self.samples.last().is_none_or(|&(t, _)| at > t) {
+        if self.samples.last().is_some_and(|&(t, _)| at <= t) {
+            return;
+        }
+        let n = self.samples.len();
+        if n >= 2 && at.saturating_sub(self.samples[n - 2].0) < MIN_GAP {
+            self.samples[n - 1] = (at, cpu);
+        } else {
             self.samples.push((at, cpu));
         }
     }
@@ -118,12 +121,27 @@ mod tests {
     }
 
     #[test]
+    fn close_samples_keep_the_newest() {
+        let mut s = CpuSamples::default();
+        for (t, c) in [(0, 0), (5, 1), (10, 2), (25, 20), (30, 21)] {
+            s.push(ms(t), ms(c));
+        }
+        // 5 was replaced by 10 (within 20 ms of 0); 25 and 30 are kept
+        // (25 - 0 and 30 - 10 are not within 20 ms).
+        assert_eq!(
+            s.samples,
+            [(0, 0), (10, 2), (25, 20), (30, 21)].map(|(t, c)| (ms(t), ms(c)))
+        );
+        s.push(ms(31), ms(22));
+        assert_eq!(s.samples.last(), Some(&(ms(31), ms(22))));
+        assert_eq!(s.samples.len(), 4);
+    }
+
+    #[test]
     fn this_process_has_cpu_time() {
         let mut s = CpuSamples::default();
         let pid = std::process::id();
         s.sample(pid, ms(0));
-        // Within the minimum gap: not sampled again.
-        s.sample(pid, ms(5));
         let mut x = 0u64;
         let start = std::time::Instant::now();
         while start.elapsed() < ms(60) {

@@ -50,8 +50,8 @@ pub struct Outcome {
     pub lines: Vec<(Duration, String)>,
     /// QEMU's peak resident memory in KiB, sampled while it ran.
     pub peak_rss_kib: Option<u64>,
-    /// QEMU's CPU time, sampled while it ran (times since it started, as
-    /// in `lines`).
+    /// QEMU's CPU time, sampled as its console arrived (times since it
+    /// started, as in `lines`).
     pub cpu: CpuSamples,
 }
 
@@ -77,14 +77,21 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
     let mut stdout = child.stdout.take().expect("piped");
     // Each chunk is stamped when it is read, here, so that its lines carry
     // the time they arrived whenever the loop below decodes them.
+    // QEMU's CPU time is sampled here too: QEMU is alive while it writes,
+    // so each line has its CPU time.
     let (tx, rx) = mpsc::channel::<(Duration, Vec<u8>)>();
+    let pid = child.id();
     let reader = std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
+        let mut cpu = CpuSamples::default();
         while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send((start.elapsed(), buf[..n].to_vec())).is_err() {
+            let at = start.elapsed();
+            cpu.sample(pid, at);
+            if n == 0 || tx.send((at, buf[..n].to_vec())).is_err() {
                 break;
             }
         }
+        cpu
     });
     let mut stderr = child.stderr.take().expect("piped");
     let err_reader = std::thread::spawn(move || {
@@ -115,9 +122,7 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
         lines.push(at, &console[before..]);
     };
     let mut peak_rss_kib = None;
-    let mut cpu = CpuSamples::default();
     let status = loop {
-        cpu.sample(child.id(), start.elapsed());
         while let Ok(chunk) = rx.try_recv() {
             take(chunk, &mut console);
         }
@@ -135,7 +140,7 @@ pub fn run(board: &BoardRun<'_>) -> Result<Outcome> {
             None => {}
         }
     };
-    let _ = reader.join();
+    let cpu = reader.join().unwrap_or_default();
     // What the reader passed on after QEMU exited: its lines keep the
     // times they arrived, and an unterminated last line is kept too.
     while let Ok(chunk) = rx.try_recv() {

@@ -32,15 +32,15 @@ pub struct Board {
     pub killed_at: Option<Instant>,
     /// QEMU's peak resident memory in KiB, sampled at each poll.
     pub peak_rss_kib: u64,
-    /// QEMU's CPU time, sampled at each poll (times since `origin`).
-    pub cpu: CpuSamples,
-    origin: Instant,
+    /// The console reader, which samples QEMU's CPU time as each chunk
+    /// arrives (times since the pair's start) and returns the samples.
+    stdout: Option<std::thread::JoinHandle<CpuSamples>>,
 }
 
 impl Board {
     /// Starts QEMU with `qemu-configs/<config>.args`; its console goes to
     /// `tx`, its pid to `pid_file`; its CPU time is sampled as time since
-    /// `origin` (the pair's start).
+    /// `origin` (the pair's start) as its console arrives.
     pub fn start(
         who: Who,
         config: &str,
@@ -64,18 +64,23 @@ impl Board {
         std::fs::write(&pid_file, format!("{pid}\n"))
             .with_context(|| format!("writing {}", pid_file.display()))?;
         let mut stdout = child.stdout.take().expect("piped");
-        std::thread::spawn(move || {
+        let stdout = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
+            let mut cpu = CpuSamples::default();
             while let Ok(n) = stdout.read(&mut buf) {
+                let at = Instant::now();
+                // QEMU is alive while it writes: a line's CPU time is there.
+                cpu.sample(pid, at.duration_since(origin));
                 let chunk = Chunk {
                     who,
                     bytes: buf[..n].to_vec(),
-                    at: Instant::now(),
+                    at,
                 };
                 if n == 0 || tx.send(chunk).is_err() {
                     break;
                 }
             }
+            cpu
         });
         let mut stderr = child.stderr.take().expect("piped");
         let stderr = std::thread::spawn(move || {
@@ -93,8 +98,7 @@ impl Board {
             exited: None,
             killed_at: None,
             peak_rss_kib: 0,
-            cpu: CpuSamples::default(),
-            origin,
+            stdout: Some(stdout),
         })
     }
 
@@ -104,7 +108,6 @@ impl Board {
             && let Some(k) = crate::util::peak_rss_kib(self.pid)
         {
             self.peak_rss_kib = self.peak_rss_kib.max(k);
-            self.cpu.sample(self.pid, self.origin.elapsed());
         }
         if self.exited.is_none()
             && let Ok(Some(status)) = self.child.try_wait()
@@ -124,15 +127,24 @@ impl Board {
     }
 
     /// Waits for QEMU and returns what it wrote on stderr.
-    pub fn finish(&mut self) -> String {
+    /// Waits for QEMU to end; what it wrote on stderr, and its CPU time
+    /// samples.
+    pub fn finish(&mut self) -> (String, CpuSamples) {
         if self.exited.is_none() {
             self.exited = self.child.wait().ok();
         }
         let _ = std::fs::remove_file(&self.pid_file);
-        self.stderr
+        let stderr = self
+            .stderr
             .take()
             .and_then(|h| h.join().ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let cpu = self
+            .stdout
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        (stderr, cpu)
     }
 
     /// How QEMU ended, in words.

@@ -101,7 +101,8 @@ pub struct PairOutcome {
     pub killed: [bool; 2],
     /// Each QEMU's peak resident memory, KiB (sampled while it ran).
     pub peak_rss_kib: [u64; 2],
-    /// Each QEMU's CPU time, sampled while it ran (times since `start`).
+    /// Each QEMU's CPU time, sampled as its console arrived (times since
+    /// `start`).
     pub cpu: [CpuSamples; 2],
     pub timed_out: bool,
     pub wall: Duration,
@@ -270,8 +271,7 @@ pub fn run(o: &PairOptions<'_>) -> Result<PairOutcome> {
     for b in boards.iter_mut() {
         let i = b.who.index();
         peak_rss_kib[i] = b.peak_rss_kib;
-        cpu[i] = std::mem::take(&mut b.cpu);
-        stderr[i] = b.finish();
+        (stderr[i], cpu[i]) = b.finish();
         exits[i] = b.describe_exit();
         killed[i] = b.was_killed();
     }
