@@ -82,9 +82,13 @@ fn parse_stat(stat: &str) -> Option<u64> {
 }
 
 fn ticks_to_duration(ticks: u64) -> Duration {
-    // SAFETY: sysconf reads a configuration value; it has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let hz = if hz > 0 { hz as u64 } else { 100 };
+    static HZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let hz = *HZ.get_or_init(|| {
+        // SAFETY: sysconf reads a configuration value; it has no
+        // preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if hz > 0 { hz as u64 } else { 100 }
+    });
     Duration::from_secs(ticks / hz) + Duration::from_nanos((ticks % hz) * 1_000_000_000 / hz)
 }
 

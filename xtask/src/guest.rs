@@ -72,12 +72,19 @@ poweroff -f
     )
 }
 
+/// [`DEFAULT_CMDLINE`]'s words, as a literal that `concat!` can extend
+/// ([`BENCH_CMDLINE`]).
+macro_rules! default_cmdline {
+    () => {
+        "console=ttyAMA0 earlycon panic=-1 clocksource.arm_arch_timer.evtstrm=0 nokaslr"
+    };
+}
+
 /// The kernel command line for the guest. `earlycon` with no address
 /// takes the console from the guest DTB's `/chosen/stdout-path`, so the
 /// same command line fits every board (virt's PL011 at 0x0900_0000, the
 /// Pi 4's at 0xfe20_1000).
-pub const DEFAULT_CMDLINE: &str = "console=ttyAMA0 earlycon panic=-1 \
-    clocksource.arm_arch_timer.evtstrm=0 nokaslr";
+pub const DEFAULT_CMDLINE: &str = default_cmdline!();
 
 /// The default command line and `norandmaps`, for the benchmarks: every
 /// configuration's guest processes then get the same address-space layout.
@@ -86,8 +93,7 @@ pub const DEFAULT_CMDLINE: &str = "console=ttyAMA0 earlycon panic=-1 \
 /// the guest's addresses randomized from a clock that differs from run to
 /// run, that varied the CPU-bound workload's cost by up to 10 % between
 /// runs of one configuration (docs/measurements.md, "Noise").
-pub const BENCH_CMDLINE: &str = "console=ttyAMA0 earlycon panic=-1 \
-    clocksource.arm_arch_timer.evtstrm=0 nokaslr norandmaps";
+pub const BENCH_CMDLINE: &str = concat!(default_cmdline!(), " norandmaps");
 
 /// Resolves the current kernel package behind `linux-image-arm64:arm64`.
 pub fn resolve_kernel_package() -> Result<String> {
@@ -249,18 +255,21 @@ pub fn write_bundle(
 /// The default guest, prepared, and its bundle (kernel, initramfs, default
 /// command line) written to `target/tandem/guest/bundle.bin`.
 pub fn default_bundle() -> Result<(Guest, PathBuf)> {
-    let g = prepare()?;
-    let bundle = paths::guest_dir().join("bundle.bin");
-    write_bundle(&g.kernel, Some(&g.initramfs), DEFAULT_CMDLINE, &bundle)?;
-    Ok((g, bundle))
+    prepared_bundle(DEFAULT_CMDLINE, "bundle.bin")
 }
 
 /// The default guest with [`BENCH_CMDLINE`], its bundle written to
 /// `target/tandem/guest/bench-bundle.bin`.
 pub fn bench_bundle() -> Result<(Guest, PathBuf)> {
+    prepared_bundle(BENCH_CMDLINE, "bench-bundle.bin")
+}
+
+/// The default guest, prepared, with `cmdline`, its bundle written to
+/// `target/tandem/guest/<name>`.
+fn prepared_bundle(cmdline: &str, name: &str) -> Result<(Guest, PathBuf)> {
     let g = prepare()?;
-    let bundle = paths::guest_dir().join("bench-bundle.bin");
-    write_bundle(&g.kernel, Some(&g.initramfs), BENCH_CMDLINE, &bundle)?;
+    let bundle = paths::guest_dir().join(name);
+    write_bundle(&g.kernel, Some(&g.initramfs), cmdline, &bundle)?;
     Ok((g, bundle))
 }
 

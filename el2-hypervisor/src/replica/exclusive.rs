@@ -54,6 +54,13 @@ pub enum Kind {
     Other,
 }
 
+/// B.cond: 0101 0100 imm19 0 cond (Arm ARM C4.1.65).
+const B_COND_MASK: u64 = 0xff00_0010;
+const B_COND: u64 = 0x5400_0000;
+/// HINT #imm (NOP, YIELD, ...): 1101 0101 0000 0011 0010 CRm op2 11111.
+const HINT_MASK: u64 = 0xffff_f01f;
+const HINT: u64 = 0xd503_201f;
+
 const fn sext(v: u64, bits: u32) -> i64 {
     ((v << (64 - bits)) as i64) >> (64 - bits)
 }
@@ -71,8 +78,7 @@ pub const fn classify(insn: u32, pc: u64) -> Kind {
         };
     }
     let imm19 = sext((i >> 5) & 0x7_ffff, 19);
-    // B.cond: 0101 0100 imm19 0 cond.
-    if i & 0xff00_0010 == 0x5400_0000
+    if i & B_COND_MASK == B_COND
         // CBZ/CBNZ: sf 011 010 op imm19 Rt.
         || i & 0x7e00_0000 == 0x3400_0000
     {
@@ -89,7 +95,7 @@ pub const fn classify(insn: u32, pc: u64) -> Kind {
     }
     // Data processing, immediate (op0 bits 28:26 = 100) or register
     // (bits 27:25 = x101); hints (HINT #n, NOP among them).
-    if (i >> 26) & 0b111 == 0b100 || (i >> 25) & 0b111 == 0b101 || i & 0xffff_f01f == 0xd503_201f {
+    if (i >> 26) & 0b111 == 0b100 || (i >> 25) & 0b111 == 0b101 || i & HINT_MASK == HINT {
         return Kind::Plain;
     }
     Kind::Other
@@ -135,7 +141,7 @@ fn regs(insn: u32) -> Option<Regs> {
         }
         Kind::CondBranch { .. } => {
             // B.cond reads the flags; CBZ/CBNZ/TBZ/TBNZ read Rt.
-            return Some(if i & 0xff00_0010 == 0x5400_0000 {
+            return Some(if i & B_COND_MASK == B_COND {
                 r([None; 3], None, true, false)
             } else {
                 r([rd, None, None], None, false, false)
@@ -144,7 +150,7 @@ fn regs(insn: u32) -> Option<Regs> {
         Kind::StoreExclusive | Kind::Other => return None,
         Kind::Plain => {}
     }
-    if i & 0xffff_f01f == 0xd503_201f {
+    if i & HINT_MASK == HINT {
         return Some(Regs::default());
     }
     if (i >> 26) & 0b111 == 0b100 {
@@ -191,7 +197,7 @@ fn regs(insn: u32) -> Option<Regs> {
 /// Linux's loops (`add w0, w0, w3` after `ldxr w0`) are; a counter
 /// decremented inside the window is not, and is left alone.
 fn reexecutable(words: &[u32]) -> bool {
-    let mut all = Regs::default();
+    let mut writes_flags = false;
     let mut written = 0u32;
     let mut decoded = [Regs::default(); REACH];
     for (d, &w) in decoded.iter_mut().zip(words) {
@@ -199,7 +205,7 @@ fn reexecutable(words: &[u32]) -> bool {
             return false;
         };
         *d = r;
-        all.writes_flags |= r.writes_flags;
+        writes_flags |= r.writes_flags;
         for x in r.writes.into_iter().flatten() {
             written |= 1 << x;
         }
@@ -212,7 +218,7 @@ fn reexecutable(words: &[u32]) -> bool {
                 return false;
             }
         }
-        if r.reads_flags && !fresh_flags && all.writes_flags {
+        if r.reads_flags && !fresh_flags && writes_flags {
             return false;
         }
         for x in r.writes.into_iter().flatten() {

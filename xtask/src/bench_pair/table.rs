@@ -169,8 +169,9 @@ fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
 /// the hypervisor alone's, the log, the output hold, the acking policy,
 /// QEMU's peak memory.
 pub fn table(rows: &[Row]) -> Vec<String> {
-    let hyp = find(rows, Config::Hyp, None).map(|r| r.workload);
-    let hyp_cpu = find(rows, Config::Hyp, None).and_then(|r| r.workload_cpu);
+    let hyp_row = find(rows, Config::Hyp, None);
+    let hyp = hyp_row.map(|r| r.workload);
+    let hyp_cpu = hyp_row.and_then(|r| r.workload_cpu);
     let bare = find(rows, Config::Bare, None);
     let mut out = vec![format!(
         "{:<22} {:>9} {:>9} {:>7} {:>7} {:>9} {:>8} {:>9} {:>11} {:>9} {:>17} {:>6} {:>8}",

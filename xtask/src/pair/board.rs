@@ -126,7 +126,6 @@ impl Board {
         }
     }
 
-    /// Waits for QEMU and returns what it wrote on stderr.
     /// Waits for QEMU to end; what it wrote on stderr, and its CPU time
     /// samples.
     pub fn finish(&mut self) -> (String, CpuSamples) {

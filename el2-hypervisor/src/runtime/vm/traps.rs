@@ -28,11 +28,10 @@ pub fn on_lower_sync(frame: &mut TrapFrame) {
     if counter_read(vm, frame, esr) {
         return;
     }
-    if ExceptionClass::from_esr(esr) == ExceptionClass::SoftwareStepLowerEl {
-        return on_step(vm, frame, esr);
-    }
-    if ExceptionClass::from_esr(esr) == ExceptionClass::BreakpointLowerEl {
-        return on_window_exit(vm, frame);
+    match ExceptionClass::from_esr(esr) {
+        ExceptionClass::SoftwareStepLowerEl => return on_step(vm, frame, esr),
+        ExceptionClass::BreakpointLowerEl => return on_window_exit(vm, frame),
+        _ => {}
     }
     // Fold what the guest did to its list registers (an acknowledge, an
     // EOI) into the model first: the access emulated below must see it,
